@@ -1,0 +1,23 @@
+# scenebias: generated (or real) videos -> pretrain(run, seed) -> evaluate(protocol) -> aggregate -> report.
+#   snakemake --cores all                                         # default profile
+#   snakemake --cores all --configfile config/profiles/smoke.yaml # another profile
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/pretrain.smk"
+include: "rules/evaluate.smk"
+include: "rules/aggregate.smk"
+include: "rules/report.smk"
+
+
+rule all:
+    input:
+        f"{REPORTS}/index.html",
+    default_target: True

@@ -1,0 +1,1 @@
+"""Method plugins, one file each. Every module here is imported by `scenebias.plugins.load_methods()`."""

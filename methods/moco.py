@@ -1,0 +1,34 @@
+"""MoCo baseline (He et al., CVPR 2020), as the base of FAME (Ding et al., CVPR 2022, §3.1, eq. 1) and
+BE (Wang et al., CVPR 2021, §3.2, eq. 5).
+
+Rows: FAME Tables 1–3 "MoCo" / "Baseline"; BE Tables 3–4 "MoCo (baseline)".
+Defaults are the FAME code's (τ = 0.1, 128-d, m = 0.999); the queue is sized per profile because it must
+stay well below the number of pretraining videos (see `queue_same_video` in the training log).
+"""
+from __future__ import annotations
+
+from scenebias.plugins import TrainObjective, register_method
+from scenebias.train.moco import MoCo
+
+
+@register_method("moco", paper="FAME §3.1 eq. 1; BE §3.2 eq. 5",
+                 defaults={"queue_size": 2048, "momentum": 0.999, "temperature": 0.1, "dim": 128,
+                           "shuffle_bn_splits": 2})
+class MocoObjective(TrainObjective):
+    """MoCo: InfoNCE between two clips of one video, EMA key encoder, queue of negatives."""
+
+    dataset_mode = "pair"
+
+    def __init__(self, backbone, num_classes, queue_size, momentum, temperature, dim, shuffle_bn_splits):
+        super().__init__(backbone, num_classes)
+        del self.backbone  # owned by the MoCo query encoder; exposed through the property below
+        self.moco = MoCo(backbone, backbone.feature_dim, dim=dim, queue_size=queue_size, momentum=momentum,
+                         temperature=temperature, shuffle_bn_splits=shuffle_bn_splits)
+
+    @property
+    def backbone(self):
+        return self.moco.backbone
+
+    def training_loss(self, batch, augment, generator):
+        views = batch["views"]
+        return self.moco(augment(views[:, 0]), augment(views[:, 1]), batch["index"], generator)

@@ -1,0 +1,10 @@
+rule aggregate:
+    """Every metrics.json into one tidy table: run, method, role, seed, protocol, test_set, metric, value."""
+    input:
+        eval_outputs(),
+    output:
+        csv=f"{RESULTS}/metrics.csv",
+    log:
+        f"{RESULTS}/logs/aggregate.log",
+    shell:
+        "scenebias aggregate {input:q} --out {output.csv:q} > {log:q} 2>&1"

@@ -1,0 +1,20 @@
+rule report:
+    """HTML report (+ Markdown/CSV tables and PNG plots) under reports/<profile>/."""
+    input:
+        metrics=f"{RESULTS}/metrics.csv",
+        benchmarks=pretrain_benchmarks(),
+    output:
+        index=report(
+            f"{REPORTS}/index.html",
+            category="Overview",
+            caption="../reports/templates/caption.rst",
+        ),
+    params:
+        cfg=RESOLVED_CONFIG,
+        out=REPORTS,
+        benchmark_args=lambda w, input: " ".join(f"--benchmark {b}" for b in input.benchmarks),
+    log:
+        f"{RESULTS}/logs/report.log",
+    shell:
+        "scenebias report --config {params.cfg:q} --metrics {input.metrics:q} --out-dir {params.out:q}"
+        " {params.benchmark_args} > {log:q} 2>&1"

@@ -1,0 +1,120 @@
+"""Load and validate the workflow config: config/config.yaml + a profile, checked against config/schema.yaml.
+
+The CLI and the Snakefile use the same schema (through `snakemake.utils.validate`, which also fills in
+schema defaults), so a value that the workflow rejects is rejected by a single run too.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError
+from .provenance import REPO_ROOT
+
+SCHEMA = REPO_ROOT / "config" / "schema.yaml"
+BASE_CONFIG = REPO_ROOT / "config" / "config.yaml"
+PROFILES = REPO_ROOT / "config" / "profiles"
+
+
+def deep_update(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_update(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
+    p = Path(path)
+    if not p.exists():
+        raise ConfigError(f"{p}: config file not found")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{p}: not valid YAML ({exc})") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: expected a mapping at the top level, got {type(data).__name__}")
+    return data
+
+
+def validate(cfg: dict[str, Any], source: str = "config") -> dict[str, Any]:
+    """Validate against the schema (filling defaults) and cross-check names against the registries."""
+    from snakemake.exceptions import WorkflowError
+    from snakemake.utils import validate as snakemake_validate
+
+    cfg = copy.deepcopy(cfg)
+    try:
+        snakemake_validate(cfg, str(SCHEMA), set_default=True)
+    except WorkflowError as exc:
+        raise ConfigError(f"{source}: {_schema_message(exc)}") from None
+    _check_names(cfg, source)
+    return cfg
+
+
+def _schema_message(exc: Exception) -> str:
+    text = str(exc)
+    cause = exc.__cause__ or exc.__context__
+    if cause is not None and hasattr(cause, "message"):
+        path = "/".join(str(p) for p in getattr(cause, "absolute_path", []))
+        return f"{path or '(top level)'}: {cause.message}"
+    return text.splitlines()[0] if text else repr(exc)
+
+
+def _check_names(cfg: dict[str, Any], source: str) -> None:
+    from .models.backbones import BACKBONES
+    from .plugins import load_methods
+
+    methods = load_methods()
+    if cfg["backbone"]["name"] not in BACKBONES:
+        raise ConfigError(f"{source}: backbone.name: unknown backbone {cfg['backbone']['name']!r}; "
+                          f"expected one of: {', '.join(BACKBONES.names())}")
+    for run, spec in cfg["runs"].items():
+        if spec["method"] not in methods:
+            raise ConfigError(f"{source}: runs.{run}.method: unknown method {spec['method']!r}; "
+                              f"expected one of: {', '.join(methods.names())}")
+        methods.get(spec["method"]).options(spec.get("options"), where=f"{source}: runs.{run}.options")
+
+
+def load_config(profile: str | None = None, files: list[str | os.PathLike] | None = None,
+                overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    cfg = read_yaml(BASE_CONFIG)
+    sources = [str(BASE_CONFIG)]
+    if profile:
+        path = PROFILES / f"{profile}.yaml"
+        if not path.exists():
+            known = ", ".join(sorted(p.stem for p in PROFILES.glob("*.yaml")))
+            raise ConfigError(f"profile {profile!r}: {path} not found; expected one of: {known}")
+        cfg = deep_update(cfg, read_yaml(path))
+        sources.append(str(path))
+    for f in files or []:
+        cfg = deep_update(cfg, read_yaml(f))
+        sources.append(str(f))
+    if overrides:
+        cfg = deep_update(cfg, overrides)
+    return validate(cfg, " + ".join(sources))
+
+
+def from_json(text: str) -> dict[str, Any]:
+    try:
+        return validate(json.loads(text), "--config-json")
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"--config-json: not valid JSON ({exc})") from exc
+
+
+def data_dir(cfg: dict[str, Any]) -> Path:
+    return Path(cfg["paths"]["data"].format(profile=cfg["profile"]))
+
+
+def results_dir(cfg: dict[str, Any]) -> Path:
+    return Path(cfg["paths"]["results"].format(profile=cfg["profile"]))
+
+
+def report_dir(cfg: dict[str, Any]) -> Path:
+    return Path(cfg["paths"]["reports"].format(profile=cfg["profile"]))

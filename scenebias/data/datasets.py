@@ -1,0 +1,152 @@
+"""Clip sampling over decoded videos.
+
+`ClipDataset` turns `VideoRecord`s (from `formats.read_split`) into clips (C, T, H, W) float32 in [0, 1]:
+
+- mode "pair":   two clips of the same video from independent random start frames (they may overlap),
+                 each with its own random resized crop (scale 0.2-1, ratio 3/4-4/3) and horizontal flip
+                 (p 0.5), the same on every frame of that clip -> {"views": (2, C, T, H, W), "label", "index"}
+- mode "single": one such clip -> {"clip": (C, T, H, W), "label", "index"}
+- mode "test":   `num_test_clips` clips whose start frames are evenly spread over [0, n - span] (rounded;
+                 a single clip starts at the middle), no random augmentation: short side resized to
+                 crop_size and centre-cropped -> {"clips": (N, C, T, H, W), "label", "index"}
+
+`static=True` replaces each clip by one frame repeated clip_len times: a random frame in pair/single
+mode (each view its own), the centre frame of each window in test mode. That is the static-video
+classifier's input.
+
+A clip spans (clip_len - 1) * stride + 1 frames. A video shorter than that is looped: frame indices are
+taken modulo the video length. A record's start_frame / end_frame (end inclusive, clamped to the decoded
+length) select the frames used.
+
+Randomness is a pure function of (seed, epoch, index): every item draws from its own torch.Generator, so
+the result does not depend on DataLoader worker count or order. Call `set_epoch` before each epoch; with
+`persistent_workers=True` the workers keep the epoch they were created with, so do not combine the two.
+
+`cache=True` keeps decoded uint8 videos in memory (the decoded-frame cache). The cache is per process:
+each DataLoader worker fills its own copy.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ..errors import ConfigError, DataError
+from . import transforms as T
+from .formats import VideoRecord
+from .video import read_video
+
+MODES = ("pair", "single", "test")
+
+
+def item_generator(seed: int, epoch: int, index: int) -> torch.Generator:
+    """A torch.Generator seeded from (seed, epoch, index) only."""
+    state = np.random.SeedSequence([int(seed), int(epoch), int(index)]).generate_state(2, dtype=np.uint32)
+    g = torch.Generator()
+    g.manual_seed((int(state[0]) << 31) ^ int(state[1]))
+    return g
+
+
+def test_clip_starts(n_frames: int, span: int, num_clips: int) -> list[int]:
+    """Start frames of `num_clips` windows evenly spread over [0, n_frames - span] (0 if the video is short)."""
+    last = max(n_frames - span, 0)
+    if num_clips == 1:
+        return [last // 2]
+    return [int(round(k * last / (num_clips - 1))) for k in range(num_clips)]
+
+
+class ClipDataset(Dataset):
+    def __init__(self, records: Sequence[VideoRecord], clip_len: int, stride: int = 1, mode: str = "pair",
+                 num_test_clips: int = 10, crop_size: int = 32, static: bool = False, seed: int = 0,
+                 cache: bool = True, scale: tuple[float, float] = (0.2, 1.0),
+                 ratio: tuple[float, float] = (3 / 4, 4 / 3), flip_p: float = 0.5) -> None:
+        if mode not in MODES:
+            raise ConfigError(f"mode: {mode!r} is not one of {list(MODES)}")
+        for name, val in (("clip_len", clip_len), ("stride", stride), ("num_test_clips", num_test_clips),
+                          ("crop_size", crop_size)):
+            if not isinstance(val, int) or isinstance(val, bool) or val < 1:
+                raise ConfigError(f"{name}: {val!r} must be a positive integer")
+        self.records = list(records)
+        self.clip_len, self.stride, self.mode = clip_len, stride, mode
+        self.num_test_clips, self.crop_size, self.static = num_test_clips, crop_size, static
+        self.seed, self.cache = int(seed), cache
+        self.scale, self.ratio, self.flip_p = tuple(scale), tuple(ratio), float(flip_p)
+        self.epoch = 0
+        self._cache: dict[int, torch.Tensor] = {}
+
+    @property
+    def span(self) -> int:
+        return (self.clip_len - 1) * self.stride + 1
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    # ------------------------------------------------------------------ frames
+    def frames(self, index: int) -> torch.Tensor:
+        """The record's decoded frames (T, H, W, 3) uint8, restricted to start_frame..end_frame."""
+        if self.cache and index in self._cache:
+            return self._cache[index]
+        rec = self.records[index]
+        video = read_video(rec.path)
+        n = video.shape[0]
+        end = n - 1 if rec.end_frame is None else min(rec.end_frame, n - 1)
+        if rec.start_frame > end:
+            raise DataError(f"{rec.path}: start_frame {rec.start_frame} is past the last frame "
+                            f"{end} (video has {n} frames)")
+        video = video[rec.start_frame:end + 1]
+        if self.cache:
+            self._cache[index] = video
+        return video
+
+    def _indices(self, start: int, n: int) -> torch.Tensor:
+        return (start + torch.arange(self.clip_len) * self.stride) % n
+
+    def _gather(self, video: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        """(T, H, W, 3) uint8 -> (len(idx), 3, H, W) float in [0, 1]."""
+        return video[idx].permute(0, 3, 1, 2).float().div_(255.0)
+
+    def _random_clip(self, video: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        n = video.shape[0]
+        if self.static:
+            f = int(torch.randint(0, n, (), generator=g))
+            idx = torch.full((self.clip_len,), f, dtype=torch.long)
+        else:
+            start = int(torch.randint(0, max(n - self.span, 0) + 1, (), generator=g))
+            idx = self._indices(start, n)
+        frames = self._gather(video, idx)
+        params = T.sample_spatial(frames.shape[-2], frames.shape[-1], g, self.scale, self.ratio, self.flip_p)
+        return T.apply_spatial(frames, params, self.crop_size).permute(1, 0, 2, 3).contiguous()
+
+    def test_starts(self, index: int) -> list[int]:
+        return test_clip_starts(self.frames(index).shape[0], self.span, self.num_test_clips)
+
+    # ------------------------------------------------------------------ items
+    def __getitem__(self, index: int) -> dict:
+        if index < 0:
+            index += len(self)
+        rec = self.records[index]
+        video = self.frames(index)
+        item: dict = {"label": int(rec.label), "index": int(index)}
+        if self.mode == "test":
+            n = video.shape[0]
+            clips = []
+            for s in test_clip_starts(n, self.span, self.num_test_clips):
+                if self.static:
+                    idx = torch.full((self.clip_len,), (s + (self.span - 1) // 2) % n, dtype=torch.long)
+                else:
+                    idx = self._indices(s, n)
+                frames = T.resize_center_crop(self._gather(video, idx), self.crop_size)
+                clips.append(frames.permute(1, 0, 2, 3))
+            item["clips"] = torch.stack(clips).contiguous()
+            return item
+        g = item_generator(self.seed, self.epoch, index)
+        if self.mode == "pair":
+            item["views"] = torch.stack([self._random_clip(video, g), self._random_clip(video, g)])
+        else:
+            item["clip"] = self._random_clip(video, g)
+        return item

@@ -1,0 +1,340 @@
+"""Readers and writers for the official split-file formats of UCF101, HMDB51 and Diving48 (V2).
+
+The writers produce files byte-compatible with the official ones (checked against the fixtures in
+shared/fixtures/official-splits); the readers accept the official files and the writers' output alike.
+
+UCF101 (`ucfTrainTestlist/`, CRLF line endings, every line terminated):
+  classInd.txt      "1 ApplyEyeMakeup"            1-based index, case-insensitive alphabetical order
+  trainlist0N.txt   "Class/v_Class_gGG_cCC.avi 1"  label = classInd index of the directory (1-based)
+  testlist0N.txt    "Class/v_Class_gGG_cCC.avi"
+HMDB51 (`testTrainMulti_7030_splits/<class>_test_split<N>.txt`, LF, lines sorted by file name):
+  "<video>.avi <tag> "  with a trailing space; tag 1 = train, 2 = test, 0 = unused.
+  Class names come from the file names; label = index in the sorted class names.
+Diving48 V2 (JSON, 2-space indent, LF, no final newline):
+  Diving48_V2_{train,test}.json  [{"vid_name", "label", "start_frame", "end_frame"}, ...]
+  Diving48_vocab.json            [["Back", "15som", "05Twis", "FREE"], ...] (Python-2 style ", " separators)
+  Class name = the vocab strings joined with "_". `end_frame` is read as the index of the last frame
+  (inclusive); the fixture alone cannot settle inclusive vs exclusive, so readers of frames clamp it to
+  the decoded length (see ClipDataset).
+
+Public entry point: `read_split(fmt, root, subset, split=1, ...) -> SplitIndex`.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from ..errors import ConfigError, DataError, UnknownNameError
+from ..io import write_text
+
+FORMATS = ("ucf101", "hmdb51", "diving48")
+SUBSETS = ("train", "test")
+HMDB_TAGS = {"train": 1, "test": 2}
+
+
+@dataclass(frozen=True)
+class VideoRecord:
+    """One video of a split. `label` is 0-based; `end_frame` is inclusive (None = to the last frame)."""
+
+    path: Path
+    label: int
+    video_id: str
+    start_frame: int = 0
+    end_frame: int | None = None
+
+
+@dataclass
+class SplitIndex:
+    records: list[VideoRecord]
+    class_names: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+
+# --------------------------------------------------------------------------------------------- helpers
+def _read_lines(path: Path) -> list[str]:
+    """Lines of a text split file without their terminators (CRLF or LF); a final empty line is dropped."""
+    if not path.is_file():
+        raise DataError(f"{path}: split file not found")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text ({exc})") from exc
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [ln[:-1] if ln.endswith("\r") else ln for ln in lines]
+
+
+def _check_subset(subset: str) -> None:
+    if subset not in SUBSETS:
+        raise ConfigError(f"subset: {subset!r} is not one of {list(SUBSETS)}")
+
+
+def _check_split(split: int, allowed: Iterable[int] | None = None) -> None:
+    if not isinstance(split, int) or isinstance(split, bool) or split < 1:
+        raise ConfigError(f"split: {split!r} must be a positive integer")
+    if allowed is not None and split not in allowed:
+        raise ConfigError(f"split: {split!r} is not one of {sorted(allowed)}")
+
+
+def ucf_class_order(names: Iterable[str]) -> list[str]:
+    """Class order of UCF101's classInd.txt: case-insensitive alphabetical (Hammering < HammerThrow)."""
+    return sorted(names, key=lambda s: (s.lower(), s))
+
+
+# --------------------------------------------------------------------------------------------- UCF101
+def read_ucf101_classind(path: Path) -> list[str]:
+    """classInd.txt -> class names in index order (index i+1 -> names[i])."""
+    names: list[str] = []
+    for lineno, line in enumerate(_read_lines(path), start=1):
+        parts = line.split()
+        if len(parts) != 2 or not parts[0].isdigit():
+            raise DataError(f"{path}:{lineno}: expected '<index> <ClassName>', got {line!r}")
+        idx, name = int(parts[0]), parts[1]
+        if idx != len(names) + 1:
+            raise DataError(f"{path}:{lineno}: class index {idx} out of sequence; expected {len(names) + 1}")
+        if name in names:
+            raise DataError(f"{path}:{lineno}: class {name!r} listed twice")
+        names.append(name)
+    if not names:
+        raise DataError(f"{path}: classInd file lists no classes")
+    return names
+
+
+def read_ucf101_list(path: Path, with_labels: bool) -> list[tuple[int, str, int | None]]:
+    """trainlist/testlist -> [(line number, 'Class/file.avi', 1-based label or None)]."""
+    out: list[tuple[int, str, int | None]] = []
+    for lineno, line in enumerate(_read_lines(path), start=1):
+        parts = line.split()
+        if with_labels:
+            if len(parts) != 2:
+                raise DataError(f"{path}:{lineno}: expected 'Class/video.avi <label>', got {line!r}")
+            try:
+                label: int | None = int(parts[1])
+            except ValueError:
+                raise DataError(f"{path}:{lineno}: label {parts[1]!r} is not an integer") from None
+        else:
+            if len(parts) != 1:
+                raise DataError(f"{path}:{lineno}: expected 'Class/video.avi', got {line!r}")
+            label = None
+        rel = parts[0]
+        if rel.count("/") != 1 or not rel.lower().endswith(".avi"):
+            raise DataError(f"{path}:{lineno}: expected a path 'Class/video.avi', got {rel!r}")
+        out.append((lineno, rel, label))
+    return out
+
+
+def write_ucf101_classind(path: Path, class_names: Sequence[str]) -> None:
+    write_text(path, "".join(f"{i} {n}\r\n" for i, n in enumerate(class_names, start=1)), newline="")
+
+
+def write_ucf101_trainlist(path: Path, entries: Sequence[tuple[str, int]]) -> None:
+    """entries: (relative 'Class/file.avi', 0-based label); written with the 1-based label, CRLF."""
+    write_text(path, "".join(f"{rel} {label + 1}\r\n" for rel, label in entries), newline="")
+
+
+def write_ucf101_testlist(path: Path, entries: Sequence[str]) -> None:
+    write_text(path, "".join(f"{rel}\r\n" for rel in entries), newline="")
+
+
+def _read_ucf101(root: Path, subset: str, split: int, video_dir: Path | None, split_dir: Path | None,
+                 check_files: bool) -> SplitIndex:
+    video_dir = Path(video_dir) if video_dir is not None else root / "UCF101"
+    split_dir = Path(split_dir) if split_dir is not None else root / "ucfTrainTestlist"
+    classes = read_ucf101_classind(split_dir / "classInd.txt")
+    index = {n: i for i, n in enumerate(classes)}
+    list_path = split_dir / f"{subset}list{split:02d}.txt"
+    records: list[VideoRecord] = []
+    seen: set[str] = set()
+    for lineno, rel, label in read_ucf101_list(list_path, with_labels=(subset == "train")):
+        cls = rel.split("/")[0]
+        if cls not in index:
+            raise DataError(f"{list_path}:{lineno}: class directory {cls!r} is not in classInd.txt")
+        if label is not None and label != index[cls] + 1:
+            raise DataError(f"{list_path}:{lineno}: label {label} disagrees with classInd.txt, "
+                            f"which gives {cls!r} index {index[cls] + 1}")
+        if rel in seen:
+            raise DataError(f"{list_path}:{lineno}: video {rel!r} listed twice")
+        seen.add(rel)
+        path = video_dir / rel
+        if check_files and not path.is_file():
+            raise DataError(f"{list_path}:{lineno}: video {path} not found")
+        records.append(VideoRecord(path=path, label=index[cls], video_id=Path(rel).stem))
+    return SplitIndex(records=records, class_names=classes)
+
+
+# --------------------------------------------------------------------------------------------- HMDB51
+_HMDB_FILE = re.compile(r"^(?P<cls>.+)_test_split(?P<split>\d+)\.txt$")
+
+
+def hmdb51_split_files(split_dir: Path, split: int) -> dict[str, Path]:
+    """{class name: split file} for one split, classes sorted."""
+    if not split_dir.is_dir():
+        raise DataError(f"{split_dir}: HMDB51 split folder not found")
+    found: dict[str, Path] = {}
+    for p in split_dir.iterdir():
+        m = _HMDB_FILE.match(p.name)
+        if m and int(m.group("split")) == split:
+            found[m.group("cls")] = p
+    if not found:
+        raise DataError(f"{split_dir}: no '<class>_test_split{split}.txt' files")
+    return dict(sorted(found.items()))
+
+
+def read_hmdb51_file(path: Path) -> list[tuple[int, str, int]]:
+    """One '<class>_test_splitN.txt' -> [(line number, 'video.avi', tag)]."""
+    out: list[tuple[int, str, int]] = []
+    for lineno, line in enumerate(_read_lines(path), start=1):
+        parts = line.split()
+        if len(parts) != 2 or parts[1] not in ("0", "1", "2") or not parts[0].lower().endswith(".avi"):
+            raise DataError(f"{path}:{lineno}: expected '<video>.avi <0|1|2> ', got {line!r}")
+        out.append((lineno, parts[0], int(parts[1])))
+    return out
+
+
+def write_hmdb51_file(path: Path, entries: Sequence[tuple[str, int]]) -> None:
+    """entries: (file name 'video.avi', tag 0/1/2), written in the given order as 'name tag \\n'."""
+    for name, tag in entries:
+        if tag not in (0, 1, 2):
+            raise DataError(f"{path}: tag {tag!r} for {name!r} is not 0, 1 or 2")
+    write_text(path, "".join(f"{name} {tag} \n" for name, tag in entries), newline="")
+
+
+def write_hmdb51_splits(split_dir: Path, per_class: dict[str, Sequence[tuple[str, int]]], split: int = 1) -> None:
+    """Write one '<class>_test_split<split>.txt' per class; lines sorted by file name as in the originals."""
+    for cls, entries in per_class.items():
+        write_hmdb51_file(split_dir / f"{cls}_test_split{split}.txt", sorted(entries))
+
+
+def _read_hmdb51(root: Path, subset: str, split: int, video_dir: Path | None, split_dir: Path | None,
+                 check_files: bool) -> SplitIndex:
+    video_dir = Path(video_dir) if video_dir is not None else root / "videos"
+    split_dir = Path(split_dir) if split_dir is not None else root / "testTrainMulti_7030_splits"
+    files = hmdb51_split_files(split_dir, split)
+    classes = list(files)
+    want = HMDB_TAGS[subset]
+    records: list[VideoRecord] = []
+    for label, (cls, fpath) in enumerate(files.items()):
+        seen: set[str] = set()
+        for lineno, name, tag in read_hmdb51_file(fpath):
+            if name in seen:
+                raise DataError(f"{fpath}:{lineno}: video {name!r} listed twice")
+            seen.add(name)
+            if tag != want:
+                continue
+            path = video_dir / cls / name
+            if check_files and not path.is_file():
+                raise DataError(f"{fpath}:{lineno}: video {path} not found")
+            records.append(VideoRecord(path=path, label=label, video_id=Path(name).stem))
+    return SplitIndex(records=records, class_names=classes)
+
+
+# --------------------------------------------------------------------------------------------- Diving48
+DIVING48_FILES = {"train": "Diving48_V2_train.json", "test": "Diving48_V2_test.json"}
+DIVING48_VOCAB = "Diving48_vocab.json"
+_DIVING_KEYS = ("vid_name", "label", "start_frame", "end_frame")
+
+
+def diving48_class_name(entry: Sequence[str]) -> str:
+    return "_".join(entry)
+
+
+def read_diving48_vocab(path: Path) -> list[list[str]]:
+    if not path.is_file():
+        raise DataError(f"{path}: Diving48 vocab file not found")
+    try:
+        vocab = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}: not valid JSON ({exc})") from exc
+    if not isinstance(vocab, list) or not vocab:
+        raise DataError(f"{path}: expected a non-empty JSON list of lists of strings")
+    for i, e in enumerate(vocab):
+        if not isinstance(e, list) or not e or not all(isinstance(s, str) for s in e):
+            raise DataError(f"{path}: entry {i} is {e!r}; expected a non-empty list of strings")
+    return vocab
+
+
+def read_diving48_entries(path: Path, num_classes: int | None = None) -> list[dict]:
+    """V2 train/test JSON -> list of entries (validated)."""
+    if not path.is_file():
+        raise DataError(f"{path}: Diving48 split file not found")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}: not valid JSON ({exc})") from exc
+    if not isinstance(data, list):
+        raise DataError(f"{path}: expected a JSON list of {{{', '.join(_DIVING_KEYS)}}} objects")
+    seen: set[str] = set()
+    for i, e in enumerate(data):
+        where = f"{path}: entry {i}"
+        if not isinstance(e, dict) or set(e) != set(_DIVING_KEYS):
+            raise DataError(f"{where}: expected an object with keys {list(_DIVING_KEYS)}, got {e!r}")
+        if not isinstance(e["vid_name"], str) or not e["vid_name"]:
+            raise DataError(f"{where}: vid_name {e['vid_name']!r} is not a non-empty string")
+        for k in ("label", "start_frame", "end_frame"):
+            if not isinstance(e[k], int) or isinstance(e[k], bool) or e[k] < 0:
+                raise DataError(f"{where} ({e['vid_name']}): {k} {e[k]!r} is not a non-negative integer")
+        if num_classes is not None and e["label"] >= num_classes:
+            raise DataError(f"{where} ({e['vid_name']}): label {e['label']} is outside the vocab "
+                            f"(0..{num_classes - 1})")
+        if e["end_frame"] < e["start_frame"]:
+            raise DataError(f"{where} ({e['vid_name']}): end_frame {e['end_frame']} < start_frame "
+                            f"{e['start_frame']}")
+        if e["vid_name"] in seen:
+            raise DataError(f"{where}: vid_name {e['vid_name']!r} listed twice")
+        seen.add(e["vid_name"])
+    return data
+
+
+def write_diving48_entries(path: Path, entries: Sequence[dict]) -> None:
+    """Official V2 style: 2-space indent, keys vid_name/label/start_frame/end_frame, no final newline."""
+    ordered = [{k: e[k] for k in _DIVING_KEYS} for e in entries]
+    write_text(path, json.dumps(ordered, indent=2, separators=(",", ": ")), newline="")
+
+
+def write_diving48_vocab(path: Path, vocab: Sequence[Sequence[str]]) -> None:
+    """Official vocab style (Python-2 json.dump(indent=2)): ', ' item separator, no final newline."""
+    write_text(path, json.dumps([list(v) for v in vocab], indent=2, separators=(", ", ": ")), newline="")
+
+
+def _read_diving48(root: Path, subset: str, split: int, video_dir: Path | None, split_dir: Path | None,
+                   check_files: bool) -> SplitIndex:
+    _check_split(split, allowed=(1,))
+    video_dir = Path(video_dir) if video_dir is not None else root / "rgb"
+    split_dir = Path(split_dir) if split_dir is not None else root
+    vocab = read_diving48_vocab(split_dir / DIVING48_VOCAB)
+    fpath = split_dir / DIVING48_FILES[subset]
+    records: list[VideoRecord] = []
+    for i, e in enumerate(read_diving48_entries(fpath, num_classes=len(vocab))):
+        path = video_dir / f"{e['vid_name']}.mp4"
+        if check_files and not path.is_file():
+            raise DataError(f"{fpath}: entry {i} ({e['vid_name']}): video {path} not found")
+        records.append(VideoRecord(path=path, label=e["label"], video_id=e["vid_name"],
+                                   start_frame=e["start_frame"], end_frame=e["end_frame"]))
+    return SplitIndex(records=records, class_names=[diving48_class_name(v) for v in vocab])
+
+
+# --------------------------------------------------------------------------------------------- public
+_READERS = {"ucf101": _read_ucf101, "hmdb51": _read_hmdb51, "diving48": _read_diving48}
+
+
+def read_split(fmt: str, root: Path, subset: str, split: int = 1, video_dir: Path | None = None,
+               split_dir: Path | None = None, check_files: bool = True) -> SplitIndex:
+    """Read one subset ("train" / "test") of one official split.
+
+    Default layout under `root`: ucf101 -> videos root/UCF101/<Class>/<file>.avi, lists root/ucfTrainTestlist/;
+    hmdb51 -> videos root/videos/<class>/<file>.avi, lists root/testTrainMulti_7030_splits/;
+    diving48 -> videos root/rgb/<vid_name>.mp4, JSONs in root/. `video_dir` / `split_dir` override these.
+    With `check_files`, a listed video that does not exist is a DataError naming the split file and line
+    (entry index for Diving48 JSON).
+    """
+    if fmt not in _READERS:
+        raise UnknownNameError(f"unknown split format {fmt!r}; expected one of: {', '.join(FORMATS)}")
+    _check_subset(subset)
+    _check_split(split)
+    return _READERS[fmt](Path(root), subset, split, video_dir, split_dir, check_files)

@@ -1,0 +1,20 @@
+"""Errors a user can act on: each names the file, key or value at fault and what was expected."""
+
+
+class ScenebiasError(Exception):
+    """Base class for user-facing errors (bad input, bad config, unknown names)."""
+
+
+class ConfigError(ScenebiasError):
+    """A config key or value is invalid."""
+
+
+class DataError(ScenebiasError):
+    """A dataset file (video, split list, annotation) is missing or malformed."""
+
+
+class UnknownNameError(ScenebiasError, KeyError):
+    """A registry lookup (backbone, method, dataset flavour) failed."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0])

@@ -1,0 +1,62 @@
+"""Pooled backbone features of a dataset, for the linear probe and retrieval."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from ..errors import DataError
+from .protocol import Normalize, _num_batches, _progress, iter_clip_batches, kinetics_normalize
+
+MODES = ("auto", "test", "single", "per_clip")
+
+
+@torch.no_grad()
+def extract_features(
+    backbone: nn.Module,
+    dataset: Dataset,
+    batch_size: int,
+    device: torch.device | str,
+    mode: str = "auto",
+    *,
+    normalize: Normalize = kinetics_normalize,
+    num_workers: int = 0,
+    progress: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pooled features of every item, in dataset order: (feats float32, labels int64 (N,)).
+
+    The backbone runs in eval mode under no_grad (BatchNorm statistics are not touched; its previous
+    train/eval mode is restored afterwards). Inputs are normalised with `normalize`.
+
+    mode:
+      "test"     test-mode items ("clips" (N, C, T, H, W)): features averaged over each video's N clips -> (N_videos, D)
+      "single"   single-mode items ("clip" (C, T, H, W)): one feature per item -> (N_items, D)
+      "auto"     whichever of the two the items are
+      "per_clip" either kind, without averaging -> (N_items, N_clips, D) (N_clips = 1 for single-mode items)
+    `batch_size` counts items (videos).
+    """
+    if mode not in MODES:
+        raise ValueError(f"extract_features mode must be one of {MODES}, got {mode!r}")
+    device = torch.device(device)
+    was_training = backbone.training
+    backbone.eval()
+    feats: list[torch.Tensor] = []
+    labels: list[torch.Tensor] = []
+    try:
+        batches = iter_clip_batches(dataset, batch_size, num_workers)
+        for clips, y, item_mode in _progress(batches, progress, "features", _num_batches(dataset, batch_size)):
+            if mode in ("test", "single") and item_mode != mode:
+                key = "clips" if mode == "test" else "clip"
+                raise DataError(f"extract_features(mode={mode!r}) expects {mode}-mode items with a {key!r} entry, "
+                                f"got {item_mode}-mode items")
+            b, n = clips.shape[:2]
+            x = normalize(clips.flatten(0, 1).to(device=device, dtype=torch.float32))
+            f = backbone(x).float().view(b, n, -1)
+            feats.append((f if mode == "per_clip" else f.mean(dim=1)).cpu())
+            labels.append(y)
+    finally:
+        backbone.train(was_training)
+    if not feats:
+        raise DataError("cannot extract features of an empty dataset")
+    return torch.cat(feats).numpy().astype(np.float32, copy=False), torch.cat(labels).numpy()

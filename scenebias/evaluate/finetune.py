@@ -1,0 +1,171 @@
+"""Fine-tuning: a copy of the backbone + Dropout + Linear, all trained; then the multi-clip test.
+
+Schedules of the papers (methods spec) are available as presets, `FinetuneConfig.preset("fame" | "be")`;
+the plain defaults are a short schedule for tiny CPU runs.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import Dataset
+
+from ..errors import ConfigError
+from .protocol import (
+    Normalize,
+    _progress,
+    batch_clips,
+    check_milestones,
+    check_non_negative,
+    check_positive,
+    check_result_names,
+    classification_metrics,
+    config_from_dict,
+    kinetics_normalize,
+    make_loader,
+    milestone_epochs,
+    multi_clip_predict,
+    seed_everything,
+)
+
+RESERVED = ("train_top1", "train_loss")
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # FAME (UCF101): SGD lr 0.025, wd 1e-4, x0.1 at 60/120 of 150 epochs, dropout 0.7
+    "fame": {"epochs": 150, "lr": 0.025, "weight_decay": 1e-4, "milestones": (60 / 150, 120 / 150),
+             "gamma": 0.1, "dropout": 0.7},
+    # BE: lr 0.001, wd 1e-8, x0.3 at 10/20/25/30/35/40 of 45 epochs, dropout 0.5
+    "be": {"epochs": 45, "lr": 0.001, "weight_decay": 1e-8,
+           "milestones": tuple(e / 45 for e in (10, 20, 25, 30, 35, 40)), "gamma": 0.3, "dropout": 0.5},
+}
+
+
+@dataclass
+class FinetuneConfig:
+    epochs: int = 10
+    lr: float = 0.01
+    weight_decay: float = 1e-4
+    momentum: float = 0.9
+    milestones: tuple[float, ...] = (0.6, 0.8)  # fractions of `epochs`
+    gamma: float = 0.1
+    dropout: float = 0.5
+    batch_size: int = 8  # training clips per step
+    test_batch_size: int = 4  # test videos per forward (each with N clips)
+    num_workers: int = 0
+    progress: bool = True  # tqdm bar per epoch
+
+    def __post_init__(self) -> None:
+        o = "FinetuneConfig"
+        check_positive(o, epochs=self.epochs, lr=self.lr, gamma=self.gamma, batch_size=self.batch_size,
+                       test_batch_size=self.test_batch_size)
+        check_non_negative(o, weight_decay=self.weight_decay, momentum=self.momentum, num_workers=self.num_workers)
+        check_milestones(o, self.milestones)
+        self.milestones = tuple(float(m) for m in self.milestones)
+        if not 0 <= self.dropout < 1:
+            raise ConfigError(f"{o}.dropout must be in [0, 1), got {self.dropout!r}")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> "FinetuneConfig":
+        return config_from_dict(cls, data)
+
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> "FinetuneConfig":
+        """The published schedule `name` ("fame" or "be"), with optional overrides."""
+        if name not in PRESETS:
+            raise ConfigError(f"unknown fine-tune preset {name!r}; expected one of: {', '.join(sorted(PRESETS))}")
+        return cls.from_dict({**PRESETS[name], **overrides})
+
+
+class FinetuneModel(nn.Module):
+    """backbone -> Dropout -> Linear."""
+
+    def __init__(self, backbone: nn.Module, feature_dim: int, num_classes: int, dropout: float) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.dropout = nn.Dropout(dropout)
+        self.fc = nn.Linear(feature_dim, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.dropout(self.backbone(x)))
+
+
+def finetune(
+    backbone: nn.Module,
+    train_set: Dataset,
+    test_sets: Mapping[str, Dataset],
+    num_classes: int,
+    cfg: FinetuneConfig | None = None,
+    device: torch.device | str = "cpu",
+    seed: int = 0,
+    *,
+    normalize: Normalize = kinetics_normalize,
+    return_model: bool = False,
+) -> dict[str, Any]:
+    """Fine-tune a deep copy of `backbone` (the caller's module is never modified) and test it.
+
+    Trains on single-mode augmented clips (`train_set.set_epoch(e)` before epoch e), BatchNorm in train mode,
+    SGD with momentum and step decay; then runs the multi-clip test on every test set.
+    Returns {test_name: classification_metrics, ..., "train_top1", "train_loss"} where the train numbers
+    are running averages over the last epoch (augmented clips, dropout on). With `return_model`, the
+    fine-tuned model (on `device`, eval mode) is added under "model".
+    """
+    cfg = cfg or FinetuneConfig()
+    check_result_names(list(test_sets), RESERVED + ("model",))
+    device = torch.device(device)
+    seed_everything(seed)
+
+    feature_dim = getattr(backbone, "feature_dim", None)
+    if feature_dim is None:
+        raise ConfigError("finetune needs a backbone with a `feature_dim` attribute")
+    net = copy.deepcopy(backbone)
+    for p in net.parameters():
+        p.requires_grad_(True)
+    model = FinetuneModel(net, int(feature_dim), num_classes, cfg.dropout).to(device)
+
+    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestone_epochs(cfg.milestones, cfg.epochs), cfg.gamma)
+
+    train_top1 = train_loss = float("nan")
+    for epoch in range(cfg.epochs):
+        if hasattr(train_set, "set_epoch"):
+            train_set.set_epoch(epoch)
+        model.train()
+        loader = make_loader(train_set, cfg.batch_size, shuffle=True, num_workers=cfg.num_workers,
+                             seed=seed * 100_003 + epoch)
+        n_seen, n_correct, loss_sum = 0, 0, 0.0
+        bar = _progress(loader, cfg.progress, f"finetune {epoch + 1}/{cfg.epochs}", len(loader))
+        for batch in bar:
+            clips, mode = batch_clips(batch)
+            if mode != "single":
+                raise ConfigError("finetune trains on single-mode items ('clip'); got test-mode items ('clips')")
+            x = normalize(clips[:, 0].to(device=device, dtype=torch.float32))
+            y = torch.as_tensor(batch["label"]).long().view(-1).to(device)
+            logits = model(x)
+            loss = F.cross_entropy(logits, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            n_seen += y.numel()
+            n_correct += int((logits.argmax(1) == y).sum())
+            loss_sum += float(loss.detach()) * y.numel()
+            if cfg.progress and hasattr(bar, "set_postfix"):
+                bar.set_postfix(loss=loss_sum / n_seen, acc=n_correct / n_seen)
+        sched.step()
+        if n_seen:
+            train_top1, train_loss = n_correct / n_seen, loss_sum / n_seen
+
+    model.eval()
+    results: dict[str, Any] = {}
+    for name, test_set in test_sets.items():
+        probs, labels = multi_clip_predict(model, test_set, cfg.test_batch_size, device, cfg.num_workers,
+                                           normalize=normalize, progress=cfg.progress)
+        results[name] = classification_metrics(probs, labels, num_classes)
+    results["train_top1"] = float(train_top1)
+    results["train_loss"] = float(train_loss)
+    if return_model:
+        results["model"] = model
+    return results

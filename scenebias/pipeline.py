@@ -1,0 +1,224 @@
+"""Single runs, shared by the CLI and the Snakemake rules: generate, pretrain, evaluate.
+
+Every run reads the validated config, writes its outputs atomically and records provenance.
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .config import data_dir
+from .errors import ConfigError, DataError
+from .io import atomic_path, write_json
+from .models.backbones import build_backbone, complexity
+from .plugins import get_method
+from .provenance import provenance
+
+
+# ----------------------------------------------------------------------------------------------- setup
+def resolve_device(cfg: dict[str, Any]) -> str:
+    wanted = cfg.get("device", "cpu")
+    if wanted == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if wanted == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device: 'cuda' requested but no CUDA device is available; use 'cpu' or 'auto'")
+    return wanted
+
+
+def seed_everything(seed: int, threads: int) -> None:
+    import random
+
+    import numpy as np
+
+    torch.set_num_threads(threads)
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def run_spec(cfg: dict[str, Any], run: str) -> dict[str, Any]:
+    if run not in cfg["runs"]:
+        raise ConfigError(f"run {run!r} is not in runs; expected one of: {', '.join(cfg['runs'])}")
+    spec = dict(cfg["runs"][run])
+    spec["flavour"] = spec.get("flavour") or cfg["data"]["pretrain_flavour"]
+    spec["protocols"] = spec.get("protocols") or cfg["evaluate"]["protocols"]
+    return spec
+
+
+def manifest_path(cfg: dict[str, Any]) -> Path:
+    return data_dir(cfg) / "manifest.json"
+
+
+def split(cfg: dict[str, Any], flavour: str, subset: str):
+    from .data.formats import read_split
+    from .data.synthetic import FLAVOUR_FORMAT
+
+    root = data_dir(cfg) / flavour
+    if flavour not in FLAVOUR_FORMAT:
+        raise ConfigError(f"unknown dataset flavour {flavour!r}; expected one of: {', '.join(FLAVOUR_FORMAT)}")
+    if not root.exists():
+        raise DataError(f"{root}: dataset folder not found (run `scenebias generate` or the `generate` rule)")
+    return read_split(FLAVOUR_FORMAT[flavour], root, subset)
+
+
+def clip_dataset(cfg: dict[str, Any], records, mode: str, seed: int, static: bool = False):
+    from .data.datasets import ClipDataset
+
+    c = cfg["clip"]
+    return ClipDataset(records, clip_len=c["clip_len"], stride=c["stride"], mode=mode,
+                       num_test_clips=cfg["evaluate"]["test_clips"], crop_size=c["crop_size"], static=static,
+                       seed=seed, cache=True)
+
+
+def augment_factory(generator: torch.Generator):
+    from .data.transforms import colour_augment, normalize
+
+    return lambda x: normalize(colour_augment(x, generator))
+
+
+# ---------------------------------------------------------------------------------------- model files
+def save_model(path: str | os.PathLike, objective, cfg: dict[str, Any], run: str, seed: int,
+               extra: dict[str, Any]) -> None:
+    classifier = objective.classifier()
+    head = None
+    if classifier is not None:
+        head = {k: v for k, v in classifier.state_dict().items() if not k.startswith("0.")}
+    payload = {
+        "format": "scenebias-model/1",
+        "run": run, "seed": seed, "method": cfg["runs"][run]["method"],
+        "options": cfg["runs"][run].get("options", {}),
+        "backbone_name": cfg["backbone"]["name"], "backbone_options": cfg["backbone"].get("options", {}),
+        "backbone": objective.backbone.state_dict(), "head": head,
+        "num_classes": objective.num_classes, "static": bool(getattr(objective, "static", False)),
+        "meta": extra,
+    }
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_model(path: str | os.PathLike) -> dict[str, Any]:
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"{p}: model file not found")
+    try:
+        payload = torch.load(p, map_location="cpu", weights_only=False)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means a corrupt file
+        raise DataError(f"{p}: not a readable scenebias model file ({exc})") from exc
+    if not isinstance(payload, dict) or payload.get("format") != "scenebias-model/1":
+        raise DataError(f"{p}: not a scenebias model file (expected format 'scenebias-model/1')")
+    backbone = build_backbone(payload["backbone_name"], **payload["backbone_options"])
+    backbone.load_state_dict(payload["backbone"], strict=True)
+    payload["backbone_module"] = backbone
+    return payload
+
+
+# ------------------------------------------------------------------------------------------- pretrain
+def pretrain(cfg: dict[str, Any], run: str, seed: int, out: str | os.PathLike, work_dir: str | os.PathLike,
+             progress: bool = True) -> dict[str, Any]:
+    from .train.loop import TrainConfig, read_log, train
+
+    t0 = time.time()
+    spec = run_spec(cfg, run)
+    device = resolve_device(cfg)
+    seed_everything(seed, cfg.get("threads", 1))
+    method = get_method(spec["method"])
+    train_split = split(cfg, spec["flavour"], "train")
+    backbone = build_backbone(cfg["backbone"]["name"], **cfg["backbone"].get("options", {}))
+    objective = method.build(backbone, len(train_split.class_names), spec.get("options"))
+    tcfg = TrainConfig.from_dict(cfg["pretrain"])
+    log: list[dict[str, Any]] = []
+    if objective.dataset_mode != "none":
+        dataset = clip_dataset(cfg, train_split.records, objective.dataset_mode, seed,
+                               static=bool(getattr(objective, "static", False)))
+        log = train(objective, dataset, tcfg, work_dir, seed, augment_factory, device=device, progress=progress)
+    c = cfg["clip"]
+    cost = complexity(objective.backbone.cpu(), (3, c["clip_len"], c["crop_size"], c["crop_size"]))
+    meta = {"train_log": log, "provenance": provenance(
+        cfg={k: cfg[k] for k in ("data", "clip", "backbone", "pretrain")} | {"run": spec},
+        seed=seed, device=device, wall_time_s=time.time() - t0, manifest=manifest_path(cfg),
+        backbone_params=cost["params"], backbone_flops=cost["flops"], train_videos=len(train_split.records))}
+    save_model(out, objective, cfg, run, seed, meta)
+    if log:
+        write_json(Path(out).with_name("train_log.json"), log)
+    return meta
+
+
+# ------------------------------------------------------------------------------------------- evaluate
+def evaluate(cfg: dict[str, Any], run: str, seed: int, protocol: str, model_path: str | os.PathLike,
+             out: str | os.PathLike, progress: bool = True) -> dict[str, Any]:
+    from .evaluate import finetune as ft
+    from .evaluate import linear as lin
+    from .evaluate import protocol as proto
+    from .evaluate import retrieval as ret
+
+    t0 = time.time()
+    spec = run_spec(cfg, run)
+    device = resolve_device(cfg)
+    seed_everything(seed, cfg.get("threads", 1))
+    model = load_model(model_path)
+    backbone = model["backbone_module"]
+    static = model["static"]
+    downstream = cfg["data"]["downstream_flavour"]
+    train_split = split(cfg, downstream, "train")
+    num_classes = len(train_split.class_names)
+    test_sets = {name: clip_dataset(cfg, split(cfg, flavour, "test").records, "test", seed, static=static)
+                 for name, flavour in cfg["data"]["test_sets"].items()}
+    counterpart = cfg["data"].get("static_counterpart")
+    if counterpart and "swapped" in test_sets:
+        test_sets["swapped_static"] = clip_dataset(cfg, split(cfg, counterpart, "test").records, "test", seed,
+                                                   static=True)
+    ecfg = cfg["evaluate"]
+    bs = ecfg["batch_size"]
+    if protocol == "linear":
+        results = lin.linear_probe(backbone, clip_dataset(cfg, train_split.records, "single", seed, static),
+                                   test_sets, num_classes, lin.LinearProbeConfig.from_dict(ecfg["linear"]),
+                                   device, seed)
+    elif protocol == "finetune":
+        results = ft.finetune(backbone, clip_dataset(cfg, train_split.records, "single", seed, static),
+                              test_sets, num_classes, ft.FinetuneConfig.from_dict(ecfg["finetune"]), device, seed)
+    elif protocol == "retrieval":
+        gallery = clip_dataset(cfg, train_split.records, "test", seed, static)
+        results = ret.retrieval(backbone, gallery, test_sets, ks=tuple(ecfg["retrieval"]["ks"]), device=device,
+                                centred=ecfg["retrieval"]["centred"], batch_size=bs)
+    elif protocol == "classifier":
+        if model["head"] is None:
+            raise ConfigError(f"runs.{run}.protocols: 'classifier' needs a method trained with labels, "
+                              f"but {model['method']!r} has no classifier head")
+        classifier = get_method(model["method"]).build(backbone, model["num_classes"], model["options"])
+        classifier.load_state_dict({"backbone." + k: v for k, v in model["backbone"].items()}
+                                   | {"head." + k.split(".", 1)[1]: v for k, v in model["head"].items()},
+                                   strict=True)
+        net = classifier.classifier().to(device).eval()
+        results = {}
+        for name, ds in test_sets.items():
+            probs, labels = proto.multi_clip_predict(net, ds, bs, device)
+            results[name] = proto.classification_metrics(probs, labels, num_classes)
+    else:
+        raise ConfigError(f"unknown protocol {protocol!r}; expected linear, finetune, retrieval or classifier")
+    _add_contrasted(results)
+    record = {
+        "run": run, "method": spec["method"], "role": spec["role"], "seed": seed, "protocol": protocol,
+        "backbone": cfg["backbone"]["name"], "pretrain_flavour": spec["flavour"], "downstream": downstream,
+        "test_sets": {name: flavour for name, flavour in cfg["data"]["test_sets"].items()},
+        "results": results,
+        "provenance": provenance(cfg={k: cfg[k] for k in ("data", "clip", "evaluate")} | {"run": spec},
+                                 seed=seed, device=device, wall_time_s=time.time() - t0,
+                                 manifest=manifest_path(cfg), model_file=str(model_path),
+                                 pretrain=model["meta"]["provenance"]),
+    }
+    write_json(out, record)
+    return record
+
+
+def _add_contrasted(results: dict[str, Any]) -> None:
+    """Contrasted accuracy (StillMix): right on the scene-swapped clip and wrong on its static twin."""
+    from .evaluate.protocol import contrasted_accuracy
+
+    swapped, static = results.get("swapped"), results.get("swapped_static")
+    if isinstance(swapped, dict) and isinstance(static, dict) and "correct" in swapped and "correct" in static:
+        swapped["contrasted_acc"] = contrasted_accuracy(torch.tensor(swapped["correct"]),
+                                                        torch.tensor(static["correct"]))

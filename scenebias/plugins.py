@@ -1,0 +1,123 @@
+"""Method plugin API: one method = one file in `methods/`, registered with `@register_method`.
+
+A method is a `TrainObjective` subclass: the suite hands it the backbone and a batch of clips; it returns
+the loss and the statistics to log. The suite owns the backbone, data, optimiser, schedule, checkpointing
+and every evaluation, so methods are compared on equal terms. External packages register through the
+entry-point group `scenebias.methods`.
+"""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any, Callable, ClassVar
+
+import torch
+from torch import nn
+
+from .errors import ConfigError
+from .registry import Registry
+
+Augment = Callable[[torch.Tensor], torch.Tensor]
+
+
+class TrainObjective(nn.Module):
+    """Base class of every method.
+
+    dataset_mode: "pair" (two clips per video), "single" (one clip) or "none" (nothing to train).
+    static: train on static clips (one frame repeated), e.g. the static-video classifier.
+    """
+
+    dataset_mode: ClassVar[str] = "pair"
+    static: bool = False
+
+    def __init__(self, backbone: nn.Module, num_classes: int) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.num_classes = num_classes
+
+    def training_loss(self, batch: dict[str, torch.Tensor], augment: Augment,
+                      generator: torch.Generator) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """`augment` applies the suite's colour augmentation and normalisation to a (B, C, T, H, W) batch;
+        methods that mix clips (FAME, BE, Mixup) do so before calling it."""
+        raise NotImplementedError
+
+    def classifier(self) -> nn.Module | None:
+        """A clips -> logits model for methods trained with labels (used by the `classifier` protocol)."""
+        return None
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    name: str
+    objective: type[TrainObjective]
+    defaults: dict[str, Any]
+    paper: str
+    description: str
+    variants: dict[str, list[Any]] = field(default_factory=dict)
+
+    def options(self, overrides: dict[str, Any] | None, where: str = "method") -> dict[str, Any]:
+        """Defaults updated with `overrides`; unknown keys and wrong types are errors naming the key."""
+        merged = dict(self.defaults)
+        for key, value in (overrides or {}).items():
+            if key not in self.defaults:
+                raise ConfigError(f"{where}: unknown option {key!r} for method {self.name!r}; "
+                                  f"expected one of: {', '.join(sorted(self.defaults)) or '(none)'}")
+            default = self.defaults[key]
+            if default is not None and not _compatible(value, default):
+                raise ConfigError(f"{where}.{key}: {value!r} should be of type {type(default).__name__}")
+            if key in self.variants and value not in self.variants[key]:
+                raise ConfigError(f"{where}.{key}: {value!r} is not one of {self.variants[key]}")
+            merged[key] = value
+        return merged
+
+    def build(self, backbone: nn.Module, num_classes: int, overrides: dict[str, Any] | None = None
+              ) -> TrainObjective:
+        return self.objective(backbone, num_classes, **self.options(overrides))
+
+
+def _compatible(value: Any, default: Any) -> bool:
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, type(default))
+
+
+METHODS: Registry[MethodSpec] = Registry("method")
+
+
+def register_method(name: str, *, defaults: dict[str, Any], paper: str, description: str = "",
+                    variants: dict[str, list[Any]] | None = None) -> Callable[[type[TrainObjective]], type]:
+    def deco(cls: type[TrainObjective]) -> type[TrainObjective]:
+        METHODS.register(name)(MethodSpec(name, cls, dict(defaults), paper,
+                                          description or (cls.__doc__ or "").strip().splitlines()[0],
+                                          dict(variants or {})))
+        return cls
+
+    return deco
+
+
+_loaded = False
+
+
+def load_methods() -> Registry[MethodSpec]:
+    """Import every module of the `methods` package and every `scenebias.methods` entry point, once."""
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        import methods as builtin
+
+        for info in pkgutil.iter_modules(builtin.__path__):
+            importlib.import_module(f"methods.{info.name}")
+        for ep in entry_points(group="scenebias.methods"):
+            ep.load()
+    return METHODS
+
+
+def get_method(name: str) -> MethodSpec:
+    return load_methods().get(name)
+
+
+__all__ = ["TrainObjective", "MethodSpec", "METHODS", "register_method", "load_methods", "get_method"]

@@ -1,0 +1,71 @@
+"""Provenance recorded beside every result: code, config, data, seed, libraries, device, wall time."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import subprocess
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def config_hash(cfg: Any) -> str:
+    return hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+@lru_cache(maxsize=1)
+def git_commit() -> str:
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,
+                                check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
+                               capture_output=True, text=True, check=True).stdout.strip()
+        return commit + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+@lru_cache(maxsize=1)
+def library_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for name in ("torch", "torchvision", "av", "pytorchvideo", "fvcore", "numpy", "snakemake"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "absent"
+    return out
+
+
+def device_description(device: str) -> str:
+    import torch
+
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return torch.cuda.get_device_name(torch.device(device))
+    return f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads)"
+
+
+def manifest_hash(manifest_path: str | os.PathLike) -> str:
+    from .io import read_json
+
+    return read_json(manifest_path)["hash"]
+
+
+def provenance(*, cfg: Any, seed: int, device: str, wall_time_s: float,
+               manifest: str | os.PathLike | None = None, **extra: Any) -> dict[str, Any]:
+    record = {
+        "git_commit": git_commit(),
+        "config_hash": config_hash(cfg),
+        "dataset_manifest_hash": manifest_hash(manifest) if manifest else None,
+        "seed": seed,
+        "libraries": library_versions(),
+        "device": device_description(device),
+        "wall_time_s": round(wall_time_s, 3),
+    }
+    record.update(extra)
+    return record

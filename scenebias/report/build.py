@@ -1,0 +1,260 @@
+"""The report: reports/<profile>/index.html plus Markdown/CSV tables and PNG plots, readable offline."""
+from __future__ import annotations
+
+import html
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..analysis.stats import format_ci, mean_ci
+from ..io import atomic_path, write_text
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
+color:#1d2329;line-height:1.45}
+h1{font-size:1.7em;margin-bottom:.2em}h2{margin-top:1.8em;border-bottom:1px solid #d9dee3;padding-bottom:.2em}
+table{border-collapse:collapse;margin:.8em 0;font-size:.92em}th,td{border:1px solid #d9dee3;padding:.3em .6em;
+text-align:right}th{background:#f3f5f7}td:first-child,th:first-child,td:nth-child(2){text-align:left}
+.note{color:#5b6670;font-size:.92em}.verdict{background:#f6f8fa;border-left:4px solid #4c78a8;padding:.6em 1em}
+img{max-width:100%;border:1px solid #e5e8eb;margin:.5em 0}code{background:#f3f5f7;padding:0 .25em}
+"""
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    cols = [str(c) for c in frame.columns]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join(" --- " for _ in cols) + "|"]
+    for _, row in frame.iterrows():
+        lines.append("| " + " | ".join(str(v) for v in row.tolist()) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _save_table(frame: pd.DataFrame, out_dir: Path, name: str) -> None:
+    tables = out_dir / "tables"
+    with atomic_path(tables / f"{name}.csv") as tmp:
+        frame.to_csv(tmp, index=False)
+    write_text(tables / f"{name}.md", markdown_table(frame))
+
+
+def _values(df: pd.DataFrame, **where: Any) -> pd.Series:
+    mask = pd.Series(True, index=df.index)
+    for key, value in where.items():
+        mask &= df[key] == value
+    return df[mask].set_index("seed")["value"]
+
+
+def accuracy_table(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per run and protocol: biased vs scene-swapped top-1 (mean ± 95% CI over seeds) and the paired gap."""
+    shown, raw = [], []
+    cls = df[df["metric"].isin(["top1", "mean_class_acc", "contrasted_acc"])]
+    for (role, run, protocol), g in cls.groupby(["role", "run", "protocol"], sort=False):
+        biased = _values(g, test_set="biased", metric="top1")
+        swapped = _values(g, test_set="swapped", metric="top1")
+        gap = (biased - swapped).dropna()
+        stats = {
+            "biased": mean_ci(biased), "swapped": mean_ci(swapped), "gap": mean_ci(gap),
+            "contrasted": mean_ci(_values(g, test_set="swapped", metric="contrasted_acc")),
+            "biased_mca": mean_ci(_values(g, test_set="biased", metric="mean_class_acc")),
+            "static_twin": mean_ci(_values(g, test_set="swapped_static", metric="top1")),
+        }
+        shown.append({"run": run, "role": role, "protocol": protocol, "seeds": stats["biased"][2],
+                      "biased top-1 %": format_ci(*stats["biased"][:2]),
+                      "swapped top-1 %": format_ci(*stats["swapped"][:2]),
+                      "gap (pp)": format_ci(*stats["gap"][:2]),
+                      "contrasted %": format_ci(*stats["contrasted"][:2]),
+                      "static twin top-1 %": format_ci(*stats["static_twin"][:2]),
+                      "biased mean-class %": format_ci(*stats["biased_mca"][:2])})
+        raw.append({"run": run, "role": role, "protocol": protocol,
+                    **{f"{k}_mean": v[0] for k, v in stats.items()},
+                    **{f"{k}_ci95": v[1] for k, v in stats.items()}, "seeds": stats["biased"][2]})
+    order = {"calibration": 0, "reference": 1, "method": 2}
+    shown_df = pd.DataFrame(shown)
+    raw_df = pd.DataFrame(raw)
+    if len(shown_df):
+        key = shown_df["role"].map(order)
+        shown_df = shown_df.assign(_k=key).sort_values(["_k", "run", "protocol"]).drop(columns="_k")
+        raw_df = raw_df.loc[shown_df.index]
+    return shown_df.reset_index(drop=True), raw_df.reset_index(drop=True)
+
+
+def retrieval_table(df: pd.DataFrame) -> pd.DataFrame:
+    ret = df[(df["protocol"] == "retrieval") & df["metric"].str.contains("R@")]
+    rows = []
+    for (run, test_set, metric), g in ret.groupby(["run", "test_set", "metric"], sort=True):
+        rows.append({"run": run, "queries": test_set, "metric": metric,
+                     "value %": format_ci(*mean_ci(g["value"])[:2]), "seeds": g["seed"].nunique()})
+    if not rows:
+        return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    table["variant"] = table["metric"].str.extract(r"^(\w+)/", expand=False).fillna("")
+    table["k"] = table["metric"].str.extract(r"(R@\d+)", expand=False)
+    wide = table.pivot_table(index=["run", "variant", "queries"], columns="k", values="value %",
+                             aggfunc="first").reset_index()
+    ks = sorted([c for c in wide.columns if str(c).startswith("R@")], key=lambda c: int(str(c)[2:]))
+    return wide[["run", "variant", "queries", *ks]]
+
+
+def compute_table(benchmarks: list[Path]) -> pd.DataFrame:
+    rows = []
+    for path in benchmarks:
+        if not path.exists():
+            continue
+        bench = pd.read_csv(path, sep="\t")
+        rows.append({"job": f"pretrain {path.parent.name} {path.stem}", "wall s": round(float(bench["s"].iloc[0]), 1),
+                     "max RSS MB": round(float(bench["max_rss"].iloc[0]), 0) if "max_rss" in bench else math.nan})
+    return pd.DataFrame(rows)
+
+
+def _plot_accuracy(raw: pd.DataFrame, chance: float, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    long = []
+    for _, r in raw.iterrows():
+        label = f"{r['run']}\n({r['protocol']})"
+        for test_set in ("biased", "swapped"):
+            long.append({"run": label, "test set": test_set, "top-1 %": 100 * r[f"{test_set}_mean"],
+                         "ci": 100 * (0 if math.isnan(r[f"{test_set}_ci95"]) else r[f"{test_set}_ci95"])})
+    data = pd.DataFrame(long)
+    sns.set_theme(style="whitegrid")
+    fig, ax = plt.subplots(figsize=(max(6, 1.1 * data["run"].nunique() + 2), 4.2))
+    sns.barplot(data=data, x="run", y="top-1 %", hue="test set", ax=ax, palette=["#4c78a8", "#e45756"],
+                errorbar=None)
+    for bar, (_, row) in zip(ax.patches, data.sort_values(["test set"], kind="stable").iterrows()):
+        ax.errorbar(bar.get_x() + bar.get_width() / 2, row["top-1 %"], yerr=row["ci"], color="black",
+                    capsize=3, lw=1)
+    ax.axhline(100 * chance, ls="--", color="grey", lw=1)
+    ax.text(ax.get_xlim()[1], 100 * chance, " chance", va="center", ha="left", color="grey", fontsize=9)
+    ax.set_ylim(0, 100)
+    ax.set_xlabel("")
+    ax.set_title("Biased vs scene-swapped test accuracy (mean ± 95% CI over seeds)")
+    ax.tick_params(axis="x", labelsize=8)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
+    plt.close(fig)
+
+
+def _plot_training(logs: dict[str, list[dict[str, Any]]], path: Path) -> bool:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    metrics = ["loss", "instance_acc", "pos_sim", "neg_sim", "queue_same_video", "train_acc"]
+    present = [m for m in metrics if any(m in rec for log in logs.values() for rec in log)]
+    if not present:
+        return False
+    fig, axes = plt.subplots(1, len(present), figsize=(3.2 * len(present), 3), squeeze=False)
+    for ax, metric in zip(axes[0], present):
+        for name, log in sorted(logs.items()):
+            points = [(r["epoch"], r[metric]) for r in log if metric in r]
+            if points:
+                ax.plot(*zip(*points), label=name, lw=1.2)
+        ax.set_title(metric, fontsize=10)
+        ax.set_xlabel("epoch", fontsize=9)
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return True
+
+
+def _html_table(frame: pd.DataFrame) -> str:
+    if frame.empty:
+        return "<p class='note'>(no rows)</p>"
+    return frame.to_html(index=False, escape=True, border=0, na_rep="–")
+
+
+def _verdicts(raw: pd.DataFrame) -> list[str]:
+    out = []
+    for _, r in raw[raw["role"] == "method"].iterrows():
+        gap, half = r["gap_mean"], r["gap_ci95"]
+        if math.isnan(gap):
+            continue
+        if math.isnan(half):
+            call = "one seed, no interval: indicative only"
+        elif gap - half > 0:
+            call = "swapped accuracy is below biased accuracy with 95% confidence: the background shortcut is present"
+        elif gap + half < 0:
+            call = "swapped accuracy is above biased accuracy (no background shortcut)"
+        else:
+            call = "the difference is not significant at 95%"
+        out.append(f"<b>{html.escape(r['run'])}</b> ({html.escape(r['protocol'])}): biased "
+                   f"{100 * r['biased_mean']:.1f}%, scene-swapped {100 * r['swapped_mean']:.1f}%, gap "
+                   f"{format_ci(gap, half)} pp — {call}.")
+    return out
+
+
+def build_report(cfg: dict[str, Any], metrics_csv: Path, out_dir: Path, benchmarks: list[Path]) -> Path:
+    from ..config import results_dir
+    from ..pipeline import split
+
+    df = pd.read_csv(metrics_csv)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    classes = split(cfg, cfg["data"]["downstream_flavour"], "test").class_names
+    chance = 1.0 / len(classes)
+
+    acc, raw = accuracy_table(df)
+    _save_table(acc, out_dir, "accuracy")
+    retrieval = retrieval_table(df)
+    _save_table(retrieval, out_dir, "retrieval")
+    compute = compute_table(benchmarks)
+    _save_table(compute, out_dir, "compute")
+    plots = out_dir / "plots"
+    if len(raw):
+        _plot_accuracy(raw, chance, plots / "biased_vs_swapped.png")
+    logs = {}
+    for log_path in sorted(results_dir(cfg).glob("pretrain/*/seed*/train_log.json")):
+        logs[f"{log_path.parent.parent.name} s{log_path.parent.name[4:]}"] = json.loads(log_path.read_text())
+    has_curves = _plot_training(logs, plots / "training_curves.png")
+
+    runs = ", ".join(f"{name} ({spec['method']}, {spec['role']})" for name, spec in cfg["runs"].items())
+    total_s = compute["wall s"].sum() if len(compute) else 0.0
+    verdicts = "".join(f"<li>{v}</li>" for v in _verdicts(raw)) or "<li>No method rows yet.</li>"
+    body = f"""
+<h1>scenebias report — profile <code>{html.escape(cfg['profile'])}</code></h1>
+<p class="note">Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Data: generated scene-bias set
+(<code>{html.escape(cfg['data']['pretrain_flavour'])}</code> pretraining, <code>{html.escape(cfg['data']['downstream_flavour'])}</code>
+downstream; {len(classes)} motion classes, chance {100 * chance:.1f}%). Backbone <code>{html.escape(cfg['backbone']['name'])}</code>,
+{cfg['pretrain']['epochs']} pretraining epochs, seeds {cfg['seeds']}. Runs: {html.escape(runs)}.</p>
+<h2>Does MoCo take the background shortcut?</h2>
+<div class="verdict"><ul>{verdicts}</ul></div>
+<p class="note"><b>biased</b>: the test split of the biased set (scenes correlate with classes as in training).
+<b>swapped</b>: the same test videos with the actor pasted onto a scene of another class's family (ground-truth masks).
+<b>static twin</b>: the swapped clip's middle frame repeated. <b>contrasted</b>: right on the swapped clip and wrong on
+its static twin (StillMix). Gap = biased − swapped top-1, paired per seed. Accuracies are 10-clip (or as configured)
+video-level top-1, mean ± 95% CI (Student t) over seeds.</p>
+<img src="plots/biased_vs_swapped.png" alt="biased vs swapped accuracy">
+<h2>Calibration, references and methods</h2>
+<p class="note">Calibration rows fix the generated set's meaning before any method is compared:
+<b>motion_learnability</b> — supervised on an unbiased copy (scene independent of class), tested on swapped clips:
+motion alone is learnable if this is far above chance. <b>scene_shortcut</b> — a static-frame classifier: its biased
+accuracy is how much the scene alone gives away; on swapped clips it should fall to (or below) chance.</p>
+{_html_table(acc)}
+<p class="note">Also as <a href="tables/accuracy.md">Markdown</a> / <a href="tables/accuracy.csv">CSV</a>.</p>
+<h2>Retrieval</h2>
+<p class="note">Gallery: train split; queries: each test set. Cosine nearest neighbours of clip-averaged pooled
+features; <b>centred</b> (FAME code: each set mean-centred before normalising) and <b>plain</b> (BE).</p>
+{_html_table(retrieval)}
+<h2>Training</h2>
+{'<img src="plots/training_curves.png" alt="training curves">' if has_curves else '<p class="note">No training logs.</p>'}
+<p class="note">For MoCo: <b>instance_acc</b> — how often the positive key beats every queued negative;
+<b>pos_sim</b>/<b>neg_sim</b> — mean cosine similarity to the positive and to the queue;
+<b>queue_same_video</b> — fraction of queue entries that are clips of the query's own video (false negatives).</p>
+<h2>Compute</h2>
+<p class="note">From Snakemake <code>benchmark:</code> files; total pretraining wall time {total_s:.0f} s.</p>
+{_html_table(compute)}
+"""
+    page = f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>scenebias — {html.escape(cfg['profile'])}</title>" \
+           f"<style>{CSS}</style></head><body>{body}</body></html>\n"
+    index = out_dir / "index.html"
+    write_text(index, page)
+    return index

@@ -1,0 +1,108 @@
+"""MoCo (He et al., CVPR 2020) as used by FAME and BE: query encoder, EMA key encoder, queue, symmetric InfoNCE.
+
+Constants follow methods-spec.md: m = 0.999, τ = 0.1 (FAME code; BE uses 0.07), projection
+Linear(D, D)-ReLU-Linear(D, 128), L2-normalised. Both symmetric passes enqueue their keys; the EMA update
+happens once per step. Shuffle-BN (DDP in the papers) is emulated on one device by running the key encoder
+on `shuffle_bn_splits` disjoint shuffled sub-batches, so a query cannot find its key through shared
+batch statistics.
+
+The queue also remembers which video each key came from, so the log can show how often a "negative" is in
+fact another clip of the query's own video (a false negative that grows when the queue approaches the
+dataset size).
+"""
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def projection_head(in_dim: int, out_dim: int = 128) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(in_dim, in_dim), nn.ReLU(inplace=True), nn.Linear(in_dim, out_dim))
+
+
+def info_nce_logits(q: torch.Tensor, k: torch.Tensor, queue: torch.Tensor, tau: float) -> torch.Tensor:
+    """Logits [q·k⁺, q·queue] / τ for L2-normalised q, k (B, d) and queue (K, d); the positive is column 0."""
+    positive = (q * k).sum(dim=1, keepdim=True)
+    negatives = q @ queue.T
+    return torch.cat([positive, negatives], dim=1) / tau
+
+
+class MoCo(nn.Module):
+    def __init__(self, backbone: nn.Module, feature_dim: int, dim: int = 128, queue_size: int = 2048,
+                 momentum: float = 0.999, temperature: float = 0.1, shuffle_bn_splits: int = 2) -> None:
+        super().__init__()
+        self.m = momentum
+        self.tau = temperature
+        self.shuffle_bn_splits = shuffle_bn_splits
+        self.encoder_q = nn.Sequential(backbone, projection_head(feature_dim, dim))
+        self.encoder_k = copy.deepcopy(self.encoder_q)
+        for p in self.encoder_k.parameters():
+            p.requires_grad_(False)
+        self.register_buffer("queue", F.normalize(torch.randn(queue_size, dim), dim=1))
+        self.register_buffer("queue_video", torch.full((queue_size,), -1, dtype=torch.long))
+        self.register_buffer("queue_ptr", torch.zeros((), dtype=torch.long))
+
+    @property
+    def backbone(self) -> nn.Module:
+        return self.encoder_q[0]
+
+    @torch.no_grad()
+    def momentum_update(self) -> None:
+        for p_q, p_k in zip(self.encoder_q.parameters(), self.encoder_k.parameters()):
+            p_k.mul_(self.m).add_(p_q.detach(), alpha=1.0 - self.m)
+        for b_q, b_k in zip(self.encoder_q.buffers(), self.encoder_k.buffers()):
+            b_k.copy_(b_q)
+
+    @torch.no_grad()
+    def keys(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Key features with shuffle-BN emulation: BN statistics come from disjoint shuffled sub-batches."""
+        splits = max(1, min(self.shuffle_bn_splits, x.shape[0] // 2))
+        order = torch.randperm(x.shape[0], generator=generator, device="cpu").to(x.device)
+        chunks = [self.encoder_k(chunk) for chunk in x[order].chunk(splits)]
+        k = torch.empty_like(torch.cat(chunks))
+        k[order] = torch.cat(chunks)
+        return F.normalize(k, dim=1)
+
+    @torch.no_grad()
+    def enqueue(self, k: torch.Tensor, video_index: torch.Tensor) -> None:
+        size = self.queue.shape[0]
+        slots = (self.queue_ptr + torch.arange(k.shape[0], device=k.device)) % size
+        self.queue[slots] = k
+        self.queue_video[slots] = video_index
+        self.queue_ptr.copy_((self.queue_ptr + k.shape[0]) % size)
+
+    def contrast(self, q: torch.Tensor, k: torch.Tensor, video_index: torch.Tensor,
+                 extra_negatives: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """InfoNCE of queries q against keys k and the current queue (optionally plus per-query extra negatives)."""
+        queue = self.queue.clone().detach()
+        logits = info_nce_logits(q, k, queue, self.tau)
+        if extra_negatives is not None:  # (B, E, d): e.g. BE's hard negatives from the same video
+            logits = torch.cat([logits, torch.einsum("bd,bed->be", q, extra_negatives) / self.tau], dim=1)
+        target = torch.zeros(q.shape[0], dtype=torch.long, device=q.device)
+        loss = F.cross_entropy(logits, target)
+        with torch.no_grad():
+            same_video = (self.queue_video[None, :] == video_index[:, None]).float().mean()
+            stats = {
+                "instance_acc": (logits.argmax(dim=1) == 0).float().mean(),
+                "pos_sim": logits[:, 0].mean() * self.tau,
+                "neg_sim": logits[:, 1: 1 + queue.shape[0]].mean() * self.tau,
+                "queue_same_video": same_video,
+            }
+        return loss, stats
+
+    def forward(self, view_a: torch.Tensor, view_b: torch.Tensor, video_index: torch.Tensor,
+                generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Symmetric loss: each view is once the query and once the key; mean of the two InfoNCE terms."""
+        self.momentum_update()
+        q_a = F.normalize(self.encoder_q(view_a), dim=1)
+        q_b = F.normalize(self.encoder_q(view_b), dim=1)
+        k_a = self.keys(view_a, generator)
+        k_b = self.keys(view_b, generator)
+        loss_ab, stats_ab = self.contrast(q_a, k_b, video_index)
+        loss_ba, stats_ba = self.contrast(q_b, k_a, video_index)
+        self.enqueue(torch.cat([k_a, k_b]), torch.cat([video_index, video_index]))
+        stats = {key: (stats_ab[key] + stats_ba[key]) / 2 for key in stats_ab}
+        return (loss_ab + loss_ba) / 2, stats

@@ -1,0 +1,73 @@
+"""Config validation and the CLI: bad values are named, registries are listed one per line."""
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from scenebias.cli import main
+from scenebias.config import load_config
+from scenebias.errors import ConfigError, DataError, UnknownNameError
+from scenebias.models.backbones import build_backbone
+from scenebias.pipeline import load_model
+
+
+@pytest.mark.parametrize("override, named", [
+    ({"pretrain": {"lr": -1}}, "pretrain/lr"),
+    ({"pretrian": {}}, "pretrian"),
+    ({"backbone": {"name": "resnet9000"}}, "resnet9000"),
+    ({"runs": {"x": {"method": "nope"}}}, "runs.x.method"),
+    ({"runs": {"moco": {"method": "moco", "options": {"qsize": 3}}}}, "qsize"),
+    ({"runs": {"moco": {"method": "moco", "options": {"temperature": "hot"}}}}, "temperature"),
+    ({"evaluate": {"protocols": ["telepathy"]}}, "telepathy"),
+    ({"seeds": []}, "seeds"),
+])
+def test_invalid_config_is_named(override, named):
+    with pytest.raises(ConfigError, match=named.replace("/", ".")):
+        load_config("smoke", overrides=override)
+
+
+def test_unknown_profile_lists_known():
+    with pytest.raises(ConfigError, match="smoke"):
+        load_config("no-such-profile")
+
+
+def test_profiles_validate():
+    for profile in ("smoke", "default"):
+        cfg = load_config(profile)
+        assert cfg["profile"] == profile
+
+
+def test_unknown_backbone_error():
+    with pytest.raises(UnknownNameError, match="expected one of: .*tiny3d"):
+        build_backbone("c4d")
+
+
+def test_cli_lists_registries(capsys):
+    assert main(["methods"]) == 0
+    methods = capsys.readouterr().out.split()
+    assert {"moco", "random_init", "supervised"} <= set(methods)
+    assert main(["backbones"]) == 0
+    assert capsys.readouterr().out.split() == ["r2plus1d_18", "r3d_18", "tiny3d"]
+
+
+def test_cli_reports_bad_config_without_traceback(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("pretrain: {epochs: -3}\n")
+    proc = subprocess.run([sys.executable, "-m", "scenebias.cli", "pretrain", "--profile", "smoke", "--config",
+                           str(bad), "--run", "moco"], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "pretrain/epochs" in proc.stderr.replace(".", "/") and "Traceback" not in proc.stderr
+
+
+def test_model_file_errors(tmp_path):
+    with pytest.raises(DataError, match="missing.pt"):
+        load_model(tmp_path / "missing.pt")
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint")
+    with pytest.raises(DataError, match="junk.pt"):
+        load_model(junk)
+    other = tmp_path / "other.pt"
+    torch.save({"weights": 1}, other)
+    with pytest.raises(DataError, match="scenebias-model/1"):
+        load_model(other)
