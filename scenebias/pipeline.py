@@ -71,7 +71,7 @@ def clip_dataset(cfg: dict[str, Any], records, mode: str, seed: int, static: boo
     c = cfg["clip"]
     return ClipDataset(records, clip_len=c["clip_len"], stride=c["stride"], mode=mode,
                        num_test_clips=cfg["evaluate"]["test_clips"], crop_size=c["crop_size"], static=static,
-                       seed=seed, cache=True)
+                       seed=seed, cache=True, scale=tuple(c["crop_scale"]))
 
 
 def augment_factory(generator: torch.Generator):
@@ -129,7 +129,7 @@ def pretrain(cfg: dict[str, Any], run: str, seed: int, out: str | os.PathLike, w
     train_split = split(cfg, spec["flavour"], "train")
     backbone = build_backbone(cfg["backbone"]["name"], **cfg["backbone"].get("options", {}))
     objective = method.build(backbone, len(train_split.class_names), spec.get("options"))
-    tcfg = TrainConfig.from_dict(cfg["pretrain"])
+    tcfg = TrainConfig.from_dict({**cfg["pretrain"], **spec.get("pretrain", {})}, where=f"runs.{run}.pretrain")
     log: list[dict[str, Any]] = []
     if objective.dataset_mode != "none":
         dataset = clip_dataset(cfg, train_split.records, objective.dataset_mode, seed,

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from scenebias.data.datasets import ClipDataset, item_generator, test_clip_starts
+from scenebias.data.datasets import ClipDataset, item_generator, uniform_clip_starts
 from scenebias.data.formats import VideoRecord, read_split
 from scenebias.data.transforms import colour_augment
 from scenebias.data.video import write_video
@@ -120,7 +120,7 @@ def test_static_mode_repeats_one_frame(tiny_dataset):
 # ============================================================================================ frame indices
 def test_test_mode_start_frames(counter_video):
     rec = VideoRecord(counter_video, 0, "c")
-    assert test_clip_starts(31, 7, 5) == [0, 6, 12, 18, 24]
+    assert uniform_clip_starts(31, 7, 5) == [0, 6, 12, 18, 24]
     clips = ClipDataset([rec], clip_len=4, stride=2, mode="test", num_test_clips=5)[0]["clips"]
     assert [_frame_ids(c) for c in clips] == [[s, s + 2, s + 4, s + 6] for s in (0, 6, 12, 18, 24)]
     static = ClipDataset([rec], clip_len=4, stride=2, mode="test", num_test_clips=5, static=True)[0]["clips"]

@@ -144,14 +144,14 @@ def test_masks_match_pixels(tiny_dataset):
         orig = read_video(tiny_dataset / "ucf101" / rel).numpy().astype(float)
         swap = read_video(rec.path).numpy().astype(float)
         m = _ann(tiny_dataset, "ucf101_swapped", rec)["masks"]
-        assert np.array_equal(m, _ann(tiny_dataset, "ucf101", rec.__class__(
-            tiny_dataset / "ucf101" / rel, rec.label, rec.video_id))["masks"])
+        assert np.array_equal(m, load_annotation(tiny_dataset / "ucf101" / "annotations" / rel.with_suffix(".npz"))
+                              ["masks"])
         core = ndimage.binary_erosion(m, structure=np.ones((1, 3, 3)))  # away from codec bleeding at edges
         far = ~ndimage.binary_dilation(m, structure=np.ones((1, 5, 5)))
         if core.sum() > 20:
             inside.append(np.abs(orig - swap)[core].mean())
         outside.append(np.abs(orig - swap)[far].mean())
-    assert inside and max(inside) < 12, inside
+    assert inside and np.mean(inside) < 10 and max(inside) < 16, inside
     assert np.mean(outside) > 30 and min(outside) > 8, outside
 
 
@@ -174,6 +174,14 @@ def test_swapped_scene_family(tiny_dataset):
         assert a["original_scene_family"] == orig[rel].scene_family and not a["own_scene"]
         n += 1
     assert n > 0
+    # on a larger, weakly biased draw (many originals are not the class's own family)
+    cfg = GeneratorConfig(rho=0.2, rho_spread=0.0, ucf_groups=40, ucf_test_groups=20,
+                          flavours=["ucf101_swapped"])
+    swapped = S.make_plans(cfg)["ucf101_swapped"]
+    assert sum(p.original_family != p.label for p in swapped) > 100
+    assert all(p.scene_family not in (p.label, p.original_family) and p.post == "swap" for p in swapped)
+    used = collections.Counter(p.scene_family for p in swapped)
+    assert len(used) == cfg.scene_families  # every family serves as a swap scene
 
 
 def test_static_video_identical_frames(tiny_dataset):
@@ -311,3 +319,29 @@ def test_config_roundtrip():
     assert GeneratorConfig.from_dict(None) == GeneratorConfig()
     with pytest.raises(ConfigError, match="mapping"):
         GeneratorConfig.from_dict([1, 2])
+
+
+# ============================================================================================ knobs
+def test_background_motion_camera_jitter_and_noise():
+    plan = S.make_plans(TINY)["ucf101"][5]
+    still = S.render(TINY, plan)
+    assert all(np.array_equal(still.background[0], still.background[t]) for t in range(TINY.num_frames))
+
+    scroll = S.render(GeneratorConfig.tiny(background_motion=2.0), plan)
+    assert not np.array_equal(scroll.background[0], scroll.background[-1])
+    assert np.array_equal(scroll.masks, still.masks)  # scrolling the scene does not move the actor
+
+    jit = S.render(GeneratorConfig.tiny(camera_jitter=2.0), plan)
+    assert not np.array_equal(jit.background[0], jit.background[1])
+    assert not np.array_equal(jit.masks, still.masks)  # the camera moves actor and scene together
+    assert abs(int(jit.masks.sum()) - int(still.masks.sum())) < 0.2 * still.masks.sum()
+
+    noisy = S.render(GeneratorConfig.tiny(pixel_noise=5.0), plan)
+    diff = noisy.frames.astype(float) - still.frames
+    assert 3.0 < diff.std() < 7.0 and np.array_equal(noisy.masks, still.masks)
+
+
+def test_generate_subset_of_flavours(tmp_path):
+    m = generate(GeneratorConfig.tiny(flavours=["diving48"]), tmp_path / "d", workers=1, progress=False)
+    assert set(S.flavour_roots(tmp_path / "d")) == {"diving48"}
+    assert all(f["path"].startswith("diving48/") for f in m["files"])

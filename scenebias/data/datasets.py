@@ -49,7 +49,7 @@ def item_generator(seed: int, epoch: int, index: int) -> torch.Generator:
     return g
 
 
-def test_clip_starts(n_frames: int, span: int, num_clips: int) -> list[int]:
+def uniform_clip_starts(n_frames: int, span: int, num_clips: int) -> list[int]:
     """Start frames of `num_clips` windows evenly spread over [0, n_frames - span] (0 if the video is short)."""
     last = max(n_frames - span, 0)
     if num_clips == 1:
@@ -123,7 +123,7 @@ class ClipDataset(Dataset):
         return T.apply_spatial(frames, params, self.crop_size).permute(1, 0, 2, 3).contiguous()
 
     def test_starts(self, index: int) -> list[int]:
-        return test_clip_starts(self.frames(index).shape[0], self.span, self.num_test_clips)
+        return uniform_clip_starts(self.frames(index).shape[0], self.span, self.num_test_clips)
 
     # ------------------------------------------------------------------ items
     def __getitem__(self, index: int) -> dict:
@@ -135,7 +135,7 @@ class ClipDataset(Dataset):
         if self.mode == "test":
             n = video.shape[0]
             clips = []
-            for s in test_clip_starts(n, self.span, self.num_test_clips):
+            for s in uniform_clip_starts(n, self.span, self.num_test_clips):
                 if self.static:
                     idx = torch.full((self.clip_len,), (s + (self.span - 1) // 2) % n, dtype=torch.long)
                 else:

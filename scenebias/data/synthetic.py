@@ -208,14 +208,17 @@ class GeneratorConfig:
     rho                probability that a biased video shows its class's own scene family. Default 0.9.
     rho_spread         per-class bias: rho_c spread evenly over [rho - spread, rho + spread] in a seeded
                        random class order, clipped to [1/K, 1]. Default 0.1.
-    actor_size         [min, max] actor diameter as a fraction of the resolution. Default [0.25, 0.4].
-    speed              [min, max] actor speed in px/frame at this resolution. Default [1.5, 2.5]
+    actor_size         [min, max] actor diameter as a fraction of the resolution. Default [0.35, 0.5].
+    speed              [min, max] actor speed in px/frame at this resolution. Default [2.0, 3.0]
                        (slower motion was found unlearnable at 32x32).
     background_motion  max scroll speed of the scene texture, px/frame (direction random). Default 0.
     camera_jitter      max whole-frame shift per frame in px (moves scene, actor and mask together). Default 0.
     pixel_noise        std of Gaussian pixel noise added to every frame (0-255 scale). Default 0.
     ucf_groups         groups per UCF class (g01..gNN, like UCF101's 25). Default 25.
-    ucf_clips_per_group [min, max] clips per group (UCF101 has 4-7). Default [3, 5].
+    ucf_clips_per_group [min, max] clips per group (UCF101 has 4-7). Default [6, 9].
+                       actor_size, speed and ucf_clips_per_group were chosen by the motion-learnability
+                       calibration row alone (README, 'Calibration'): with [0.25, 0.4], [1.5, 2.5], [3, 5] a
+                       supervised model on the unbiased copy stayed at chance on swapped clips.
     ucf_test_groups    the first this-many groups form the test list (UCF101 split1: g01-g07). Default 7.
     hmdb_train_per_class / hmdb_test_per_class / hmdb_unused_per_class
                        videos per HMDB class tagged 1 / 2 / 0 (HMDB51: 70 / 30 / rest). Default 70/30/5.
@@ -235,13 +238,13 @@ class GeneratorConfig:
     scene_families: int = 12
     rho: float = 0.9
     rho_spread: float = 0.1
-    actor_size: list[float] = field(default_factory=lambda: [0.25, 0.4])
-    speed: list[float] = field(default_factory=lambda: [1.5, 2.5])
+    actor_size: list[float] = field(default_factory=lambda: [0.35, 0.5])
+    speed: list[float] = field(default_factory=lambda: [2.0, 3.0])
     background_motion: float = 0.0
     camera_jitter: float = 0.0
     pixel_noise: float = 0.0
     ucf_groups: int = 25
-    ucf_clips_per_group: list[int] = field(default_factory=lambda: [3, 5])
+    ucf_clips_per_group: list[int] = field(default_factory=lambda: [6, 9])
     ucf_test_groups: int = 7
     hmdb_train_per_class: int = 70
     hmdb_test_per_class: int = 30

@@ -133,7 +133,7 @@ def read_video(path: str | os.PathLike) -> "torch.Tensor":
             if not container.streams.video:
                 raise DataError(f"{p}: no video stream in file")
             stream = container.streams.video[0]
-            stream.thread_type = "SLICE"
+            stream.codec_context.thread_count = 1  # tiny frames; no thread pools inside DataLoader workers
             for frame in container.decode(stream):
                 frames.append(frame.to_ndarray(format="rgb24"))
     except DataError:
