@@ -9,6 +9,12 @@ rule report:
             category="Overview",
             caption="../reports/templates/caption.rst",
         ),
+        accuracy_plot=report(f"{REPORTS}/plots/biased_vs_swapped.png", category="Plots",
+                             caption="../reports/templates/accuracy_plot.rst"),
+        training_plot=report(f"{REPORTS}/plots/training_curves.png", category="Plots",
+                             caption="../reports/templates/training_plot.rst"),
+        accuracy_table=report(f"{REPORTS}/tables/accuracy.csv", category="Tables",
+                              caption="../reports/templates/accuracy_table.rst"),
     params:
         cfg=RESOLVED_CONFIG,
         out=REPORTS,

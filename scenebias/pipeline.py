@@ -30,14 +30,11 @@ def resolve_device(cfg: dict[str, Any]) -> str:
 
 
 def seed_everything(seed: int, threads: int) -> None:
-    import random
-
-    import numpy as np
+    """Seeded and deterministic for a fixed thread count (jobs run side by side, one thread each by default)."""
+    from .evaluate.protocol import seed_everything as seed_all
 
     torch.set_num_threads(threads)
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
+    seed_all(seed)
 
 
 def run_spec(cfg: dict[str, Any], run: str) -> dict[str, Any]:

@@ -71,3 +71,13 @@ def test_model_file_errors(tmp_path):
     torch.save({"weights": 1}, other)
     with pytest.raises(DataError, match="scenebias-model/1"):
         load_model(other)
+
+
+def test_benchmark_dataset_table_matches_generator():
+    import yaml
+
+    from scenebias.data.synthetic import FLAVOUR_FORMAT
+    from scenebias.provenance import REPO_ROOT
+
+    table = yaml.safe_load((REPO_ROOT / "benchmarks" / "datasets.yaml").read_text())
+    assert {k: v["format"] for k, v in table.items()} == FLAVOUR_FORMAT

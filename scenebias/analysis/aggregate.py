@@ -26,8 +26,7 @@ def rows_of(path: Path) -> list[dict[str, Any]]:
     for key in ("run", "method", "seed", "protocol", "results"):
         if key not in record:
             raise DataError(f"{path}: metrics file lacks the key {key!r}")
-    test_sets = set(record["results"]) if all(isinstance(v, dict) for v in record["results"].values()) else set()
-    test_sets |= set(record.get("test_sets", {})) | {"swapped_static"}
+    test_sets = set(record.get("test_sets", {})) | {"swapped_static"}
     rows = []
     for keys, value in _flatten(record["results"]):
         test_set = next((k for k in keys if k in test_sets), "")

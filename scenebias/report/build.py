@@ -92,7 +92,7 @@ def retrieval_table(df: pd.DataFrame) -> pd.DataFrame:
     table["variant"] = table["metric"].str.extract(r"^(\w+)/", expand=False).fillna("")
     table["k"] = table["metric"].str.extract(r"(R@\d+)", expand=False)
     wide = table.pivot_table(index=["run", "variant", "queries"], columns="k", values="value %",
-                             aggfunc="first").reset_index()
+                             aggfunc="first").reset_index().rename_axis(columns=None)
     ks = sorted([c for c in wide.columns if str(c).startswith("R@")], key=lambda c: int(str(c)[2:]))
     return wide[["run", "variant", "queries", *ks]]
 
@@ -115,7 +115,8 @@ def _plot_accuracy(raw: pd.DataFrame, chance: float, path: Path) -> None:
     import matplotlib.pyplot as plt
     import seaborn as sns
 
-    long = []
+    long = [{"run": "(no runs)", "test set": t, "top-1 %": 0.0, "ci": 0.0} for t in ("biased", "swapped")] \
+        if raw.empty else []
     for _, r in raw.iterrows():
         label = f"{r['run']}\n({r['protocol']})"
         for test_set in ("biased", "swapped"):
@@ -149,7 +150,13 @@ def _plot_training(logs: dict[str, list[dict[str, Any]]], path: Path) -> bool:
 
     metrics = ["loss", "instance_acc", "pos_sim", "neg_sim", "queue_same_video", "train_acc"]
     present = [m for m in metrics if any(m in rec for log in logs.values() for rec in log)]
-    if not present:
+    if not present:  # still write the figure: it is a declared output of the report rule
+        fig, ax = plt.subplots(figsize=(4, 1.5))
+        ax.axis("off")
+        ax.text(0.5, 0.5, "no run was trained", ha="center", va="center")
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=80, format="png")
+        plt.close(fig)
         return False
     fig, axes = plt.subplots(1, len(present), figsize=(3.2 * len(present), 3), squeeze=False)
     for ax, metric in zip(axes[0], present):
@@ -209,13 +216,20 @@ def build_report(cfg: dict[str, Any], metrics_csv: Path, out_dir: Path, benchmar
     compute = compute_table(benchmarks)
     _save_table(compute, out_dir, "compute")
     plots = out_dir / "plots"
-    if len(raw):
-        _plot_accuracy(raw, chance, plots / "biased_vs_swapped.png")
+    _plot_accuracy(raw, chance, plots / "biased_vs_swapped.png")
     logs = {}
     for log_path in sorted(results_dir(cfg).glob("pretrain/*/seed*/train_log.json")):
         logs[f"{log_path.parent.parent.name} s{log_path.parent.name[4:]}"] = json.loads(log_path.read_text())
     has_curves = _plot_training(logs, plots / "training_curves.png")
 
+    import yaml
+
+    from ..provenance import REPO_ROOT
+
+    mirrors = yaml.safe_load((REPO_ROOT / "benchmarks" / "datasets.yaml").read_text(encoding="utf-8"))
+    test_sets = "; ".join(f"<b>{html.escape(name)}</b> = <code>{html.escape(fl)}</code> (mirrors "
+                          f"{html.escape(mirrors.get(fl, {}).get('mirrors', '?'))})"
+                          for name, fl in cfg["data"]["test_sets"].items())
     runs = ", ".join(f"{name} ({spec['method']}, {spec['role']})" for name, spec in cfg["runs"].items())
     total_s = compute["wall s"].sum() if len(compute) else 0.0
     verdicts = "".join(f"<li>{v}</li>" for v in _verdicts(raw)) or "<li>No method rows yet.</li>"
@@ -224,7 +238,8 @@ def build_report(cfg: dict[str, Any], metrics_csv: Path, out_dir: Path, benchmar
 <p class="note">Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Data: generated scene-bias set
 (<code>{html.escape(cfg['data']['pretrain_flavour'])}</code> pretraining, <code>{html.escape(cfg['data']['downstream_flavour'])}</code>
 downstream; {len(classes)} motion classes, chance {100 * chance:.1f}%). Backbone <code>{html.escape(cfg['backbone']['name'])}</code>,
-{cfg['pretrain']['epochs']} pretraining epochs, seeds {cfg['seeds']}. Runs: {html.escape(runs)}.</p>
+{cfg['pretrain']['epochs']} pretraining epochs, seeds {cfg['seeds']}. Runs: {html.escape(runs)}.
+Test sets: {test_sets}.</p>
 <h2>Does MoCo take the background shortcut?</h2>
 <div class="verdict"><ul>{verdicts}</ul></div>
 <p class="note"><b>biased</b>: the test split of the biased set (scenes correlate with classes as in training).

@@ -1,0 +1,53 @@
+"""Bad input through the real pipeline: a clear error naming the file, and no half-written output."""
+import shutil
+
+import pytest
+
+from scenebias.config import load_config
+from scenebias.errors import ConfigError, DataError
+from scenebias.pipeline import evaluate, pretrain
+
+
+@pytest.fixture()
+def workspace(tiny_dataset, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(tiny_dataset, data)
+    cfg = load_config("smoke", overrides={"paths": {"data": str(data), "results": str(tmp_path / "results")},
+                                          "evaluate": {"test_clips": 1, "linear": {"epochs": 1}}})
+    model = tmp_path / "results/model.pt"
+    pretrain(cfg, "random_init", 0, model, tmp_path / "work", progress=False)
+    return cfg, data, model, tmp_path
+
+
+def test_corrupt_test_video_names_file_and_writes_nothing(workspace):
+    cfg, data, model, tmp = workspace
+    victim = sorted((data / "ucf101_swapped" / "UCF101").rglob("*.avi"))[0]
+    victim.write_bytes(b"\x00garbage, not an H.264 stream" * 10)
+    out = tmp / "results/eval/linear.json"
+    with pytest.raises(DataError, match=victim.name):
+        evaluate(cfg, "random_init", 0, "linear", model, out, progress=False)
+    assert not out.exists()
+    assert not out.parent.exists() or not any(out.parent.iterdir())  # no temporary leftovers either
+
+
+def test_split_file_naming_missing_video(workspace):
+    cfg, data, model, tmp = workspace
+    victim = sorted((data / "ucf101" / "UCF101").rglob("*.avi"))[-1]
+    victim.unlink()
+    with pytest.raises(DataError, match=rf"trainlist01\.txt:\d+: video .*{victim.name} not found"):
+        pretrain(cfg, "moco", 0, tmp / "results/moco.pt", tmp / "work_moco", progress=False)
+    assert not (tmp / "results/moco.pt").exists()
+
+
+def test_unknown_run_and_protocol(workspace):
+    cfg, data, model, tmp = workspace
+    with pytest.raises(ConfigError, match="no_such_run"):
+        pretrain(cfg, "no_such_run", 0, tmp / "x.pt", tmp / "w", progress=False)
+    with pytest.raises(ConfigError, match="telepathy"):
+        evaluate(cfg, "random_init", 0, "telepathy", model, tmp / "x.json", progress=False)
+
+
+def test_classifier_protocol_needs_a_head(workspace):
+    cfg, data, model, tmp = workspace
+    with pytest.raises(ConfigError, match="classifier head"):
+        evaluate(cfg, "random_init", 0, "classifier", model, tmp / "x.json", progress=False)
