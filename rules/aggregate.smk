@@ -3,8 +3,8 @@ rule aggregate:
     input:
         eval_outputs(),
     output:
-        csv=f"{RESULTS}/metrics.csv",
+        table=METRICS,
     log:
         f"{RESULTS}/logs/aggregate.log",
     shell:
-        "scenebias aggregate {input:q} --out {output.csv:q} > {log:q} 2>&1"
+        "scenebias aggregate {input:q} --out {output.table:q} > {log:q} 2>&1"

@@ -1,7 +1,7 @@
 rule report:
     """HTML report (+ Markdown/CSV tables and PNG plots) under reports/<profile>/."""
     input:
-        metrics=f"{RESULTS}/metrics.csv",
+        metrics=METRICS,
         benchmarks=pretrain_benchmarks(),
     output:
         index=report(

@@ -204,7 +204,7 @@ def build_report(cfg: dict[str, Any], metrics_csv: Path, out_dir: Path, benchmar
     from ..config import results_dir
     from ..pipeline import split
 
-    df = pd.read_csv(metrics_csv)
+    df = pd.read_parquet(metrics_csv) if metrics_csv.suffix == ".parquet" else pd.read_csv(metrics_csv)
     out_dir.mkdir(parents=True, exist_ok=True)
     classes = split(cfg, cfg["data"]["downstream_flavour"], "test").class_names
     chance = 1.0 / len(classes)
