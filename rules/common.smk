@@ -12,7 +12,7 @@ PROFILE = config["profile"]
 DATA = config["paths"]["data"].format(profile=PROFILE)
 RESULTS = config["paths"]["results"].format(profile=PROFILE)
 REPORTS = config["paths"]["reports"].format(profile=PROFILE)
-METRICS = config["paths"]["metrics"].format(profile=PROFILE)
+METRICS = config["paths"]["metrics"].format(profile=PROFILE, results=RESULTS)
 RUNS = list(config["runs"])
 SEEDS = [int(s) for s in config["seeds"]]
 PROTOCOLS = ["linear", "finetune", "retrieval", "classifier"]

@@ -22,6 +22,11 @@ Randomness is a pure function of (seed, epoch, index): every item draws from its
 the result does not depend on DataLoader worker count or order. Call `set_epoch` before each epoch; with
 `persistent_workers=True` the workers keep the epoch they were created with, so do not combine the two.
 
+Why not pytorchvideo's clip samplers: `RandomClipSampler`/`RandomMultiClipSampler` draw from the global
+`random` module (results then depend on worker count and order, and a resumed run cannot replay them) and
+work in seconds as Fractions, so the frame a clip starts on depends on the container's timestamps. Sampling
+frame indices directly keeps "10 uniform clips" and "two clips per video" exact and replayable.
+
 `cache=True` keeps decoded uint8 videos in memory (the decoded-frame cache). The cache is per process:
 each DataLoader worker fills its own copy.
 """

@@ -1,0 +1,160 @@
+"""Planning: which videos each flavour holds (class, split, scene family, post step), without pixels."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .. import formats
+from .config import GeneratorConfig
+from .flavours import FLAVOURS, ucf_class_name
+from .seeding import _rng
+
+
+def class_rhos(cfg: GeneratorConfig, namespace: str, num_classes: int) -> np.ndarray:
+    """rho_c per class: evenly spread over [rho - spread, rho + spread] in a seeded class order, clipped."""
+    k = cfg.scene_families
+    if num_classes == 1:
+        vals = np.array([cfg.rho])
+    else:
+        vals = cfg.rho - cfg.rho_spread + 2 * cfg.rho_spread * np.arange(num_classes) / (num_classes - 1)
+    order = _rng(cfg.seed, namespace, "rho-order").permutation(num_classes)
+    out = np.empty(num_classes)
+    out[order] = vals
+    return np.clip(out, 1.0 / k, 1.0)
+
+
+def draw_scene_family(rng: np.random.Generator, label: int, rho_c: float, k: int) -> tuple[int, bool]:
+    """Own family `label` with probability rho_c, else a uniformly random other family (so rho_c is exact)."""
+    if rng.random() < rho_c:
+        return label, True
+    other = int(rng.integers(0, k - 1))
+    fam = other + (other >= label)
+    return fam, False
+
+
+@dataclass(frozen=True)
+class VideoPlan:
+    """Everything needed to render one video; cheap to build, picklable."""
+
+    flavour: str
+    rel: str                 # video path relative to the flavour root (posix)
+    label: int
+    class_name: str
+    subset: str              # "train", "test" or "unused"
+    stages: tuple[str, ...]  # one motion, or two for Diving48-like classes
+    namespace: str           # seeds actor / motion / scene variation: (seed, namespace, index)
+    index: int
+    scene_ns: str            # which set of scene families ("ucf", "hmdb", "diving")
+    scene_family: int
+    own_scene: bool
+    post: str = "none"       # "none", "swap", "static" (swap + middle frame) or "actor_crop"
+    original_family: int = -1  # for swap/static: the family of the ucf101 video it was made from
+
+    @property
+    def annotation_rel(self) -> str:
+        return "annotations/" + str(Path(self.rel).with_suffix(".npz").as_posix())
+
+
+def _ucf_plans(cfg: GeneratorConfig, flavour: str, biased: bool) -> list[VideoPlan]:
+    names = cfg.ucf_names()
+    motion_of = {ucf_class_name(m): m for m in cfg.ucf_classes}
+    rhos = class_rhos(cfg, "ucf", len(names))
+    sizes = _rng(cfg.seed, "ucf-sizes")  # shared by ucf101 and ucf101_unbiased: "same classes and sizes"
+    lo, hi = cfg.ucf_clips_per_group
+    plans: list[VideoPlan] = []
+    idx = 0
+    for label, cname in enumerate(names):
+        for g in range(1, cfg.ucf_groups + 1):
+            for c in range(1, int(sizes.integers(lo, hi + 1)) + 1):
+                rng = _rng(cfg.seed, flavour, idx, "bias")
+                if biased:
+                    fam, own = draw_scene_family(rng, label, float(rhos[label]), cfg.scene_families)
+                else:
+                    fam = int(rng.integers(0, cfg.scene_families))
+                    own = fam == label
+                plans.append(VideoPlan(
+                    flavour=flavour, rel=f"UCF101/{cname}/v_{cname}_g{g:02d}_c{c:02d}.avi", label=label,
+                    class_name=cname, subset="test" if g <= cfg.ucf_test_groups else "train",
+                    stages=(motion_of[cname],), namespace=flavour, index=idx, scene_ns="ucf",
+                    scene_family=fam, own_scene=own))
+                idx += 1
+    return plans
+
+
+def _swap_plans(cfg: GeneratorConfig, base: list[VideoPlan], flavour: str, post: str) -> list[VideoPlan]:
+    out = []
+    for p in base:
+        if p.subset != "test":
+            continue
+        rng = _rng(cfg.seed, "ucf101_swapped", p.index, "swap-family")
+        choices = [f for f in range(cfg.scene_families) if f not in (p.label, p.scene_family)]
+        fam = int(choices[int(rng.integers(0, len(choices)))])
+        out.append(dataclasses.replace(p, flavour=flavour, scene_family=fam, own_scene=False, post=post,
+                                       original_family=p.scene_family))
+    return out
+
+
+def _hmdb_plans(cfg: GeneratorConfig, flavour: str, post: str) -> list[VideoPlan]:
+    names = cfg.hmdb_names()
+    rhos = class_rhos(cfg, "hmdb", len(names))
+    n_tr, n_te, n_un = cfg.hmdb_train_per_class, cfg.hmdb_test_per_class, cfg.hmdb_unused_per_class
+    plans = []
+    idx = 0
+    for label, cname in enumerate(names):
+        n = n_tr + n_te + n_un
+        tags = np.array(["train"] * n_tr + ["test"] * n_te + ["unused"] * n_un)
+        tags = tags[_rng(cfg.seed, "hmdb-tags", label).permutation(n)]
+        for j in range(n):
+            fam, own = draw_scene_family(_rng(cfg.seed, "hmdb51", idx, "bias"), label, float(rhos[label]),
+                                         cfg.scene_families)
+            plans.append(VideoPlan(
+                flavour=flavour, rel=f"videos/{cname}/{cname}_{j + 1:03d}.avi", label=label, class_name=cname,
+                subset=str(tags[j]), stages=(cname,), namespace="hmdb51", index=idx, scene_ns="hmdb",
+                scene_family=fam, own_scene=own, post=post))
+            idx += 1
+    return plans
+
+
+def _diving_plans(cfg: GeneratorConfig) -> list[VideoPlan]:
+    vocab = cfg.diving_vocab()
+    per = cfg.diving_train_per_class + cfg.diving_test_per_class
+    total = per * len(vocab)
+    # vid names are numbered in a seeded random order so the name carries no label information
+    numbers = _rng(cfg.seed, "diving-names").permutation(total)
+    plans = []
+    idx = 0
+    for label, stages in enumerate(vocab):
+        for j in range(per):
+            fam = int(_rng(cfg.seed, "diving48", idx, "bias").integers(0, cfg.scene_families))
+            plans.append(VideoPlan(
+                flavour="diving48", rel=f"rgb/synth{cfg.seed:04d}_{int(numbers[idx]):05d}.mp4", label=label,
+                class_name=formats.diving48_class_name(stages),
+                subset="train" if j < cfg.diving_train_per_class else "test", stages=tuple(stages),
+                namespace="diving48", index=idx, scene_ns="diving", scene_family=fam, own_scene=fam == label))
+            idx += 1
+    return plans
+
+
+def make_plans(cfg: GeneratorConfig) -> dict[str, list[VideoPlan]]:
+    """Per flavour, the list of videos to render (cheap: no pixels). Only the configured flavours."""
+    plans: dict[str, list[VideoPlan]] = {}
+    want = set(cfg.flavours)
+    ucf = _ucf_plans(cfg, "ucf101", biased=True) if want & {"ucf101", "ucf101_swapped", "ucf101_static"} else []
+    if "ucf101" in want:
+        plans["ucf101"] = ucf
+    if "ucf101_unbiased" in want:
+        plans["ucf101_unbiased"] = _ucf_plans(cfg, "ucf101_unbiased", biased=False)
+    if "ucf101_swapped" in want:
+        plans["ucf101_swapped"] = _swap_plans(cfg, ucf, "ucf101_swapped", "swap")
+    if "ucf101_static" in want:
+        plans["ucf101_static"] = _swap_plans(cfg, ucf, "ucf101_static", "static")
+    if "hmdb51" in want:
+        plans["hmdb51"] = _hmdb_plans(cfg, "hmdb51", "none")
+    if "actor_hmdb51" in want:
+        plans["actor_hmdb51"] = _hmdb_plans(cfg, "actor_hmdb51", "actor_crop")
+    if "diving48" in want:
+        plans["diving48"] = _diving_plans(cfg)
+    return {k: plans[k] for k in FLAVOURS if k in plans}
