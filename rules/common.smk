@@ -1,10 +1,10 @@
 # Shared by every rule: the validated config, paths, the run x seed x protocol grid, wildcard constraints.
 import hashlib
 import json
+import os
 import re
 
 from scenebias.config import validate as _validate_config
-from scenebias.io import write_json
 
 config = _validate_config(config, "snakemake config")  # schema defaults filled in, names checked
 
@@ -16,7 +16,6 @@ METRICS = config["paths"]["metrics"].format(profile=PROFILE, results=RESULTS)
 RUNS = list(config["runs"])
 SEEDS = [int(s) for s in config["seeds"]]
 PROTOCOLS = ["linear", "finetune", "retrieval", "classifier"]
-RESOLVED_CONFIG = f"{RESULTS}/config.json"
 
 
 def _alternatives(names):
@@ -29,19 +28,14 @@ wildcard_constraints:
     protocol=_alternatives(PROTOCOLS),
 
 
-def _write_resolved_config():
-    """Jobs read the full validated config from one file; rewritten only when it changes."""
-    text = json.dumps(config, indent=2, sort_keys=True) + "\n"
-    try:
-        with open(RESOLVED_CONFIG) as fh:
-            if fh.read() == text:
-                return
-    except FileNotFoundError:
-        pass
-    write_json(RESOLVED_CONFIG, config)
+# Jobs get the validated config through the environment, not a shared file: two invocations with different
+# configs (a profile and a study, say) can then run side by side on one results folder. It is not a
+# params entry on purpose: each job's params carry only the hash of the sections it depends on.
+os.environ["SCENEBIAS_CONFIG_JSON"] = json.dumps(config, sort_keys=True)
 
 
-_write_resolved_config()
+envvars:
+    "SCENEBIAS_CONFIG_JSON",
 
 
 def section_hash(*keys, run=None):

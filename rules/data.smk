@@ -3,7 +3,6 @@ rule generate:
     output:
         manifest=f"{DATA}/manifest.json",
     params:
-        cfg=RESOLVED_CONFIG,
         stage=section_hash("data"),
         out=DATA,
     log:
@@ -12,4 +11,4 @@ rule generate:
         f"{RESULTS}/benchmarks/generate.tsv"
     threads: config["data"]["workers"]
     shell:
-        "scenebias generate --config {params.cfg:q} --out {params.out:q} --quiet > {log:q} 2>&1"
+        "scenebias generate --config-json \"$SCENEBIAS_CONFIG_JSON\" --out {params.out:q} --quiet > {log:q} 2>&1"

@@ -5,7 +5,6 @@ rule evaluate:
     output:
         metrics=f"{RESULTS}/eval/{{run}}/seed{{seed}}/{{protocol}}.json",
     params:
-        cfg=RESOLVED_CONFIG,
         stage=lambda w: section_hash("data", "clip", "evaluate", run=w.run),
     log:
         f"{RESULTS}/logs/evaluate/{{run}}/seed{{seed}}/{{protocol}}.log",
@@ -13,6 +12,6 @@ rule evaluate:
         f"{RESULTS}/benchmarks/evaluate/{{run}}/seed{{seed}}/{{protocol}}.tsv"
     threads: config["threads"]
     shell:
-        "scenebias evaluate --config {params.cfg:q} --run {wildcards.run} --seed {wildcards.seed}"
+        "scenebias evaluate --config-json \"$SCENEBIAS_CONFIG_JSON\" --run {wildcards.run} --seed {wildcards.seed}"
         " --protocol {wildcards.protocol} --model {input.model:q} --out {output.metrics:q} --quiet"
         " > {log:q} 2>&1"

@@ -6,7 +6,6 @@ rule pretrain:
     output:
         model=f"{RESULTS}/pretrain/{{run}}/seed{{seed}}/model.pt",
     params:
-        cfg=RESOLVED_CONFIG,
         stage=lambda w: section_hash("data", "clip", "backbone", "pretrain", run=w.run),
         work=lambda w: f"{RESULTS}/checkpoints/{w.run}/seed{w.seed}",
     log:
@@ -15,5 +14,5 @@ rule pretrain:
         f"{RESULTS}/benchmarks/pretrain/{{run}}/seed{{seed}}.tsv"
     threads: config["threads"]
     shell:
-        "scenebias pretrain --config {params.cfg:q} --run {wildcards.run} --seed {wildcards.seed}"
+        "scenebias pretrain --config-json \"$SCENEBIAS_CONFIG_JSON\" --run {wildcards.run} --seed {wildcards.seed}"
         " --out {output.model:q} --work-dir {params.work:q} --quiet > {log:q} 2>&1"

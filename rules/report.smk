@@ -16,11 +16,10 @@ rule report:
         accuracy_table=report(f"{REPORTS}/tables/accuracy.csv", category="Tables",
                               caption="../reports/templates/accuracy_table.rst"),
     params:
-        cfg=RESOLVED_CONFIG,
         out=REPORTS,
         benchmark_args=lambda w, input: " ".join(f"--benchmark {b}" for b in input.benchmarks),
     log:
         f"{RESULTS}/logs/report.log",
     shell:
-        "scenebias report --config {params.cfg:q} --metrics {input.metrics:q} --out-dir {params.out:q}"
+        "scenebias report --config-json \"$SCENEBIAS_CONFIG_JSON\" --metrics {input.metrics:q} --out-dir {params.out:q}"
         " {params.benchmark_args} > {log:q} 2>&1"

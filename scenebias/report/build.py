@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 from ..analysis.stats import format_ci, mean_ci
-from ..io import atomic_path, write_text
+from ..io import atomic_path, write_json, write_text
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
@@ -270,6 +270,7 @@ features; <b>centred</b> (FAME code: each set mean-centred before normalising) a
 """
     page = f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>scenebias — {html.escape(cfg['profile'])}</title>" \
            f"<style>{CSS}</style></head><body>{body}</body></html>\n"
+    write_json(out_dir / "config.json", cfg)  # the resolved config this report was built with
     index = out_dir / "index.html"
     write_text(index, page)
     return index
