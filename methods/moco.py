@@ -29,6 +29,10 @@ class MocoObjective(TrainObjective):
     def backbone(self):
         return self.moco.backbone
 
+    def make_views(self, views, batch, generator):
+        """(B, 2, C, T, H, W) in [0, 1] -> the two views, before colour augmentation. Variants override this."""
+        return views[:, 0], views[:, 1]
+
     def training_loss(self, batch, augment, generator):
-        views = batch["views"]
-        return self.moco(augment(views[:, 0]), augment(views[:, 1]), batch["index"], generator)
+        view_a, view_b = self.make_views(batch["views"], batch, generator)
+        return self.moco(augment(view_a), augment(view_b), batch["index"], generator)

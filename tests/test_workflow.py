@@ -58,7 +58,7 @@ def test_smoke_profile_end_to_end(smoke_paths):
     assert (tmp / "reports/smoke/plots/biased_vs_swapped.png").stat().st_size > 1000
     metrics = pd.read_csv(tmp / "results/smoke/metrics.csv")
     top1 = metrics[metrics["metric"] == "top1"]
-    assert {"moco", "random_init", "motion_learnability", "scene_shortcut"} <= set(top1["run"])
+    assert {"moco", "moco+be", "moco+fame", "random_init", "motion_learnability", "scene_shortcut"} <= set(top1["run"])
     assert {"biased", "swapped"} <= set(top1["test_set"])
     assert top1["value"].between(0, 1).all()
     assert (tmp / "results/smoke/benchmarks/pretrain/moco/seed0.tsv").exists()

@@ -1,0 +1,187 @@
+"""MoCo + FAME: Foreground-background Merging (Ding et al., CVPR 2022, §3.2–3.3, eqs. 2–6; Tables 1–6).
+
+Separation (one mask per clip, constant over time):
+  seed map S = mean_t Σ_c |X[c, t+1] − X[c, t]|, blurred (kernel ⌊0.1·crop⌋ made odd, σ = k/3), min-max
+  normalised; foreground colour samples = the top ⌊0.5·HW⌋ pixels of S, background = the bottom ⌊0.1·HW⌋;
+  colours of the time-averaged frame in a 10×10×10 HSV-disk histogram, background Laplace-smoothed (+1);
+  P(F|x) = P(x|F) / (P(x|F) + P(x|B)), blurred, min-max normalised; the top ⌊β·HW⌋ pixels form the mask M.
+Merging (eq. 6): X_merge = X ⊙ M + Y ⊙ (1 − M), Y another clip of the batch, before colour augmentation.
+
+Paper vs. code (methods-spec.md): `colour_mode="paper"` uses the hue angle in radians; `"official-code"`
+multiplies it by 2π once more, as the authors' code does (the hue wraps about six times). `partner=
+"derangement"` never pairs a clip with itself; `"permutation"` is the code's torch.randperm, which can.
+Table 6 masks: `gauss`, `seed`, `grid`, `fame`; Table 4 `background`: `inter` (another video) or `intra`
+(another clip of the same video); Table 5 `branches`: merge one view (`single`) or both (`both`).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from scenebias.plugins import register_method
+
+from .moco import MocoObjective
+
+FOREGROUND_SAMPLES = 0.5  # share of pixels with the largest seed values taken as foreground colours
+BACKGROUND_SAMPLES = 0.1  # share with the smallest seed values taken as background colours
+COLOUR_LEVELS = 10        # per HSV-disk axis: 10 × 10 × 10 = 1000 colour bins
+EPS = 1e-8
+
+
+def blur_kernel(crop: int) -> int:
+    k = int(0.1 * crop)
+    return max(k + 1 - k % 2, 3)
+
+
+def gaussian_blur(maps: torch.Tensor, kernel: int) -> torch.Tensor:
+    """Blur (B, H, W) maps with a Gaussian of size `kernel`, σ = kernel / 3 (reflect padding)."""
+    sigma = kernel / 3
+    x = torch.arange(kernel, dtype=maps.dtype, device=maps.device) - (kernel - 1) / 2
+    g = torch.exp(-x ** 2 / (2 * sigma ** 2))
+    g = (g / g.sum()).view(1, 1, -1)
+    b, h, w = maps.shape
+    pad = kernel // 2
+    out = F.pad(maps.reshape(b, 1, h, w), (pad, pad, pad, pad), mode="reflect")
+    out = F.conv2d(out, g.view(1, 1, 1, -1))
+    return F.conv2d(out, g.view(1, 1, -1, 1)).reshape(b, h, w)
+
+
+def min_max(maps: torch.Tensor) -> torch.Tensor:
+    flat = maps.flatten(1)
+    lo, hi = flat.min(dim=1, keepdim=True).values, flat.max(dim=1, keepdim=True).values
+    return ((flat - lo) / (hi - lo + EPS)).view_as(maps)
+
+
+def top_fraction_mask(scores: torch.Tensor, beta: float) -> torch.Tensor:
+    """1 at exactly the ⌊β·H·W⌋ highest scores of each (H, W) map, 0 elsewhere (no Python loops)."""
+    b, h, w = scores.shape
+    count = int(math.floor(beta * h * w))
+    mask = torch.zeros(b, h * w, dtype=scores.dtype, device=scores.device)
+    if count > 0:
+        mask.scatter_(1, scores.flatten(1).topk(count, dim=1).indices, 1.0)
+    return mask.view(b, h, w)
+
+
+def seed_map(clips: torch.Tensor) -> torch.Tensor:
+    """S = mean over t of Σ_c |X[c, t+1] − X[c, t]| for clips (B, C, T, H, W) -> (B, H, W)."""
+    return (clips[:, :, 1:] - clips[:, :, :-1]).abs().sum(dim=1).mean(dim=1)
+
+
+def rgb_to_hsv(rgb: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) in [0, 1] -> hue in radians [0, 2π), saturation and value in [0, 1]."""
+    r, g, b = rgb.unbind(1)
+    value, argmax = rgb.max(dim=1)
+    delta = value - rgb.min(dim=1).values
+    saturation = delta / (value + EPS)
+    safe = delta + EPS
+    hue = torch.where(argmax == 0, ((g - b) / safe) % 6,
+                      torch.where(argmax == 1, (b - r) / safe + 2, (r - g) / safe + 4))
+    hue = torch.where(delta > 0, hue, torch.zeros_like(hue)) * (math.pi / 3)
+    return torch.stack([hue, saturation, value], dim=1)
+
+
+def colour_bins(mean_frame: torch.Tensor, colour_mode: str) -> torch.Tensor:
+    """Colour-bin index in [0, 1000) of each pixel of the time-averaged frames (B, 3, H, W) -> (B, H, W)."""
+    hue, sat, val = rgb_to_hsv(mean_frame.clamp(0, 1)).unbind(1)
+    theta = hue * (2 * math.pi) if colour_mode == "official-code" else hue
+    hx, hy = (sat * torch.cos(theta) + 1) / 2, (sat * torch.sin(theta) + 1) / 2
+    q = [(c * COLOUR_LEVELS).long().clamp(0, COLOUR_LEVELS - 1) for c in (hx, hy, val)]
+    return (q[0] * COLOUR_LEVELS + q[1]) * COLOUR_LEVELS + q[2]
+
+
+def foreground_posterior(clips: torch.Tensor, colour_mode: str = "paper") -> torch.Tensor:
+    """P(F | colour) per pixel (B, H, W) from colour histograms of the seed map's extremes (FAME eqs. 3–5)."""
+    b, _, _, h, w = clips.shape
+    kernel = blur_kernel(min(h, w))
+    seeds = min_max(gaussian_blur(seed_map(clips), kernel)).flatten(1)
+    bins = colour_bins(clips.mean(dim=2), colour_mode).flatten(1)
+    order = seeds.argsort(dim=1, descending=True)
+    n_fg, n_bg = int(FOREGROUND_SAMPLES * h * w), int(BACKGROUND_SAMPLES * h * w)
+    n_bins = COLOUR_LEVELS ** 3
+    hist_fg = torch.zeros(b, n_bins, device=clips.device).scatter_add_(
+        1, bins.gather(1, order[:, :n_fg]), torch.ones(b, n_fg, device=clips.device))
+    hist_bg = torch.ones(b, n_bins, device=clips.device).scatter_add_(  # Laplace smoothing: +1 per bin
+        1, bins.gather(1, order[:, -n_bg:]), torch.ones(b, n_bg, device=clips.device))
+    p_fg = (hist_fg / hist_fg.sum(dim=1, keepdim=True)).gather(1, bins)
+    p_bg = (hist_bg / hist_bg.sum(dim=1, keepdim=True)).gather(1, bins)
+    posterior = (p_fg / (p_fg + p_bg + EPS)).view(b, h, w)
+    return min_max(gaussian_blur(posterior, kernel))
+
+
+def gaussian_prior(b: int, h: int, w: int, device=None) -> torch.Tensor:
+    """Table 6 `gauss`: a centred 2-D Gaussian (σ = a quarter of the side)."""
+    y = torch.arange(h, device=device, dtype=torch.float32) - (h - 1) / 2
+    x = torch.arange(w, device=device, dtype=torch.float32) - (w - 1) / 2
+    g = torch.exp(-(y[:, None] ** 2 / (2 * (h / 4) ** 2) + x[None, :] ** 2 / (2 * (w / 4) ** 2)))
+    return g.expand(b, h, w)
+
+
+def grid_mask(clips: torch.Tensor, cells: int = 4) -> torch.Tensor:
+    """Table 6 `grid`: a 4×4 grid; the 8 cells with the largest seed-map sums are foreground."""
+    b, _, _, h, w = clips.shape
+    sums = F.adaptive_avg_pool2d(seed_map(clips).unsqueeze(1), cells).flatten(1)
+    chosen = torch.zeros_like(sums).scatter_(1, sums.topk(cells * cells // 2, dim=1).indices, 1.0)
+    return F.interpolate(chosen.view(b, 1, cells, cells), size=(h, w), mode="nearest").squeeze(1)
+
+
+def foreground_mask(clips: torch.Tensor, mask: str = "fame", beta: float = 0.5,
+                    colour_mode: str = "paper") -> torch.Tensor:
+    """The binary foreground mask M (B, H, W) of each clip, constant over time."""
+    b, _, _, h, w = clips.shape
+    if mask == "grid":
+        return grid_mask(clips)
+    if mask == "gauss":
+        scores = gaussian_prior(b, h, w, clips.device)
+    elif mask == "seed":
+        scores = min_max(gaussian_blur(seed_map(clips), blur_kernel(min(h, w))))
+    else:
+        scores = foreground_posterior(clips, colour_mode)
+    return top_fraction_mask(scores, beta)
+
+
+def derangement(n: int, generator: torch.Generator) -> torch.Tensor:
+    """A random permutation with no fixed point (n ≥ 2): a uniformly random cyclic shift of a shuffled order."""
+    order = torch.randperm(n, generator=generator)
+    shift = int(torch.randint(1, n, (), generator=generator)) if n > 1 else 0
+    partner = torch.empty_like(order)
+    partner[order] = order.roll(shift)
+    return partner
+
+
+def merge(foreground: torch.Tensor, background: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """FAME eq. 6: X ⊙ M + Y ⊙ (1 − M), the (B, H, W) mask broadcast over channels and time."""
+    m = mask[:, None, None].to(foreground.dtype)
+    return foreground * m + background * (1 - m)
+
+
+@register_method("moco+fame", paper="FAME §3.2–3.3 eqs. 2–6; Tables 1–6",
+                 defaults={"queue_size": 2048, "momentum": 0.999, "temperature": 0.1, "dim": 128,
+                           "shuffle_bn_splits": 2, "beta": 0.5, "mask": "fame", "background": "inter",
+                           "branches": "single", "colour_mode": "paper", "partner": "derangement"},
+                 variants={"mask": ["fame", "gauss", "seed", "grid"], "background": ["inter", "intra"],
+                           "branches": ["single", "both"], "colour_mode": ["paper", "official-code"],
+                           "partner": ["derangement", "permutation"]})
+class FameObjective(MocoObjective):
+    """MoCo + FAME: the foreground of one clip merged onto the background of another, as a positive."""
+
+    def __init__(self, backbone, num_classes, beta, mask, background, branches, colour_mode, partner, **moco):
+        super().__init__(backbone, num_classes, **moco)
+        self.beta, self.mask, self.background = beta, mask, background
+        self.branches, self.colour_mode, self.partner = branches, colour_mode, partner
+
+    def fame(self, clips: torch.Tensor, other_clips: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Merge each clip's foreground onto a background clip: another video's (`inter`) or `other_clips`,
+        the second clip of the same video (`intra`)."""
+        m = foreground_mask(clips, self.mask, self.beta, self.colour_mode)
+        if self.background == "intra":
+            return merge(clips, other_clips, m)
+        n = clips.shape[0]
+        partner = derangement(n, generator) if self.partner == "derangement" else torch.randperm(n, generator=generator)
+        return merge(clips, clips[partner.to(clips.device)], m)
+
+    def make_views(self, views, batch, generator):
+        a, b = views[:, 0], views[:, 1]
+        merged_a = self.fame(a, b, generator)
+        return merged_a, (self.fame(b, a, generator) if self.branches == "both" else b)
