@@ -59,5 +59,10 @@ def eval_outputs():
     ]
 
 
-def pretrain_benchmarks():
-    return [f"{RESULTS}/benchmarks/pretrain/{run}/seed{seed}.tsv" for run in RUNS for seed in SEEDS]
+def benchmark_files():
+    """Snakemake `benchmark:` records of every heavy job, for the report's compute table."""
+    files = [f"{RESULTS}/benchmarks/generate.tsv"]
+    files += [f"{RESULTS}/benchmarks/pretrain/{run}/seed{seed}.tsv" for run in RUNS for seed in SEEDS]
+    files += [f"{RESULTS}/benchmarks/evaluate/{run}/seed{seed}/{protocol}.tsv"
+              for run in RUNS for seed in SEEDS for protocol in run_protocols(run)]
+    return files

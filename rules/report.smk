@@ -2,7 +2,7 @@ rule report:
     """HTML report (+ Markdown/CSV tables and PNG plots) under reports/<profile>/."""
     input:
         metrics=METRICS,
-        benchmarks=pretrain_benchmarks(),
+        benchmarks=benchmark_files(),
     output:
         index=report(
             f"{REPORTS}/index.html",

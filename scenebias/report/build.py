@@ -98,14 +98,17 @@ def retrieval_table(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def compute_table(benchmarks: list[Path]) -> pd.DataFrame:
+    """One row per job from Snakemake `benchmark:` files, named by their path under benchmarks/."""
     rows = []
     for path in benchmarks:
         if not path.exists():
             continue
         bench = pd.read_csv(path, sep="\t")
-        rows.append({"job": f"pretrain {path.parent.name} {path.stem}", "wall s": round(float(bench["s"].iloc[0]), 1),
+        parts = path.with_suffix("").parts
+        job = " ".join(parts[parts.index("benchmarks") + 1:] if "benchmarks" in parts else parts[-2:])
+        rows.append({"job": job, "stage": job.split(" ")[0], "wall s": round(float(bench["s"].iloc[0]), 1),
                      "max RSS MB": round(float(bench["max_rss"].iloc[0]), 0) if "max_rss" in bench else math.nan})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["job", "stage", "wall s", "max RSS MB"])
 
 
 def _plot_accuracy(raw: pd.DataFrame, chance: float, path: Path) -> None:
@@ -231,7 +234,8 @@ def build_report(cfg: dict[str, Any], metrics_csv: Path, out_dir: Path, benchmar
                           f"{html.escape(mirrors.get(fl, {}).get('mirrors', '?'))})"
                           for name, fl in cfg["data"]["test_sets"].items())
     runs = ", ".join(f"{name} ({spec['method']}, {spec['role']})" for name, spec in cfg["runs"].items())
-    total_s = compute["wall s"].sum() if len(compute) else 0.0
+    by_stage = compute.groupby("stage")["wall s"].sum() if len(compute) else pd.Series(dtype=float)
+    total_s = ", ".join(f"{stage} {secs:.0f} s" for stage, secs in by_stage.items()) or "none recorded"
     verdicts = "".join(f"<li>{v}</li>" for v in _verdicts(raw)) or "<li>No method rows yet.</li>"
     body = f"""
 <h1>scenebias report — profile <code>{html.escape(cfg['profile'])}</code></h1>
@@ -265,7 +269,8 @@ features; <b>centred</b> (FAME code: each set mean-centred before normalising) a
 <b>pos_sim</b>/<b>neg_sim</b> — mean cosine similarity to the positive and to the queue;
 <b>queue_same_video</b> — fraction of queue entries that are clips of the query's own video (false negatives).</p>
 <h2>Compute</h2>
-<p class="note">From Snakemake <code>benchmark:</code> files; total pretraining wall time {total_s:.0f} s.</p>
+<p class="note">From Snakemake <code>benchmark:</code> files. Wall time summed per stage (jobs run in parallel,
+so the sum exceeds the elapsed time): {total_s}.</p>
 {_html_table(compute)}
 """
     page = f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>scenebias — {html.escape(cfg['profile'])}</title>" \
