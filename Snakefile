@@ -14,6 +14,7 @@ include: "rules/data.smk"
 include: "rules/pretrain.smk"
 include: "rules/evaluate.smk"
 include: "rules/aggregate.smk"
+include: "rules/analyse.smk"
 include: "rules/report.smk"
 
 

@@ -1,4 +1,4 @@
-"""MoCo + BE: Background Erasing (Wang et al., CVPR 2021, §3.3, eqs. 3–6; Tables 3–4).
+"""MoCo + BE: Background Erasing (Wang et al., CVPR 2021, §3.3, eqs. 3–7; Tables 3–4).
 
 The distracting video adds one static frame of the clip to every frame:
     x_d[t] = (1 − λ)·x[t] + λ·x[k],  k a random frame of the same clip,  λ ~ U(0, γ),  γ = 0.3,
@@ -10,15 +10,25 @@ Paper vs. code (methods-spec.md): `lambda_per="video"` draws λ per video (paper
 λ for the whole batch (the authors' code). BE Table 4's other distractors replace the static frame:
 `inter_frame` (a frame of another video), `gaussian_noise` (one noise image, the same for every frame),
 `mixup` (another video, frame by frame), `cutmix` (a box of another video, the same box on every frame).
-Not yet here: eq. 7's hard negative (a third clip of the same video), which needs a three-clip loader.
+
+Hard negative (§3.3.2, eq. 7; `hard_negative: true`, the setting of BE Table 4, "optimized with Eq. 7"):
+one other clip of the same video (a different start time: the loader's "triple" mode, view 2) joins the
+negatives of its video's queries, so the task becomes clip-level: same background, other motion. One is
+drawn per video and step (the paper: "more hard negatives have a similar result"); it goes through the query
+encoder, gets the same colour augmentation as the other views and is not enqueued (methods-spec.md). The
+loss stays MoCo's symmetric one: the hard negative is one extra logit column in both query directions.
+View 2's start differs from view 0's (the distracted clip); it may coincide with view 1's. Default off:
+eq. 6, the suite's plain MoCo + BE.
 """
 from __future__ import annotations
 
 import math
 
 import torch
+import torch.nn.functional as F
 
 from scenebias.plugins import register_method
+from scenebias.train.moco import MoCo
 
 from .fame import derangement
 from .moco import MocoObjective
@@ -75,18 +85,48 @@ def distract(clips: torch.Tensor, distractor: str, gamma: float, lambda_per: str
     raise ValueError(f"unknown BE distractor {distractor!r}")
 
 
-@register_method("moco+be", paper="BE §3.3 eqs. 3–6; Tables 3–4",
+def contrast_with_hard_negative(moco: MoCo, view_a: torch.Tensor, view_b: torch.Tensor, negative: torch.Tensor,
+                                video_index: torch.Tensor, generator: torch.Generator | None = None
+                                ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """MoCo's symmetric step (each view once query, once key; one EMA update; both keys enqueued) with eq. 7's
+    hard negative: `negative` (B, C, T, H, W), another clip of each video, is encoded by the query encoder and
+    added as one extra logit column for both query directions. It is not enqueued."""
+    moco.momentum_update()
+    q_a, q_b, n = (F.normalize(moco.encoder_q(x), dim=1) for x in (view_a, view_b, negative))
+    k_a, k_b = moco.keys(view_a, generator), moco.keys(view_b, generator)
+    loss_ab, stats_ab = moco.contrast(q_a, k_b, video_index, extra_negatives=n[:, None])
+    loss_ba, stats_ba = moco.contrast(q_b, k_a, video_index, extra_negatives=n[:, None])
+    moco.enqueue(torch.cat([k_a, k_b]), torch.cat([video_index, video_index]))
+    stats = {key: (stats_ab[key] + stats_ba[key]) / 2 for key in stats_ab}
+    stats["hard_neg_sim"] = ((q_a + q_b) * n).sum(dim=1).mean().detach() / 2
+    return (loss_ab + loss_ba) / 2, stats
+
+
+@register_method("moco+be", paper="BE §3.3 eqs. 3–7; Tables 3–4",
                  defaults={"queue_size": 2048, "momentum": 0.999, "temperature": 0.1, "dim": 128,
                            "shuffle_bn_splits": 2, "distractor": "intra_frame", "gamma": GAMMA,
-                           "lambda_per": "video"},
+                           "lambda_per": "video", "hard_negative": False},
                  variants={"distractor": ["intra_frame", "inter_frame", "gaussian_noise", "mixup", "cutmix"],
-                           "lambda_per": ["video", "batch"]})
+                           "lambda_per": ["video", "batch"], "hard_negative": [False, True]})
 class BackgroundErasingObjective(MocoObjective):
     """MoCo + BE: a clip with a static frame of itself blended in is a positive of the clean clip."""
 
-    def __init__(self, backbone, num_classes, distractor, gamma, lambda_per, **moco):
+    def __init__(self, backbone, num_classes, distractor, gamma, lambda_per, hard_negative, **moco):
         super().__init__(backbone, num_classes, **moco)
         self.distractor, self.gamma, self.lambda_per = distractor, gamma, lambda_per
+        self.hard_negative = hard_negative
+        if hard_negative:
+            self.dataset_mode = "triple"  # view 2: another start time of the same video (eq. 7)
 
-    def make_views(self, views, batch, generator):
-        return distract(views[:, 0], self.distractor, self.gamma, self.lambda_per, generator), views[:, 1]
+    def make_views(self, batch, generator):
+        """(distracted view 0, view 1), plus view 2, the hard negative, when `hard_negative` is on."""
+        views = batch["views"]
+        distracted = distract(views[:, 0], self.distractor, self.gamma, self.lambda_per, generator)
+        return (distracted, views[:, 1], views[:, 2]) if self.hard_negative else (distracted, views[:, 1])
+
+    def training_loss(self, batch, augment, generator):
+        if not self.hard_negative:
+            return super().training_loss(batch, augment, generator)
+        view_a, view_b, negative = self.make_views(batch, generator)
+        return contrast_with_hard_negative(self.moco, augment(view_a), augment(view_b), augment(negative),
+                                           batch["index"], generator)

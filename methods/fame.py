@@ -181,7 +181,8 @@ class FameObjective(MocoObjective):
         partner = derangement(n, generator) if self.partner == "derangement" else torch.randperm(n, generator=generator)
         return merge(clips, clips[partner.to(clips.device)], m)
 
-    def make_views(self, views, batch, generator):
+    def make_views(self, batch, generator):
+        views = batch["views"]
         a, b = views[:, 0], views[:, 1]
         merged_a = self.fame(a, b, generator)
         return merged_a, (self.fame(b, a, generator) if self.branches == "both" else b)

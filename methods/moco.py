@@ -29,10 +29,10 @@ class MocoObjective(TrainObjective):
     def backbone(self):
         return self.moco.backbone
 
-    def make_views(self, views, batch, generator):
-        """(B, 2, C, T, H, W) in [0, 1] -> the two views, before colour augmentation. Variants override this."""
-        return views[:, 0], views[:, 1]
+    def make_views(self, batch, generator):
+        """The query and key views (B, C, T, H, W) in [0, 1], before colour augmentation. Variants override this."""
+        return batch["views"][:, 0], batch["views"][:, 1]
 
     def training_loss(self, batch, augment, generator):
-        view_a, view_b = self.make_views(batch["views"], batch, generator)
+        view_a, view_b = self.make_views(batch, generator)[:2]
         return self.moco(augment(view_a), augment(view_b), batch["index"], generator)

@@ -61,7 +61,7 @@ def eval_outputs():
 
 def benchmark_files():
     """Snakemake `benchmark:` records of every heavy job, for the report's compute table."""
-    files = [f"{RESULTS}/benchmarks/generate.tsv"]
+    files = [f"{RESULTS}/benchmarks/generate.tsv", f"{RESULTS}/benchmarks/analysis/mask_quality.tsv"]
     files += [f"{RESULTS}/benchmarks/pretrain/{run}/seed{seed}.tsv" for run in RUNS for seed in SEEDS]
     files += [f"{RESULTS}/benchmarks/evaluate/{run}/seed{seed}/{protocol}.tsv"
               for run in RUNS for seed in SEEDS for protocol in run_protocols(run)]

@@ -12,6 +12,6 @@ rule evaluate:
         f"{RESULTS}/benchmarks/evaluate/{{run}}/seed{{seed}}/{{protocol}}.tsv"
     threads: config["threads"]
     shell:
-        "scenebias evaluate --config-json \"$SCENEBIAS_CONFIG_JSON\" --run {wildcards.run} --seed {wildcards.seed}"
+        "scenebias evaluate --config-json \"$SCENEBIAS_CONFIG_JSON\" --run {wildcards.run:q} --seed {wildcards.seed}"
         " --protocol {wildcards.protocol} --model {input.model:q} --out {output.metrics:q} --quiet"
         " > {log:q} 2>&1"

@@ -14,5 +14,5 @@ rule pretrain:
         f"{RESULTS}/benchmarks/pretrain/{{run}}/seed{{seed}}.tsv"
     threads: config["threads"]
     shell:
-        "scenebias pretrain --config-json \"$SCENEBIAS_CONFIG_JSON\" --run {wildcards.run} --seed {wildcards.seed}"
+        "scenebias pretrain --config-json \"$SCENEBIAS_CONFIG_JSON\" --run {wildcards.run:q} --seed {wildcards.seed}"
         " --out {output.model:q} --work-dir {params.work:q} --quiet > {log:q} 2>&1"

@@ -3,6 +3,7 @@ rule report:
     input:
         metrics=METRICS,
         benchmarks=benchmark_files(),
+        mask_quality=f"{RESULTS}/analysis/mask_quality.csv",
     output:
         index=report(
             f"{REPORTS}/index.html",
@@ -15,6 +16,10 @@ rule report:
                              caption="../reports/templates/training_plot.rst"),
         accuracy_table=report(f"{REPORTS}/tables/accuracy.csv", category="Tables",
                               caption="../reports/templates/accuracy_table.rst"),
+        mask_quality_plot=report(f"{REPORTS}/plots/mask_quality.png", category="Plots",
+                                 caption="../reports/templates/mask_quality_plot.rst"),
+        mask_quality_table=report(f"{REPORTS}/tables/mask_quality.csv", category="Tables",
+                                  caption="../reports/templates/mask_quality_table.rst"),
     params:
         out=REPORTS,
         benchmark_args=lambda w, input: " ".join(f"--benchmark {b}" for b in input.benchmarks),

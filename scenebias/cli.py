@@ -98,6 +98,19 @@ def cmd_aggregate(args: argparse.Namespace) -> None:
     print(f"wrote {args.out} ({len(frame)} rows)")
 
 
+def cmd_mask_quality(args: argparse.Namespace) -> None:
+    from .analysis.mask_quality import mask_quality
+    from .config import results_dir
+
+    cfg = _config(args)
+    out = Path(args.out) if args.out else results_dir(cfg) / "analysis" / "mask_quality.csv"
+    table = mask_quality(cfg, out)
+    for _, r in table.iterrows():
+        print(f"{r['variant']}\tbeta={r['beta']:g}\tIoU {r['iou_mean']:.3f} ± {r['iou_ci95']:.3f}"
+              f"\tprecision {r['precision_mean']:.3f}\trecall {r['recall_mean']:.3f}")
+    print(f"wrote {out} ({int(table['videos'].iloc[0])} videos)")
+
+
 def cmd_report(args: argparse.Namespace) -> None:
     from .report.build import build_report
 
@@ -141,6 +154,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+")
     p.add_argument("--out", required=True, help=".csv or .parquet")
     p.set_defaults(func=cmd_aggregate)
+
+    p = sub.add_parser("mask-quality", help="IoU of FAME's mask variants with the generated set's actor masks")
+    _add_config_args(p)
+    p.add_argument("--out", help="CSV to write (default: <results>/analysis/mask_quality.csv)")
+    p.set_defaults(func=cmd_mask_quality)
 
     p = sub.add_parser("report", help="build the HTML/Markdown report from the tidy metrics table")
     _add_config_args(p)

@@ -54,8 +54,38 @@ def validate(cfg: dict[str, Any], source: str = "config") -> dict[str, Any]:
         snakemake_validate(cfg, str(SCHEMA), set_default=True)
     except WorkflowError as exc:
         raise ConfigError(f"{source}: {_schema_message(exc)}") from None
+    cfg["runs"] = expand_sweeps(cfg["runs"], cfg.get("sweeps", {}), source)
     _check_names(cfg, source)
     return cfg
+
+
+def expand_sweeps(runs: dict[str, Any], sweeps: dict[str, Any], source: str = "config") -> dict[str, Any]:
+    """Runs plus one run per point of every sweep's grid, named by snakemake's Paramspace.
+
+    Idempotent: runs expanded earlier (they carry `sweep:`) are dropped and made again, so a config can be
+    validated any number of times (the workflow validates it once more in every job).
+    """
+    import itertools
+
+    import pandas as pd
+    from snakemake.utils import Paramspace
+
+    out = {name: spec for name, spec in runs.items() if "sweep" not in spec}
+    for sweep, spec in sweeps.items():
+        if spec["base"] not in out:
+            raise ConfigError(f"{source}: sweeps.{sweep}.base: {spec['base']!r} is not a run; expected one of: "
+                              f"{', '.join(out)}")
+        base = out[spec["base"]]
+        keys = list(spec["grid"])
+        points = list(itertools.product(*(spec["grid"][k] for k in keys)))
+        space = Paramspace(pd.DataFrame(points, columns=keys), filename_params="*")
+        for pattern, values in zip(space.instance_patterns, points):
+            name = f"{sweep}@{pattern}"
+            if name in out:
+                raise ConfigError(f"{source}: sweeps.{sweep}: run {name!r} already exists")
+            out[name] = {**copy.deepcopy(base), "sweep": sweep,
+                         "options": {**base.get("options", {}), **dict(zip(keys, values))}}
+    return out
 
 
 def _schema_message(exc: Exception) -> str:

@@ -62,11 +62,12 @@ def split(cfg: dict[str, Any], flavour: str, subset: str):
     return read_split(FLAVOUR_FORMAT[flavour], root, subset)
 
 
-def clip_dataset(cfg: dict[str, Any], records, mode: str, seed: int, static: bool = False):
+def clip_dataset(cfg: dict[str, Any], records, mode: str, seed: int, static: bool = False,
+                 clip_len_factor: int = 1):
     from .data.datasets import ClipDataset
 
     c = cfg["clip"]
-    return ClipDataset(records, clip_len=c["clip_len"], stride=c["stride"], mode=mode,
+    return ClipDataset(records, clip_len=c["clip_len"] * clip_len_factor, stride=c["stride"], mode=mode,
                        num_test_clips=cfg["evaluate"]["test_clips"], crop_size=c["crop_size"], static=static,
                        seed=seed, cache=True, scale=tuple(c["crop_scale"]))
 
@@ -130,7 +131,8 @@ def pretrain(cfg: dict[str, Any], run: str, seed: int, out: str | os.PathLike, w
     log: list[dict[str, Any]] = []
     if objective.dataset_mode != "none":
         dataset = clip_dataset(cfg, train_split.records, objective.dataset_mode, seed,
-                               static=bool(getattr(objective, "static", False)))
+                               static=bool(getattr(objective, "static", False)),
+                               clip_len_factor=objective.clip_len_factor)
         log = train(objective, dataset, tcfg, work_dir, seed, augment_factory, device=device, progress=progress)
     c = cfg["clip"]
     cost = complexity(objective.backbone.cpu(), (3, c["clip_len"], c["crop_size"], c["crop_size"]))

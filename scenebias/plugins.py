@@ -25,11 +25,19 @@ Augment = Callable[[torch.Tensor], torch.Tensor]
 class TrainObjective(nn.Module):
     """Base class of every method.
 
-    dataset_mode: "pair" (two clips per video), "single" (one clip) or "none" (nothing to train).
+    dataset_mode: what a batch holds (an instance may override it from its options):
+      "pair"   -> batch["views"] (B, 2, C, T, H, W): two clips of each video, independent starts and crops;
+      "triple" -> batch["views"] (B, 3, C, T, H, W): as "pair" plus a third clip whose start frame differs
+                  from view 0's (another moment of the same video: BE's hard negative, DSM's negative);
+      "single" -> batch["clip"] (B, C, T, H, W); "none" -> nothing to train.
+      Every batch also has "label" (B,) and "index" (B,) (the video's index in the training split).
+    clip_len_factor: clips hold clip_len × this many frames (same stride, one crop), e.g. for Clip Order's
+      consecutive sub-clips; the evaluations always see clip_len frames.
     static: train on static clips (one frame repeated), e.g. the static-video classifier.
     """
 
     dataset_mode: ClassVar[str] = "pair"
+    clip_len_factor: ClassVar[int] = 1
     static: bool = False
 
     def __init__(self, backbone: nn.Module, num_classes: int) -> None:
@@ -42,6 +50,13 @@ class TrainObjective(nn.Module):
         """`augment` applies the suite's colour augmentation and normalisation to a (B, C, T, H, W) batch;
         methods that mix clips (FAME, BE, Mixup) do so before calling it."""
         raise NotImplementedError
+
+    def make_views(self, batch: dict[str, torch.Tensor], generator: torch.Generator) -> tuple[torch.Tensor, ...]:
+        """The clips this method feeds its encoder(s), before colour augmentation: each (B, C, T, H, W) in
+        [0, 1]. View builders (FAME, BE, Mixup, DSM warps) live here; the contract tests check them."""
+        if "views" in batch:
+            return tuple(batch["views"].unbind(1))
+        return (batch["clip"],)
 
     def classifier(self) -> nn.Module | None:
         """A clips -> logits model for methods trained with labels (used by the `classifier` protocol)."""
@@ -56,11 +71,15 @@ class MethodSpec:
     paper: str
     description: str
     variants: dict[str, list[Any]] = field(default_factory=dict)
+    fixed: dict[str, Any] = field(default_factory=dict)  # options a preset pins (see `register_preset`)
 
     def options(self, overrides: dict[str, Any] | None, where: str = "method") -> dict[str, Any]:
         """Defaults updated with `overrides`; unknown keys and wrong types are errors naming the key."""
         merged = dict(self.defaults)
         for key, value in (overrides or {}).items():
+            if key in self.fixed:
+                raise ConfigError(f"{where}: option {key!r} is fixed to {self.fixed[key]!r} by the preset "
+                                  f"{self.name!r}; use its base method to vary it")
             if key not in self.defaults:
                 raise ConfigError(f"{where}: unknown option {key!r} for method {self.name!r}; "
                                   f"expected one of: {', '.join(sorted(self.defaults)) or '(none)'}")
@@ -74,7 +93,7 @@ class MethodSpec:
 
     def build(self, backbone: nn.Module, num_classes: int, overrides: dict[str, Any] | None = None
               ) -> TrainObjective:
-        return self.objective(backbone, num_classes, **self.options(overrides))
+        return self.objective(backbone, num_classes, **self.options(overrides), **self.fixed)
 
 
 def _compatible(value: Any, default: Any) -> bool:
@@ -99,6 +118,19 @@ def register_method(name: str, *, defaults: dict[str, Any], paper: str, descript
     return deco
 
 
+def register_preset(name: str, base: str, *, fixed: dict[str, Any], paper: str, description: str) -> MethodSpec:
+    """A named method that is another method with some options pinned (e.g. `moco+mixup` is `moco+be` with
+    `distractor=mixup`): a variant with its own name in tables, never a copy of the code."""
+    parent = METHODS.get(base)
+    for key in fixed:
+        parent.options({key: fixed[key]}, where=f"preset {name!r}")  # the pinned values must be valid
+    spec = MethodSpec(name, parent.objective, {k: v for k, v in parent.defaults.items() if k not in fixed},
+                      paper, description, {k: v for k, v in parent.variants.items() if k not in fixed},
+                      {**parent.fixed, **fixed})
+    METHODS.register(name)(spec)
+    return spec
+
+
 _loaded = False
 
 
@@ -120,4 +152,5 @@ def get_method(name: str) -> MethodSpec:
     return load_methods().get(name)
 
 
-__all__ = ["TrainObjective", "MethodSpec", "METHODS", "register_method", "load_methods", "get_method"]
+__all__ = ["TrainObjective", "MethodSpec", "METHODS", "register_method", "register_preset", "load_methods",
+           "get_method"]

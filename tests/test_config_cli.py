@@ -48,7 +48,7 @@ def test_cli_lists_registries(capsys):
     methods = capsys.readouterr().out.split()
     assert {"moco", "random_init", "supervised"} <= set(methods)
     assert main(["backbones"]) == 0
-    assert capsys.readouterr().out.split() == ["r2plus1d_18", "r3d_18", "tiny3d"]
+    assert capsys.readouterr().out.split() == ["c3d", "i3d", "i3d_r50", "r2plus1d_18", "r3d_18", "tiny3d"]
 
 
 def test_cli_reports_bad_config_without_traceback(tmp_path):

@@ -58,10 +58,15 @@ def test_smoke_profile_end_to_end(smoke_paths):
     assert (tmp / "reports/smoke/plots/biased_vs_swapped.png").stat().st_size > 1000
     metrics = pd.read_csv(tmp / "results/smoke/metrics.csv")
     top1 = metrics[metrics["metric"] == "top1"]
-    assert {"moco", "moco+be", "moco+fame", "random_init", "motion_learnability", "scene_shortcut"} <= set(top1["run"])
+    from scenebias.plugins import load_methods
+
+    assert set(load_methods().names()) == set(top1["method"])  # every registered method, end to end
+    assert {"moco+be", "rotnet+be", "fame_beta@beta~0.3", "motion_learnability", "scene_shortcut"} <= set(top1["run"])
     assert {"biased", "swapped"} <= set(top1["test_set"])
     assert top1["value"].between(0, 1).all()
     assert (tmp / "results/smoke/benchmarks/pretrain/moco/seed0.tsv").exists()
+    masks = pd.read_csv(tmp / "results/smoke/analysis/mask_quality.csv")
+    assert {"fame[paper]", "seed", "gauss", "grid"} <= set(masks["variant"])
     # nothing left to do: outputs are complete and up to date
     again = _snakemake("-n", "--nolock", "--configfile", "config/profiles/smoke.yaml", str(extra))
     assert "Nothing to be done" in again.stdout + again.stderr

@@ -5,6 +5,9 @@
 - mode "pair":   two clips of the same video from independent random start frames (they may overlap),
                  each with its own random resized crop (scale 0.2-1, ratio 3/4-4/3) and horizontal flip
                  (p 0.5), the same on every frame of that clip -> {"views": (2, C, T, H, W), "label", "index"}
+- mode "triple": as "pair" plus a third clip whose start frame differs from the first clip's whenever the
+                 video has more than one possible start (another moment of the same video: BE's hard negative,
+                 DSM's temporal-shift negative) -> {"views": (3, C, T, H, W), ...}
 - mode "single": one such clip -> {"clip": (C, T, H, W), "label", "index"}
 - mode "test":   `num_test_clips` clips whose start frames are evenly spread over [0, n - span] (rounded;
                  a single clip starts at the middle), no random augmentation: short side resized to
@@ -43,7 +46,7 @@ from . import transforms as T
 from .formats import VideoRecord
 from .video import read_video
 
-MODES = ("pair", "single", "test")
+MODES = ("pair", "triple", "single", "test")
 
 
 def item_generator(seed: int, epoch: int, index: int) -> torch.Generator:
@@ -115,17 +118,26 @@ class ClipDataset(Dataset):
         """(T, H, W, 3) uint8 -> (len(idx), 3, H, W) float in [0, 1]."""
         return video[idx].permute(0, 3, 1, 2).float().div_(255.0)
 
-    def _random_clip(self, video: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    def _random_start(self, n: int, g: torch.Generator, avoid: int | None = None) -> int:
+        """A uniform start frame; with `avoid`, a uniform one among the others (if there are others)."""
+        starts = max(n - self.span, 0) + 1
+        if avoid is None or starts == 1:
+            return int(torch.randint(0, starts, (), generator=g))
+        return (avoid + 1 + int(torch.randint(0, starts - 1, (), generator=g))) % starts
+
+    def _random_clip(self, video: torch.Tensor, g: torch.Generator, avoid: int | None = None
+                     ) -> tuple[torch.Tensor, int]:
+        """A randomly placed, cropped and flipped clip (C, T, H, W) and its start frame."""
         n = video.shape[0]
         if self.static:
-            f = int(torch.randint(0, n, (), generator=g))
-            idx = torch.full((self.clip_len,), f, dtype=torch.long)
+            start = int(torch.randint(0, n, (), generator=g))
+            idx = torch.full((self.clip_len,), start, dtype=torch.long)
         else:
-            start = int(torch.randint(0, max(n - self.span, 0) + 1, (), generator=g))
+            start = self._random_start(n, g, avoid)
             idx = self._indices(start, n)
         frames = self._gather(video, idx)
         params = T.sample_spatial(frames.shape[-2], frames.shape[-1], g, self.scale, self.ratio, self.flip_p)
-        return T.apply_spatial(frames, params, self.crop_size).permute(1, 0, 2, 3).contiguous()
+        return T.apply_spatial(frames, params, self.crop_size).permute(1, 0, 2, 3).contiguous(), start
 
     def test_starts(self, index: int) -> list[int]:
         return uniform_clip_starts(self.frames(index).shape[0], self.span, self.num_test_clips)
@@ -150,8 +162,12 @@ class ClipDataset(Dataset):
             item["clips"] = torch.stack(clips).contiguous()
             return item
         g = item_generator(self.seed, self.epoch, index)
-        if self.mode == "pair":
-            item["views"] = torch.stack([self._random_clip(video, g), self._random_clip(video, g)])
-        else:
-            item["clip"] = self._random_clip(video, g)
+        if self.mode == "single":
+            item["clip"] = self._random_clip(video, g)[0]
+            return item
+        (first, start), (second, _) = self._random_clip(video, g), self._random_clip(video, g)
+        views = [first, second]
+        if self.mode == "triple":
+            views.append(self._random_clip(video, g, avoid=start)[0])
+        item["views"] = torch.stack(views)
         return item

@@ -183,6 +183,109 @@ def _html_table(frame: pd.DataFrame) -> str:
     return frame.to_html(index=False, escape=True, border=0, na_rep="–")
 
 
+def mask_quality_table(mq: pd.DataFrame) -> pd.DataFrame:
+    """Variant × β: IoU with the actor's clip union and per frame, precision, recall (mean ± 95% CI over videos),
+    areas and the IoU ceiling of a mask of ⌊β·H·W⌋ pixels."""
+    def ci(metric: str) -> pd.Series:
+        return pd.Series([format_ci(m, h, scale=1.0, digits=2) for m, h in zip(mq[f"{metric}_mean"],
+                                                                               mq[f"{metric}_ci95"])], index=mq.index)
+
+    return pd.DataFrame({
+        "variant": mq["variant"], "β": mq["beta"].map(lambda b: f"{b:g}"), "videos": mq["videos"],
+        "IoU (clip union)": ci("iou"), "IoU (per frame)": ci("iou_frames"), "precision": ci("precision"),
+        "recall": ci("recall"), "mask area %": (100 * mq["mask_area"]).round(1),
+        "actor area %": (100 * mq["actor_area"]).round(1), "IoU ceiling": mq["iou_ceiling"].round(2)})
+
+
+def mask_quality_ranking(mq: pd.DataFrame) -> str:
+    """One sentence, computed from the numbers: variants ranked by mean IoU (clip union) at each β, and how the
+    full FAME mask compares with the seed map alone."""
+    parts = []
+    for beta, g in mq.groupby("beta", sort=True):
+        g = g.sort_values("iou_mean", ascending=False, kind="stable")
+        shown = [f"{v:.2f}" for v in g["iou_mean"]]
+        text = f"{g['variant'].iloc[0]} {shown[0]}"
+        for variant, value, previous in zip(g["variant"].iloc[1:], shown[1:], shown):
+            text += f"{' ≈ ' if value == previous else ' > '}{variant} {value}"  # ≈: equal at 2 decimals
+        parts.append(f"β = {beta:g}: {text}")
+    sentence = "Mean IoU with the actor's clip-union mask, highest first — " + "; ".join(parts)
+    fame = mq[mq["variant"] == "fame[paper]"].set_index("beta")["iou_mean"]
+    seed = mq[mq["variant"] == "seed"].set_index("beta")["iou_mean"]
+    common = fame.index.intersection(seed.index)
+    if len(common):
+        below = int((fame[common] < seed[common]).sum())
+        sentence += (f"; the full colour-statistics mask (fame[paper]) scores below the seed map alone at {below} "
+                     f"of {len(common)} β values")
+    return sentence + "."
+
+
+def _plot_mask_quality(mq: pd.DataFrame, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    sns.set_theme(style="whitegrid")
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    if mq.empty:
+        ax.axis("off")
+        ax.text(0.5, 0.5, "mask quality not measured", ha="center", va="center")
+    else:
+        order = list(dict.fromkeys(mq["variant"]))
+        palette = dict(zip(order, sns.color_palette("tab10", len(order))))
+        sns.lineplot(data=mq, x="beta", y="iou_mean", hue="variant", hue_order=order, palette=palette,
+                     style="variant", markers=True, dashes=False, ax=ax)
+        for variant, g in mq.groupby("variant", sort=False):
+            ax.errorbar(g["beta"], g["iou_mean"], yerr=g["iou_ci95"].fillna(0), fmt="none",
+                        ecolor=palette[variant], capsize=3, lw=1)
+        ceiling = mq[mq["mask"] != "grid"].groupby("beta")["iou_ceiling"].mean()
+        ax.plot(ceiling.index, ceiling.values, ls="--", color="grey", lw=1, label="ceiling (⌊βHW⌋ px)")
+        ax.set_ylim(0, 1)
+        ax.set_xticks(sorted(mq["beta"].unique()))
+        ax.set_xlabel("β (mask area fraction)")
+        ax.set_ylabel("IoU with actor (clip union)")
+        ax.set_title("FAME mask quality vs ground truth (mean ± 95% CI over videos)")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
+    plt.close(fig)
+
+
+def mask_quality_section(csv: Path, out_dir: Path) -> str:
+    """The "FAME mask quality vs ground truth" section: writes tables/mask_quality.{csv,md} and
+    plots/mask_quality.png (a placeholder when `csv` does not exist) and returns the section's HTML."""
+    mq = pd.read_csv(csv, keep_default_na=False, na_values=[""]) if csv.exists() else pd.DataFrame()
+    shown = mask_quality_table(mq) if len(mq) else pd.DataFrame()
+    _save_table(shown, out_dir, "mask_quality")
+    _plot_mask_quality(mq, out_dir / "plots" / "mask_quality.png")
+    if mq.empty:
+        return ("<h2>FAME mask quality vs ground truth</h2><p class='note'>Not measured (no "
+                f"<code>{html.escape(str(csv))}</code>; run the <code>mask_quality</code> rule).</p>")
+    r = mq.iloc[0]
+    return f"""
+<h2>FAME mask quality vs ground truth</h2>
+<div class="verdict">{html.escape(mask_quality_ranking(mq))}</div>
+<p class="note">FAME's binary foreground masks (one per clip, the top ⌊β·H·W⌋ pixels) compared with the
+generated set's ground-truth actor masks — a measurement real data cannot give. {int(r['videos'])} videos of the
+<code>{html.escape(str(r['flavour']))}</code> train split, one clip each (the middle window, {int(r['clip_len'])}
+frames at stride {int(r['stride'])}, centre crop {int(r['crop_size'])} px: the test-mode geometry, so masks align),
+before colour augmentation. <b>IoU (clip union)</b>: against the union of the actor over the clip's frames (FAME's
+mask is constant over time); <b>IoU (per frame)</b>: against each frame's actor mask, averaged over frames;
+<b>precision</b>: share of mask pixels on the actor; <b>recall</b>: share of actor pixels in the mask; mean ± 95% CI
+(Student t) over videos. <b>IoU ceiling</b>: the best any mask of ⌊β·H·W⌋ pixels can reach, min(A, βHW)/max(A, βHW)
+for an actor of A pixels (for grid: of its fixed half of the frame); where β exceeds the actor area, precision is
+capped at A/(βHW). Variants: <b>fame[paper]</b> and <b>fame[official-code]</b> (the hue-angle reading of the paper vs
+the authors' code), <b>seed</b> (seed map alone), <b>gauss</b> (centred Gaussian), <b>grid</b> (8 of 16 cells;
+ignores β, the same numbers are repeated at every β). In the ranking above, ≈ joins values equal at two decimals; it
+orders means only (see the CIs below).</p>
+<img src="plots/mask_quality.png" alt="FAME mask IoU vs beta">
+{_html_table(shown)}
+<p class="note">Also as <a href="tables/mask_quality.md">Markdown</a> / <a href="tables/mask_quality.csv">CSV</a>.</p>
+"""
+
+
 def _verdicts(raw: pd.DataFrame) -> list[str]:
     out = []
     for _, r in raw[raw["role"] == "method"].iterrows():
@@ -203,7 +306,9 @@ def _verdicts(raw: pd.DataFrame) -> list[str]:
     return out
 
 
-def build_report(cfg: dict[str, Any], metrics_csv: Path, out_dir: Path, benchmarks: list[Path]) -> Path:
+def build_report(cfg: dict[str, Any], metrics_csv: Path, out_dir: Path, benchmarks: list[Path],
+                 mask_quality_csv: Path | None = None) -> Path:
+    """`mask_quality_csv` defaults to <results>/analysis/mask_quality.csv (the mask_quality rule's output)."""
     from ..config import results_dir
     from ..pipeline import split
 
@@ -224,6 +329,8 @@ def build_report(cfg: dict[str, Any], metrics_csv: Path, out_dir: Path, benchmar
     for log_path in sorted(results_dir(cfg).glob("pretrain/*/seed*/train_log.json")):
         logs[f"{log_path.parent.parent.name} s{log_path.parent.name[4:]}"] = json.loads(log_path.read_text())
     has_curves = _plot_training(logs, plots / "training_curves.png")
+    mask_quality = mask_quality_section(mask_quality_csv or results_dir(cfg) / "analysis" / "mask_quality.csv",
+                                        out_dir)
 
     import yaml
 
@@ -268,6 +375,7 @@ features; <b>centred</b> (FAME code: each set mean-centred before normalising) a
 <p class="note">For MoCo: <b>instance_acc</b> — how often the positive key beats every queued negative;
 <b>pos_sim</b>/<b>neg_sim</b> — mean cosine similarity to the positive and to the queue;
 <b>queue_same_video</b> — fraction of queue entries that are clips of the query's own video (false negatives).</p>
+{mask_quality}
 <h2>Compute</h2>
 <p class="note">From Snakemake <code>benchmark:</code> files. Wall time summed per stage (jobs run in parallel,
 so the sum exceeds the elapsed time): {total_s}.</p>
