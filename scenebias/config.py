@@ -98,13 +98,15 @@ def _schema_message(exc: Exception) -> str:
 
 
 def _check_names(cfg: dict[str, Any], source: str) -> None:
-    from .models.backbones import BACKBONES
+    from .models.backbones import BACKBONES, check_backbone_options
     from .plugins import load_methods
 
     methods = load_methods()
     if cfg["backbone"]["name"] not in BACKBONES:
         raise ConfigError(f"{source}: backbone.name: unknown backbone {cfg['backbone']['name']!r}; "
                           f"expected one of: {', '.join(BACKBONES.names())}")
+    check_backbone_options(cfg["backbone"]["name"], cfg["backbone"].get("options", {}),
+                           f"{source}: backbone.options")
     for run, spec in cfg["runs"].items():
         if spec["method"] not in methods:
             raise ConfigError(f"{source}: runs.{run}.method: unknown method {spec['method']!r}; "

@@ -18,3 +18,7 @@ class UnknownNameError(ScenebiasError, KeyError):
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return str(self.args[0])
+
+
+class PluginError(ScenebiasError):
+    """A method plugin (a file in methods/ or an entry point) failed to import."""

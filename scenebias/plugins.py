@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from pathlib import Path
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any, Callable, ClassVar
@@ -16,7 +17,7 @@ from typing import Any, Callable, ClassVar
 import torch
 from torch import nn
 
-from .errors import ConfigError
+from .errors import ConfigError, PluginError, ScenebiasError
 from .registry import Registry
 
 Augment = Callable[[torch.Tensor], torch.Tensor]
@@ -142,10 +143,21 @@ def load_methods() -> Registry[MethodSpec]:
         import methods as builtin
 
         for info in pkgutil.iter_modules(builtin.__path__):
-            importlib.import_module(f"methods.{info.name}")
+            _import_plugin(lambda: importlib.import_module(f"methods.{info.name}"),
+                           f"{Path(builtin.__path__[0]) / info.name}.py")
         for ep in entry_points(group="scenebias.methods"):
-            ep.load()
+            _import_plugin(ep.load, f"entry point {ep.name!r} = {ep.value!r} (group scenebias.methods)")
     return METHODS
+
+
+def _import_plugin(load: Callable[[], Any], where: str) -> None:
+    """Import one plugin; a broken one is an error naming its file, not a bare traceback from the registry."""
+    try:
+        load()
+    except ScenebiasError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any failure of third-party plugin code
+        raise PluginError(f"{where}: the method plugin failed to import: {type(exc).__name__}: {exc}") from exc
 
 
 def get_method(name: str) -> MethodSpec:

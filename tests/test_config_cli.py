@@ -21,6 +21,7 @@ from scenebias.pipeline import load_model
     ({"runs": {"moco": {"method": "moco", "options": {"temperature": "hot"}}}}, "temperature"),
     ({"evaluate": {"protocols": ["telepathy"]}}, "telepathy"),
     ({"seeds": []}, "seeds"),
+    ({"backbone": {"name": "tiny3d", "options": {"widht": 8}}}, "widht.*it takes: width"),
 ])
 def test_invalid_config_is_named(override, named):
     with pytest.raises(ConfigError, match=named.replace("/", ".")):

@@ -54,3 +54,15 @@ print("loss", float(loss))
 def test_method_absent_without_the_package():
     out = _run("from scenebias.cli import main; main(['methods'])", None).stdout.splitlines()
     assert "moco+reverse" not in out and "moco+fame" in out
+
+
+def test_a_broken_plugin_is_an_error_naming_it(tmp_path):
+    (tmp_path / "broken_plugin.py").write_text("raise RuntimeError('boom')\n")
+    info = tmp_path / "broken_plugin-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-plugin\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[scenebias.methods]\nbroken = broken_plugin\n")
+    env = dict(os.environ, PYTHONPATH=str(tmp_path))
+    proc = subprocess.run([sys.executable, "-m", "scenebias.cli", "methods"], env=env, capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "entry point 'broken' = 'broken_plugin'" in proc.stderr and "RuntimeError: boom" in proc.stderr

@@ -5,6 +5,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 import torch
 
 SCRIPT = textwrap.dedent("""
@@ -20,12 +21,14 @@ SCRIPT = textwrap.dedent("""
         def __len__(self): return 24
         def __getitem__(self, i):
             g = torch.Generator().manual_seed(1000 * self.epoch + i)
-            return {"views": torch.rand(2, 3, 4, 16, 16, generator=g), "label": i % 3, "index": i}
+            views = torch.rand(2, 3, 4, 16, 16, generator=g)
+            return {"views": views, "clip": views[0], "label": i % 3, "index": i}
 
     torch.manual_seed(0)
     torch.set_num_threads(1)
     backbone = build_backbone("tiny3d", width=4)
-    objective = get_method("moco").build(backbone, 3, {"queue_size": 16})
+    method, options = sys.argv[3], {"moco": {"queue_size": 16}, "supervised": {"dropout": 0.5}}[sys.argv[3]]
+    objective = get_method(method).build(backbone, 3, options)
     cfg = TrainConfig(epochs=3, batch_size=8, lr=0.05, checkpoint_every=1)
     train(objective, Pairs(), cfg, sys.argv[1], seed=0, progress=False,
           augment_factory=lambda g: (lambda x: x + 0.01 * torch.randn(x.shape, generator=g)))
@@ -33,25 +36,26 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
-def _run(tmp: Path, work: str, out: str, fault: int | None):
+def _run(tmp: Path, work: str, out: str, fault: int | None, method: str = "moco"):
     env = dict(os.environ)
     env.pop("SCENEBIAS_FAULT_AFTER_STEPS", None)
     if fault:
         env["SCENEBIAS_FAULT_AFTER_STEPS"] = str(fault)
     script = tmp / "train_script.py"
     script.write_text(SCRIPT)
-    return subprocess.run([sys.executable, str(script), str(tmp / work), str(tmp / out)], env=env,
+    return subprocess.run([sys.executable, str(script), str(tmp / work), str(tmp / out), method], env=env,
                           capture_output=True, text=True)
 
 
-def test_resume_after_kill_matches_uninterrupted_run(tmp_path):
-    straight = _run(tmp_path, "work_a", "a.pt", None)
+@pytest.mark.parametrize("method", ["moco", "supervised"])  # supervised: dropout draws from the global RNG
+def test_resume_after_kill_matches_uninterrupted_run(tmp_path, method):
+    straight = _run(tmp_path, "work_a", "a.pt", None, method)
     assert straight.returncode == 0, straight.stderr
     # 3 steps per epoch: die at step 5 (mid epoch 2), after the epoch-1 checkpoint and before epoch 2's
-    killed = _run(tmp_path, "work_b", "b.pt", 5)
+    killed = _run(tmp_path, "work_b", "b.pt", 5, method)
     assert killed.returncode == 137
     assert (tmp_path / "work_b" / "checkpoint.pt").exists() and not (tmp_path / "b.pt").exists()
-    resumed = _run(tmp_path, "work_b", "b.pt", None)
+    resumed = _run(tmp_path, "work_b", "b.pt", None, method)
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming from" in resumed.stdout + resumed.stderr
     a = torch.load(tmp_path / "a.pt")

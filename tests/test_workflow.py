@@ -37,6 +37,16 @@ def test_dry_run_lists_every_job(smoke_paths):
         assert rule in out
 
 
+@pytest.mark.parametrize("study", sorted((REPO / "config/studies").glob("*.yaml")), ids=lambda p: p.stem)
+def test_studies_parse_and_expand_their_sweeps(smoke_paths, study):
+    tmp, extra = smoke_paths
+    proc = _snakemake("-n", "--nolock", "--configfile", "config/profiles/default.yaml", str(study), str(extra))
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    sweeps = yaml.safe_load(study.read_text()).get("sweeps", {})
+    for name in sweeps:
+        assert f"pretrain/{name}@" in proc.stdout  # Paramspace-named runs are jobs of the DAG
+
+
 def test_bad_config_fails_at_parse_time(smoke_paths, tmp_path):
     tmp, extra = smoke_paths
     bad = tmp_path / "bad.yaml"

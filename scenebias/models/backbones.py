@@ -160,7 +160,21 @@ def i3d_r50(width: float = 1.0) -> Backbone:
     return Backbone(nn.Sequential(*net.blocks), 32 * stem, "i3d_r50")  # ResNet-50: res5 has 32x the stem width
 
 
+def check_backbone_options(name: str, options: dict, where: str = "backbone.options") -> None:
+    """Unknown option names are errors naming the option and the ones the backbone takes."""
+    import inspect
+
+    factory = BACKBONES.get(name)
+    try:
+        inspect.signature(factory).bind(**options)
+    except TypeError:
+        known = ", ".join(inspect.signature(factory).parameters) or "(none)"
+        raise ConfigError(f"{where}: {sorted(options)} are not all options of backbone {name!r}; "
+                          f"it takes: {known}") from None
+
+
 def build_backbone(name: str, **kwargs) -> Backbone:
+    check_backbone_options(name, kwargs)
     return BACKBONES.get(name)(**kwargs)
 
 

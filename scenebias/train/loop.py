@@ -53,8 +53,15 @@ class TrainConfig:
         return cfg
 
 
+def step_seed(seed: int, epoch: int, step: int) -> int:
+    return (seed * 1_000_003 + epoch) * 1_000_003 + step
+
+
 def step_generator(seed: int, epoch: int, step: int) -> torch.Generator:
-    return torch.Generator().manual_seed((seed * 1_000_003 + epoch) * 1_000_003 + step)
+    return torch.Generator().manual_seed(step_seed(seed, epoch, step))
+
+
+GLOBAL_RNG_SALT = 0x5DEECE66D  # the global RNG's per-step seed differs from the step generator's
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
@@ -151,6 +158,8 @@ def train(objective: TrainObjective, dataset: Dataset, cfg: TrainConfig, work_di
                     group["lr"] = lr_at(cfg, epoch + step / steps_per_epoch)
                 batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
                 generator = step_generator(seed, epoch, step)
+                # Layers that draw from the global RNG (dropout in supervised and pretext heads) replay too.
+                torch.manual_seed(step_seed(seed, epoch, step) ^ GLOBAL_RNG_SALT)
                 loss, stats = objective.training_loss(batch, augment_factory(generator), generator)
                 if not torch.isfinite(loss):
                     raise FloatingPointError(f"loss became {loss.item()} at epoch {epoch} step {step}")
