@@ -46,17 +46,49 @@ def run_spec(cfg: dict[str, Any], run: str) -> dict[str, Any]:
     return spec
 
 
-def manifest_path(cfg: dict[str, Any]) -> Path:
-    return data_dir(cfg) / "manifest.json"
+def manifest_path(cfg: dict[str, Any], flavour: str | None = None) -> Path:
+    """The dataset manifest whose hash goes into provenance.
+
+    Without real roots (`data.real` empty) this is the generated set's manifest.json, for any flavour.
+    With them: a real flavour's own manifest `<data.manifest.dir>/<flavour>.manifest.json`
+    (scenebias.data.manifest.build_manifest), a generated flavour's the generated manifest.json, and with no
+    flavour the combined `<data.manifest.dir>/datasets.json` (combine_manifests over `dataset_manifests`).
+    """
+    real = cfg["data"].get("real") or {}
+    if not real or (flavour is not None and flavour not in real):
+        return data_dir(cfg) / "manifest.json"
+    from .data.manifest import manifest_options
+
+    folder = manifest_options(cfg)["dir"]
+    return folder / "datasets.json" if flavour is None else folder / f"{flavour}.manifest.json"
+
+
+def dataset_manifests(cfg: dict[str, Any]) -> dict[str, Path]:
+    """{flavour: its manifest} for every flavour the config reads (pretraining, downstream, test sets, the
+    static counterpart, per-run flavours): the inputs of the combined manifest."""
+    d = cfg["data"]
+    used = {d["pretrain_flavour"], d["downstream_flavour"], *d["test_sets"].values(),
+            *(spec.get("flavour") for spec in cfg.get("runs", {}).values())}
+    if d.get("static_counterpart"):
+        used.add(d["static_counterpart"])
+    return {f: manifest_path(cfg, f) for f in sorted(u for u in used if u)}
 
 
 def split(cfg: dict[str, Any], flavour: str, subset: str):
+    """One subset of a flavour: from its real root when `data.real` names it (with `data.on_missing`;
+    skipped videos are in the result's `.skipped`), else from the generated set."""
     from .data.formats import read_split
     from .data.synthetic import FLAVOUR_FORMAT
 
+    real = cfg["data"].get("real") or {}
+    if flavour in real:
+        from .data.manifest import RealRoot
+
+        return RealRoot.from_config(flavour, real[flavour]).read(subset, cfg["data"].get("on_missing", "error"))
     root = data_dir(cfg) / flavour
     if flavour not in FLAVOUR_FORMAT:
-        raise ConfigError(f"unknown dataset flavour {flavour!r}; expected one of: {', '.join(FLAVOUR_FORMAT)}")
+        raise ConfigError(f"unknown dataset flavour {flavour!r}; expected one of: {', '.join(FLAVOUR_FORMAT)}"
+                          + (f", or a real root ({', '.join(real)})" if real else " (or a data.real root)"))
     if not root.exists():
         raise DataError(f"{root}: dataset folder not found (run `scenebias generate` or the `generate` rule)")
     return read_split(FLAVOUR_FORMAT[flavour], root, subset)

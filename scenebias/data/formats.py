@@ -22,7 +22,9 @@ Kinetics-400 (annotation CSVs, LF; read only, there is no writer):
   Video files are `<youtube_id>_<time_start:06d>_<time_end:06d>.mp4` (the crawler's name; the clip is
   already trimmed to [time_start, time_end] seconds, so the whole file is used), flat or in label folders.
 
-Public entry point: `read_split(fmt, root, subset, split=1, ...) -> SplitIndex`.
+Public entry point: `read_split(fmt, root, subset, split=1, ..., on_missing="error") -> SplitIndex`.
+With on_missing="skip", listed videos that are not on disk are left out of `records` and listed in
+`SplitIndex.skipped` (split file, line and the line as written), so a report can say what was dropped.
 """
 from __future__ import annotations
 
@@ -41,6 +43,7 @@ from ..io import write_text
 FORMATS = ("ucf101", "hmdb51", "diving48", "kinetics400")
 SUBSETS = ("train", "test")
 HMDB_TAGS = {"train": 1, "test": 2}
+ON_MISSING = ("error", "skip")
 
 
 @dataclass(frozen=True)
@@ -54,13 +57,52 @@ class VideoRecord:
     end_frame: int | None = None
 
 
+@dataclass(frozen=True)
+class SkippedVideo:
+    """A listed video that was not on disk (on_missing="skip"): where it was expected and who listed it.
+
+    `line` is the 1-based line of `split_file` (None for Diving48's JSON, whose entries span several lines;
+    `entry` then is the entry index and the entry); `entry` is that line as written, without its terminator.
+    """
+
+    path: Path
+    split_file: Path
+    line: int | None
+    entry: str
+
+    @property
+    def where(self) -> str:
+        if self.line is None:  # Diving48: "<file>: entry <i>"
+            return f"{self.split_file}: {self.entry.split(':', 1)[0]}"
+        return f"{self.split_file}:{self.line}"
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.entry!r} -> {self.path} not found"
+
+
 @dataclass
 class SplitIndex:
     records: list[VideoRecord]
     class_names: list[str] = field(default_factory=list)
+    skipped: list[SkippedVideo] = field(default_factory=list)  # only with on_missing="skip"
+    split_files: list[Path] = field(default_factory=list)      # the split / class-index files read
 
     def __len__(self) -> int:
         return len(self.records)
+
+    @property
+    def listed(self) -> int:
+        """Videos the split files list for this subset (kept + skipped)."""
+        return len(self.records) + len(self.skipped)
+
+    def skip_summary(self, name: str, list_file: str | os.PathLike | None = None) -> str | None:
+        """The report line for skipped videos, e.g. 'ucf101 train: skipped 3 of 9537 listed videos (not
+        found; list in <file>)'; None when nothing was skipped."""
+        if not self.skipped:
+            return None
+        where = f"list in {list_file}" if list_file is not None else f"first: {self.skipped[0]}"
+        return (f"{name}: skipped {len(self.skipped)} of {self.listed} listed videos "
+                f"(not found, on_missing: skip; {where})")
 
 
 # --------------------------------------------------------------------------------------------- helpers
@@ -78,6 +120,30 @@ def _read_lines(path: Path) -> list[str]:
     return [ln[:-1] if ln.endswith("\r") else ln for ln in lines]
 
 
+def _skipped_lines(split_file: Path, missing: Sequence[tuple[int, Path]]) -> list[SkippedVideo]:
+    """SkippedVideo for each (line number, expected path) of one text split file, with the line as written."""
+    if not missing:
+        return []
+    lines = _read_lines(split_file)
+    return [SkippedVideo(path=p, split_file=split_file, line=n, entry=lines[n - 1]) for n, p in missing]
+
+
+def _settle_missing(first: str | None, skipped: list[SkippedVideo], listed: int, subset: str,
+                    on_missing: str) -> list[SkippedVideo]:
+    """on_missing="error": raise for the first missing video (`first` says which), with the count and a few
+    more examples; "skip": return the list."""
+    if not skipped or on_missing == "skip":
+        return skipped
+    more = "; ".join(f"{s.where}: {s.path}" for s in skipped[1:3]) + ("; ..." if len(skipped) > 3 else "")
+    raise DataError(f"{first} ({len(skipped)} of {listed} listed {subset} videos not found"
+                    + (f"; also {more}" if more else "") + ")")
+
+
+def _check_on_missing(on_missing: str) -> None:
+    if on_missing not in ON_MISSING:
+        raise ConfigError(f"on_missing: {on_missing!r} is not one of {list(ON_MISSING)}")
+
+
 def _check_subset(subset: str) -> None:
     if subset not in SUBSETS:
         raise ConfigError(f"subset: {subset!r} is not one of {list(SUBSETS)}")
@@ -93,6 +159,26 @@ def _check_split(split: int, allowed: Iterable[int] | None = None) -> None:
 def ucf_class_order(names: Iterable[str]) -> list[str]:
     """Class order of UCF101's classInd.txt: case-insensitive alphabetical (Hammering < HammerThrow)."""
     return sorted(names, key=lambda s: (s.lower(), s))
+
+
+# Default (video folder, split-file folder) under a root; Kinetics' video folder depends on the subset and
+# its CSVs are searched for in <root>/annotations then <root> (see _kinetics_csv_path).
+_DEFAULT_DIRS = {"ucf101": ("UCF101", "ucfTrainTestlist"), "hmdb51": ("videos", "testTrainMulti_7030_splits"),
+                 "diving48": ("rgb", "")}
+
+
+def default_dirs(fmt: str, root: Path, subset: str, video_dir: Path | None = None,
+                 split_dir: Path | None = None) -> tuple[Path, Path | None]:
+    """(video folder, split-file folder) read for `subset`: the overrides, else the default layout under root.
+
+    The split folder is None for kinetics400 without `split_dir` (its CSVs are searched for)."""
+    root = Path(root)
+    if fmt == "kinetics400":
+        default_video, default_split = root / KINETICS_VIDEO_DIRS[subset], None
+    else:
+        default_video, default_split = root / _DEFAULT_DIRS[fmt][0], root / _DEFAULT_DIRS[fmt][1]
+    return (Path(video_dir) if video_dir is not None else default_video,
+            Path(split_dir) if split_dir is not None else default_split)
 
 
 # --------------------------------------------------------------------------------------------- UCF101
@@ -151,13 +237,13 @@ def write_ucf101_testlist(path: Path, entries: Sequence[str]) -> None:
 
 
 def _read_ucf101(root: Path, subset: str, split: int, video_dir: Path | None, split_dir: Path | None,
-                 check_files: bool) -> SplitIndex:
-    video_dir = Path(video_dir) if video_dir is not None else root / "UCF101"
-    split_dir = Path(split_dir) if split_dir is not None else root / "ucfTrainTestlist"
+                 check_files: bool, on_missing: str = "error") -> SplitIndex:
+    video_dir, split_dir = default_dirs("ucf101", root, subset, video_dir, split_dir)
     classes = read_ucf101_classind(split_dir / "classInd.txt")
     index = {n: i for i, n in enumerate(classes)}
     list_path = split_dir / f"{subset}list{split:02d}.txt"
     records: list[VideoRecord] = []
+    missing: list[tuple[int, Path]] = []
     seen: set[str] = set()
     for lineno, rel, label in read_ucf101_list(list_path, with_labels=(subset == "train")):
         cls = rel.split("/")[0]
@@ -171,9 +257,14 @@ def _read_ucf101(root: Path, subset: str, split: int, video_dir: Path | None, sp
         seen.add(rel)
         path = video_dir / rel
         if check_files and not path.is_file():
-            raise DataError(f"{list_path}:{lineno}: video {path} not found")
+            missing.append((lineno, path))
+            continue
         records.append(VideoRecord(path=path, label=index[cls], video_id=Path(rel).stem))
-    return SplitIndex(records=records, class_names=classes)
+    first = f"{list_path}:{missing[0][0]}: video {missing[0][1]} not found" if missing else None
+    skipped = _settle_missing(first, _skipped_lines(list_path, missing), len(records) + len(missing), subset,
+                              on_missing)
+    return SplitIndex(records=records, class_names=classes, skipped=skipped,
+                      split_files=[split_dir / "classInd.txt", list_path])
 
 
 # --------------------------------------------------------------------------------------------- HMDB51
@@ -220,15 +311,16 @@ def write_hmdb51_splits(split_dir: Path, per_class: dict[str, Sequence[tuple[str
 
 
 def _read_hmdb51(root: Path, subset: str, split: int, video_dir: Path | None, split_dir: Path | None,
-                 check_files: bool) -> SplitIndex:
-    video_dir = Path(video_dir) if video_dir is not None else root / "videos"
-    split_dir = Path(split_dir) if split_dir is not None else root / "testTrainMulti_7030_splits"
+                 check_files: bool, on_missing: str = "error") -> SplitIndex:
+    video_dir, split_dir = default_dirs("hmdb51", root, subset, video_dir, split_dir)
     files = hmdb51_split_files(split_dir, split)
     classes = list(files)
     want = HMDB_TAGS[subset]
     records: list[VideoRecord] = []
+    skipped: list[SkippedVideo] = []
     for label, (cls, fpath) in enumerate(files.items()):
         seen: set[str] = set()
+        missing: list[tuple[int, Path]] = []
         for lineno, name, tag in read_hmdb51_file(fpath):
             if name in seen:
                 raise DataError(f"{fpath}:{lineno}: video {name!r} listed twice")
@@ -237,9 +329,13 @@ def _read_hmdb51(root: Path, subset: str, split: int, video_dir: Path | None, sp
                 continue
             path = video_dir / cls / name
             if check_files and not path.is_file():
-                raise DataError(f"{fpath}:{lineno}: video {path} not found")
+                missing.append((lineno, path))
+                continue
             records.append(VideoRecord(path=path, label=label, video_id=Path(name).stem))
-    return SplitIndex(records=records, class_names=classes)
+        skipped += _skipped_lines(fpath, missing)
+    first = f"{skipped[0].where}: video {skipped[0].path} not found" if skipped else None
+    skipped = _settle_missing(first, skipped, len(records) + len(skipped), subset, on_missing)
+    return SplitIndex(records=records, class_names=classes, skipped=skipped, split_files=list(files.values()))
 
 
 # --------------------------------------------------------------------------------------------- Diving48
@@ -311,20 +407,26 @@ def write_diving48_vocab(path: Path, vocab: Sequence[Sequence[str]]) -> None:
 
 
 def _read_diving48(root: Path, subset: str, split: int, video_dir: Path | None, split_dir: Path | None,
-                   check_files: bool) -> SplitIndex:
+                   check_files: bool, on_missing: str = "error") -> SplitIndex:
     _check_split(split, allowed=(1,))
-    video_dir = Path(video_dir) if video_dir is not None else root / "rgb"
-    split_dir = Path(split_dir) if split_dir is not None else root
+    video_dir, split_dir = default_dirs("diving48", root, subset, video_dir, split_dir)
     vocab = read_diving48_vocab(split_dir / DIVING48_VOCAB)
     fpath = split_dir / DIVING48_FILES[subset]
     records: list[VideoRecord] = []
+    skipped: list[SkippedVideo] = []
+    first = None
     for i, e in enumerate(read_diving48_entries(fpath, num_classes=len(vocab))):
         path = video_dir / f"{e['vid_name']}.mp4"
         if check_files and not path.is_file():
-            raise DataError(f"{fpath}: entry {i} ({e['vid_name']}): video {path} not found")
+            first = first or f"{fpath}: entry {i} ({e['vid_name']}): video {path} not found"
+            skipped.append(SkippedVideo(path=path, split_file=fpath, line=None,
+                                        entry=f"entry {i}: {json.dumps(e, separators=(', ', ': '))}"))
+            continue
         records.append(VideoRecord(path=path, label=e["label"], video_id=e["vid_name"],
                                    start_frame=e["start_frame"], end_frame=e["end_frame"]))
-    return SplitIndex(records=records, class_names=[diving48_class_name(v) for v in vocab])
+    skipped = _settle_missing(first, skipped, len(records) + len(skipped), subset, on_missing)
+    return SplitIndex(records=records, class_names=[diving48_class_name(v) for v in vocab], skipped=skipped,
+                      split_files=[split_dir / DIVING48_VOCAB, fpath])
 
 
 # --------------------------------------------------------------------------------------------- Kinetics-400
@@ -476,26 +578,30 @@ def _scan_video_dir(video_dir: Path) -> dict[str, set[str]]:
     return out
 
 
-def _kinetics_locate(csv_path: Path, rows: Sequence[KineticsRow], video_dir: Path) -> list[Path]:
+def _kinetics_locate(csv_path: Path, rows: Sequence[KineticsRow], video_dir: Path,
+                     on_missing: str = "error") -> tuple[list[Path | None], list[SkippedVideo]]:
     """The file of every row: <video_dir>/<label folder>/<clip> before <video_dir>/<clip>, .mp4 > .mkv > .webm.
 
-    All rows are checked before failing so the error says how many are missing.
+    All rows are checked before failing so the error says how many are missing. With on_missing="skip" a
+    missing row's path is None and it is listed (expected at <video_dir>/<label>/<clip>.mp4) instead.
     """
     if not video_dir.is_dir():
         raise DataError(f"{video_dir}: Kinetics-400 video folder not found (videos of {csv_path}). "
                         f"{KINETICS_LAYOUT}")
     listing = _scan_video_dir(video_dir)
-    paths: list[Path] = []
+    paths: list[Path | None] = []
     missing: list[KineticsRow] = []
     for r in rows:
         hit = next(((folder, r.clip_name + ext) for folder in (*kinetics_class_folders(r.label), "")
                     for ext in KINETICS_EXTENSIONS if r.clip_name + ext in listing.get(folder, ())), None)
         if hit is None:
             missing.append(r)
+            paths.append(None)
         else:
             paths.append(video_dir / hit[0] / hit[1] if hit[0] else video_dir / hit[1])
-    if not missing:
-        return paths
+    if not missing or on_missing == "skip":
+        return paths, _skipped_lines(csv_path, [(r.lineno, video_dir / r.label / f"{r.clip_name}.mp4")
+                                                for r in missing])
 
     def expected(r: KineticsRow) -> str:
         alt = [f"class folder {f!r}" for f in kinetics_class_folders(r.label)[1:]]
@@ -514,7 +620,7 @@ def _kinetics_locate(csv_path: Path, rows: Sequence[KineticsRow], video_dir: Pat
 
 
 def _read_kinetics400(root: Path, subset: str, split: int, video_dir: Path | None, split_dir: Path | None,
-                      check_files: bool, label_map: Path | None = None) -> SplitIndex:
+                      check_files: bool, label_map: Path | None = None, on_missing: str = "error") -> SplitIndex:
     _check_split(split, allowed=(1,))  # Kinetics has one official train/val split
     csv_path = _kinetics_csv_path(root, subset, split_dir)
     rows = read_kinetics_csv(csv_path, subset)
@@ -527,23 +633,69 @@ def _read_kinetics400(root: Path, subset: str, split: int, video_dir: Path | Non
         if r.label not in index:
             raise DataError(f"{csv_path}:{r.lineno}: label {r.label!r} is not in the label map {label_map} "
                             f"({len(classes)} labels)")
-    video_dir = Path(video_dir) if video_dir is not None else root / KINETICS_VIDEO_DIRS[subset]
+    video_dir, _ = default_dirs("kinetics400", root, subset, video_dir, split_dir)
+    skipped: list[SkippedVideo] = []
     if check_files:
-        paths = _kinetics_locate(csv_path, rows, video_dir)
+        paths, skipped = _kinetics_locate(csv_path, rows, video_dir, on_missing)
     else:  # no disk access: the crawler's layout
         paths = [video_dir / r.label / f"{r.clip_name}.mp4" for r in rows]
-    records = [VideoRecord(path=p, label=index[r.label], video_id=r.clip_name) for r, p in zip(rows, paths)]
-    return SplitIndex(records=records, class_names=classes)
+    records = [VideoRecord(path=p, label=index[r.label], video_id=r.clip_name)
+               for r, p in zip(rows, paths) if p is not None]
+    return SplitIndex(records=records, class_names=classes, skipped=skipped,
+                      split_files=[csv_path] + ([Path(label_map)] if label_map is not None else []))
 
 
 # --------------------------------------------------------------------------------------------- public
 _READERS = {"ucf101": _read_ucf101, "hmdb51": _read_hmdb51, "diving48": _read_diving48,
             "kinetics400": _read_kinetics400}
 
+# What each official download unpacks to, and where it comes from; quoted by the errors of check_layout.
+LAYOUTS = {
+    "ucf101": (
+        "UCF101 layout read by default (crcv.ucf.edu/data/UCF101.php): videos in <root>/UCF101/<Class>/"
+        "v_<Class>_gGG_cCC.avi (UCF101.rar unpacks to a folder named UCF-101: rename it to UCF101 or set "
+        "video_dir), split files in <root>/ucfTrainTestlist/ (classInd.txt, trainlist0{1,2,3}.txt, "
+        "testlist0{1,2,3}.txt, from UCF101TrainTestSplits-RecognitionTask.zip). Point split_dir / video_dir "
+        "elsewhere when yours differ."),
+    "hmdb51": (
+        "HMDB51 layout read by default (serre-lab.clps.brown.edu/resource/hmdb-a-large-human-motion-database): "
+        "videos in <root>/videos/<class>/<video>.avi (hmdb51_org.rar holds one <class>.rar per class; unpack "
+        "each into videos/<class>/), split files in <root>/testTrainMulti_7030_splits/<class>_test_split"
+        "{1,2,3}.txt (from test_train_splits.rar). Point split_dir / video_dir elsewhere when yours differ."),
+    "diving48": (
+        "Diving48 V2 layout read by default (www.svcl.ucsd.edu/projects/resound/dataset.html): videos in "
+        "<root>/rgb/<vid_name>.mp4 (Diving48_rgb.tar.gz unpacks to rgb/), and Diving48_V2_train.json, "
+        "Diving48_V2_test.json and Diving48_vocab.json in <root>. Point split_dir / video_dir elsewhere when "
+        "yours differ."),
+    "kinetics400": KINETICS_LAYOUT,
+}
+
+
+def check_layout(fmt: str, root: Path, subset: str, video_dir: Path | None = None,
+                 split_dir: Path | None = None, label_map: Path | None = None) -> None:
+    """A DataError naming the path and describing the official layout when the root, the video folder, the
+    split-file folder or the label map is missing. Checks folders only; the readers check the files."""
+    if fmt not in LAYOUTS:
+        raise UnknownNameError(f"unknown split format {fmt!r}; expected one of: {', '.join(FORMATS)}")
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"{root}: {fmt} dataset root folder not found. {LAYOUTS[fmt]}")
+    videos, splits = default_dirs(fmt, root, subset, video_dir, split_dir)
+    if splits is not None and not splits.is_dir():
+        raise DataError(f"{splits}: {fmt} split-file folder not found. {LAYOUTS[fmt]}")
+    if not videos.is_dir():
+        hint = ""
+        if fmt == "ucf101" and video_dir is None and (root / "UCF-101").is_dir():
+            hint = f" ({root / 'UCF-101'} exists: set video_dir to it, or rename it to UCF101)"
+        raise DataError(f"{videos}: {fmt} video folder not found{hint}. {LAYOUTS[fmt]}")
+    if label_map is not None and not Path(label_map).is_file():
+        raise DataError(f"{label_map}: label map not found (kinetics-i3d's data/label_map.txt, one label per "
+                        f"line). {LAYOUTS[fmt]}")
+
 
 def read_split(fmt: str, root: Path, subset: str, split: int = 1, video_dir: Path | None = None,
                split_dir: Path | None = None, check_files: bool = True,
-               label_map: Path | None = None) -> SplitIndex:
+               label_map: Path | None = None, on_missing: str = "error") -> SplitIndex:
     """Read one subset ("train" / "test") of one official split.
 
     Default layout under `root`: ucf101 -> videos root/UCF101/<Class>/<file>.avi, lists root/ucfTrainTestlist/;
@@ -555,16 +707,29 @@ def read_split(fmt: str, root: Path, subset: str, split: int = 1, video_dir: Pat
     accepted; .mkv/.webm too). `video_dir` / `split_dir` override these; for kinetics400 `video_dir` is the
     folder of the subset read. kinetics400 only: `label_map` (label_map.txt, one label per line) fixes the
     class order, else the sorted labels of the CSV are the classes; only split 1 exists.
-    With `check_files`, a listed video that does not exist is a DataError naming the split file and line
-    (entry index for Diving48 JSON; for Kinetics, how many are missing and where each was looked for).
+    With `check_files`, a listed video that does not exist is a DataError naming the split file and line of
+    the first (entry index for Diving48 JSON), how many are missing and a few more (for Kinetics, where each
+    was looked for).
     Without it nothing but the split files is read (Kinetics paths then assume <video_dir>/<label>/<clip>.mp4).
+    `on_missing="skip"` (with check_files) leaves missing videos out of `records` and lists them in
+    `skipped` instead of raising; if none of the listed videos exists that is still a DataError (the split
+    files do not match the videos). Malformed split files are errors under either policy.
     """
     if fmt not in _READERS:
         raise UnknownNameError(f"unknown split format {fmt!r}; expected one of: {', '.join(FORMATS)}")
     _check_subset(subset)
     _check_split(split)
+    _check_on_missing(on_missing)
     if fmt == "kinetics400":
-        return _read_kinetics400(Path(root), subset, split, video_dir, split_dir, check_files, label_map)
-    if label_map is not None:
+        index = _read_kinetics400(Path(root), subset, split, video_dir, split_dir, check_files, label_map,
+                                  on_missing)
+    elif label_map is not None:
         raise ConfigError(f"label_map: only the kinetics400 format takes a label map, not {fmt!r}")
-    return _READERS[fmt](Path(root), subset, split, video_dir, split_dir, check_files)
+    else:
+        index = _READERS[fmt](Path(root), subset, split, video_dir, split_dir, check_files, on_missing)
+    if index.skipped and not index.records:
+        first = index.skipped[0]
+        raise DataError(f"{first.split_file}: none of the {len(index.skipped)} listed {subset} videos was found "
+                        f"(the first was expected at {first.path}): the split files do not match the videos. "
+                        f"{LAYOUTS[fmt]}")
+    return index
