@@ -2,7 +2,7 @@ rule mask_quality:
     """IoU, precision and recall of FAME's mask variants (fame paper/official-code colours, seed, gauss,
     grid) x beta against the generated set's ground-truth actor masks (pretraining flavour, train split)."""
     input:
-        manifest=f"{DATA}/manifest.json",
+        manifest=MANIFEST,
     output:
         table=f"{RESULTS}/analysis/mask_quality.csv",
     params:

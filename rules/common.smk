@@ -5,6 +5,8 @@ import os
 import re
 
 from scenebias.config import validate as _validate_config
+from scenebias.data.manifest import manifest_options as _manifest_options
+from scenebias.pipeline import dataset_manifests as _dataset_manifests, manifest_path as _manifest_path
 
 config = _validate_config(config, "snakemake config")  # schema defaults filled in, names checked
 
@@ -14,6 +16,10 @@ RESULTS = config["paths"]["results"].format(profile=PROFILE)
 REPORTS = config["paths"]["reports"].format(profile=PROFILE)
 METRICS = config["paths"]["metrics"].format(profile=PROFILE, results=RESULTS)
 RUNS = list(config["runs"])
+REAL_ROOTS = list(config["data"].get("real") or {})
+MANIFEST = str(_manifest_path(config))  # what pretraining depends on: generated manifest.json, or the combined one
+MANIFEST_DIR = str(_manifest_options(config)["dir"])
+DATASET_MANIFESTS = {f: str(p) for f, p in _dataset_manifests(config).items()}
 SEEDS = [int(s) for s in config["seeds"]]
 PROTOCOLS = ["linear", "finetune", "retrieval", "classifier"]
 

@@ -12,3 +12,35 @@ rule generate:
     threads: config["data"]["workers"]
     shell:
         "scenebias generate --config-json \"$SCENEBIAS_CONFIG_JSON\" --out {params.out:q} --quiet > {log:q} 2>&1"
+
+
+# Real datasets (data.real): a checksummed manifest per root, and one combined manifest whose hash goes into
+# every result's provenance. Without real roots the generated set's manifest.json plays that part.
+if REAL_ROOTS:
+
+    rule real_manifest:
+        """Files, sizes and checksums of one real dataset root; missing (and, optionally, undecodable) videos listed."""
+        output:
+            manifest=f"{MANIFEST_DIR}/{{flavour}}.manifest.json",
+        wildcard_constraints:
+            flavour=_alternatives(REAL_ROOTS),
+        params:
+            stage=section_hash("data"),
+        log:
+            f"{RESULTS}/logs/manifest/{{flavour}}.log",
+        benchmark:
+            f"{RESULTS}/benchmarks/manifest/{{flavour}}.tsv"
+        shell:
+            "scenebias manifest --config-json \"$SCENEBIAS_CONFIG_JSON\" --flavour {wildcards.flavour:q}"
+            " --out {output.manifest:q} --quiet > {log:q} 2>&1"
+
+    rule dataset_manifest:
+        """The combined manifest: every dataset the config reads, generated or real, by hash."""
+        input:
+            list(DATASET_MANIFESTS.values()),
+        output:
+            manifest=MANIFEST,
+        log:
+            f"{RESULTS}/logs/manifest/combined.log",
+        shell:
+            "scenebias manifest --config-json \"$SCENEBIAS_CONFIG_JSON\" --out {output.manifest:q} > {log:q} 2>&1"

@@ -2,7 +2,7 @@ rule pretrain:
     """One run (method + options) for one seed. Checkpoints live outside the outputs, so a killed or
     retried job resumes where it stopped."""
     input:
-        manifest=f"{DATA}/manifest.json",
+        manifest=MANIFEST,
     output:
         model=f"{RESULTS}/pretrain/{{run}}/seed{{seed}}/model.pt",
     params:

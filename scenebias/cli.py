@@ -9,7 +9,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from .errors import ScenebiasError
+from .errors import ConfigError, ScenebiasError
 
 
 def _config(args: argparse.Namespace) -> dict:
@@ -111,6 +111,27 @@ def cmd_mask_quality(args: argparse.Namespace) -> None:
     print(f"wrote {out} ({int(table['videos'].iloc[0])} videos)")
 
 
+def cmd_manifest(args: argparse.Namespace) -> None:
+    from .data.manifest import build_manifest, combine_manifests, manifest_options, real_roots
+    from .pipeline import dataset_manifests, manifest_path
+
+    cfg = _config(args)
+    if args.flavour:
+        roots = real_roots(cfg)
+        if args.flavour not in roots:
+            raise ConfigError(f"--flavour {args.flavour!r} is not a real root; data.real has: "
+                              f"{', '.join(roots) or '(none)'}")
+        opts = manifest_options(cfg)
+        out = Path(args.out) if args.out else manifest_path(cfg, args.flavour)
+        m = build_manifest(roots[args.flavour], out, checksum=opts["checksum"], decode_probe=opts["decode_probe"],
+                           progress=not args.quiet)
+        print(f"wrote {out} (hash {m['hash'][:16]})")
+    else:
+        out = Path(args.out) if args.out else manifest_path(cfg)
+        m = combine_manifests(dataset_manifests(cfg), out)
+        print(f"wrote {out} ({len(m['datasets'])} datasets, hash {m['hash'][:16]})")
+
+
 def cmd_report(args: argparse.Namespace) -> None:
     from .report.build import build_report
 
@@ -159,6 +180,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(p)
     p.add_argument("--out", help="CSV to write (default: <results>/analysis/mask_quality.csv)")
     p.set_defaults(func=cmd_mask_quality)
+
+    p = sub.add_parser("manifest", help="checksummed manifest of a real dataset root (--flavour), or the combined "
+                                        "manifest of every dataset the config reads (no --flavour)")
+    _add_config_args(p)
+    p.add_argument("--flavour", help="a flavour under data.real")
+    p.add_argument("--out", help="file to write (default: the config's manifest path)")
+    p.set_defaults(func=cmd_manifest)
 
     p = sub.add_parser("report", help="build the HTML/Markdown report from the tidy metrics table")
     _add_config_args(p)

@@ -399,3 +399,32 @@ def test_full_ucf_manifest_paths_and_provenance(base_cfg, ucf_root, official_spl
     # another real manifest (size-only) gives another combined hash
     build_manifest(real_roots(cfg)["ucf101"], pipeline.manifest_path(cfg, "ucf101"), checksum="size")
     assert combine_manifests(used, tmp_path / "c2.json")["hash"] != combined["hash"]
+
+
+# ========================================================================================== workflow
+def test_workflow_with_real_roots_builds_manifests_before_pretraining(ucf_root, hmdb_root, official_splits,
+                                                                     tmp_path):
+    """`snakemake -n` with data.real pointing at fixture-built trees: a manifest job per real root and the
+    combined manifest feed pretraining; generated flavours (the swapped test set) still come from `generate`."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    extra = tmp_path / "real.yaml"
+    extra.write_text(yaml.safe_dump({
+        "paths": {"data": str(tmp_path / "data/{profile}"), "results": str(tmp_path / "results/{profile}"),
+                  "reports": str(tmp_path / "reports/{profile}")},
+        "data": {"real": {"ucf101": _ucf_spec(ucf_root, official_splits), "hmdb51": {"root": str(hmdb_root),
+                                                                                    "format": "hmdb51"}},
+                 "manifest": {"dir": str(tmp_path / "manifests/{profile}")}}}))
+    repo = Path(__file__).resolve().parents[1]
+    exe = Path(sys.executable).with_name("snakemake")
+    proc = subprocess.run([str(exe), "-n", "--nolock", "--configfile", "config/profiles/smoke.yaml", str(extra)],
+                          cwd=repo, capture_output=True, text=True)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    assert "rule real_manifest" in out and "flavour=ucf101" in out
+    assert "flavour=hmdb51" not in out  # hmdb51 is configured but no job of the smoke profile reads it
+    assert "rule dataset_manifest" in out and "rule generate" in out  # ucf101_swapped is still generated
+    assert f"{tmp_path}/manifests/smoke/datasets.json" in out
