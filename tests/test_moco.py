@@ -75,3 +75,19 @@ def test_queue_same_video_counts_false_negatives():
     q = F.normalize(torch.randn(2, 16), dim=1)
     _, stats = m.contrast(q, q, torch.tensor([7, 5]))
     assert stats["queue_same_video"].item() == (2 / 4 + 0 / 4) / 2
+
+
+def test_moco_step_runs_under_bf16_autocast():
+    """Keys computed in bf16 (GPU default) are stored in the fp32 queue (perf harness found the mismatch)."""
+    from scenebias.models.backbones import build_backbone
+    from scenebias.plugins import get_method
+
+    torch.manual_seed(0)
+    objective = get_method("moco").build(build_backbone("tiny3d", width=4), 3, {"queue_size": 16})
+    views = torch.rand(4, 2, 3, 4, 16, 16)
+    batch = {"views": views, "index": torch.arange(4), "label": torch.zeros(4, dtype=torch.long)}
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss, _ = objective.training_loss(batch, lambda x: x, torch.Generator().manual_seed(0))
+    loss.backward()
+    assert torch.isfinite(loss) and objective.moco.queue.dtype == torch.float32
+    assert int(objective.moco.queue_ptr) == 8

@@ -70,7 +70,7 @@ class MoCo(nn.Module):
     def enqueue(self, k: torch.Tensor, video_index: torch.Tensor) -> None:
         size = self.queue.shape[0]
         slots = (self.queue_ptr + torch.arange(k.shape[0], device=k.device)) % size
-        self.queue[slots] = k
+        self.queue[slots] = k.to(self.queue.dtype)  # keys may be bf16 under autocast; the queue stays fp32
         self.queue_video[slots] = video_index
         self.queue_ptr.copy_((self.queue_ptr + k.shape[0]) % size)
 

@@ -1,0 +1,568 @@
+"""The perf harness: one command measures every view builder, the base augmentation, a full pretraining step
+per method and backbone, the backbone alone, and the data loader, and writes `perf.json` + `perf.md`.
+
+    python -m benchmarks.perf.harness --size tiny|small|paper --device cpu|cuda|auto --out DIR
+
+Everything measured is the suite's own code, never a copy of it:
+- view builders: `make_views(batch, generator)` of every registered method (`scenebias.plugins.load_methods`)
+  and every option value it declares in `variants`, plus each boolean option flipped (e.g. the pretext
+  tasks' `be_consistency`), on a random batch of the method's `dataset_mode` and `clip_len_factor`;
+- the base augmentation: `scenebias.pipeline.augment_factory(generator)(x)` (colour jitter, grayscale,
+  blur, normalisation) on one (B, C, T, H, W) batch;
+- a training step: `training_loss(batch, augment, generator)` + backward + the SGD step the loop uses
+  (`TrainConfig` defaults), per method and backbone (`build_backbone`); the view builder's share of it;
+- the backbone alone: forward + backward on one (B, C, T, H, W) batch, for reference;
+- the data loader: `ClipDataset` in "pair" mode over a generated set (`GeneratorConfig.tiny`), from the
+  video files (cache=False) and from the decoded-frame cache (cache=True, after a warm pass).
+
+Timings are medians after warm-up (see `timing.py`); targets (see `targets.py`) sit beside the entries they
+judge. View builders are built on a tiny3d backbone: they never touch it, and building ~30 MoCo copies of a
+paper backbone only to time their view builders would cost more than the measurement.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fnmatch
+import itertools
+import math
+import os
+import platform
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import torch
+
+from scenebias.errors import ConfigError, ScenebiasError
+from scenebias.io import write_json, write_text
+from scenebias.models.backbones import build_backbone
+from scenebias.pipeline import augment_factory, resolve_device
+from scenebias.plugins import MethodSpec, load_methods
+from scenebias.provenance import REPO_ROOT, device_description, provenance
+from scenebias.train.loop import TrainConfig
+
+from .targets import TARGETS, judge_all
+from .timing import peak_memory, reset_peak_memory, time_ms
+
+FORMAT = "scenebias-perf/1"
+NUM_CLASSES = 101  # UCF101's: only the supervised head's width depends on it
+VIEW_BACKBONE = ("tiny3d", {"width": 4})
+
+
+@dataclass(frozen=True)
+class Size:
+    """One benchmark size: the batch (B × 3 × clip_len × crop²), the backbones and the iteration counts."""
+    batch: int
+    clip_len: int
+    crop: int
+    backbones: tuple[tuple[str, dict], ...]
+    warmup: int
+    iters: int
+    data: dict = field(default_factory=dict)  # GeneratorConfig.tiny overrides for the loader's video set
+    cpu_warmup: int | None = None   # fewer runs for CPU entries where a CPU run is slow
+    cpu_iters: int | None = None
+
+    def runs(self, device: str) -> tuple[int, int]:
+        if device == "cpu" and self.cpu_iters is not None:
+            return self.cpu_warmup or 0, self.cpu_iters
+        return self.warmup, self.iters
+
+
+SIZES: dict[str, Size] = {
+    "tiny": Size(batch=4, clip_len=8, crop=32, backbones=(("tiny3d", {"width": 4}),), warmup=1, iters=3),
+    "small": Size(batch=16, clip_len=16, crop=64, backbones=(("tiny3d", {"width": 16}),), warmup=2, iters=5,
+                  data={"resolution": 64, "num_frames": 32}),
+    "paper": Size(batch=64, clip_len=16, crop=112, backbones=(("r2plus1d_18", {}), ("r3d_18", {})), warmup=3,
+                  iters=10, cpu_warmup=1, cpu_iters=3,
+                  data={"resolution": 128, "num_frames": 32, "ucf_groups": 8, "ucf_clips_per_group": [2, 3]}),
+}
+
+
+# ------------------------------------------------------------------------------------------------ cases
+@dataclass(frozen=True)
+class Case:
+    """A method with some options overridden (none: its defaults)."""
+    method: str
+    options: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self.method + "".join(f"[{k}={v}]" for k, v in self.options)
+
+    @property
+    def overrides(self) -> dict[str, Any]:
+        return dict(self.options)
+
+
+def cases(registry) -> Iterator[Case]:
+    """Each method's defaults, each declared variant value, and each boolean option flipped."""
+    for name in registry:
+        spec: MethodSpec = registry.get(name)
+        yield Case(name)
+        for option, values in spec.variants.items():
+            for value in values:
+                if value != spec.defaults.get(option):
+                    yield Case(name, ((option, value),))
+        for option, default in spec.defaults.items():
+            if isinstance(default, bool) and option not in spec.variants:
+                yield Case(name, ((option, not default),))
+
+
+# ------------------------------------------------------------------------------------------------ inputs
+def make_batch(mode: str, factor: int, size: Size, device: str, seed: int = 0) -> dict[str, torch.Tensor]:
+    """A random batch of `mode` ("pair", "triple", "single") as the loader would give it: clips in [0, 1]."""
+    g = torch.Generator().manual_seed(seed)
+    clip = (3, size.clip_len * factor, size.crop, size.crop)
+    batch = {"label": torch.randint(0, NUM_CLASSES, (size.batch,), generator=g),
+             "index": torch.arange(size.batch)}
+    if mode == "single":
+        batch["clip"] = torch.rand(size.batch, *clip, generator=g)
+    else:
+        batch["views"] = torch.rand(size.batch, 3 if mode == "triple" else 2, *clip, generator=g)
+    return {k: v.to(device) for k, v in batch.items()}
+
+
+class Batches:
+    """One batch per (mode, clip_len_factor, device), made once: every entry of a kind sees the same input."""
+
+    def __init__(self, size: Size) -> None:
+        self.size = size
+        self._made: dict[tuple, dict[str, torch.Tensor]] = {}
+
+    def get(self, mode: str, factor: int, device: str) -> dict[str, torch.Tensor]:
+        key = (mode, factor, device)
+        if key not in self._made:
+            self._made[key] = make_batch(mode, factor, self.size, device)
+        return self._made[key]
+
+    def clear(self) -> None:
+        self._made.clear()
+
+
+def generators() -> Iterator[torch.Generator]:
+    """A fresh CPU generator per call (the loop draws one per step; methods draw on the CPU)."""
+    return (torch.Generator().manual_seed(i) for i in itertools.count())
+
+
+def precision_context(device: str, precision: str):
+    if precision == "bf16":
+        return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def build(spec: MethodSpec, case: Case, backbone: tuple[str, dict], device: str, channels_last: bool = False):
+    torch.manual_seed(0)
+    objective = spec.build(build_backbone(backbone[0], **backbone[1]), NUM_CLASSES, case.overrides).to(device)
+    if channels_last:
+        objective = objective.to(memory_format=torch.channels_last_3d)
+    return objective.train()
+
+
+def free(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.empty_cache()
+
+
+# ------------------------------------------------------------------------------------------ measurements
+@dataclass
+class Run:
+    size_name: str
+    size: Size
+    device: str
+    aug_devices: list[str]
+    steps: str
+    precision: str
+    channels_last: bool
+    workers: int
+    only: list[str]
+    warmup: int | None = None
+    iters: int | None = None
+    entries: list[dict] = field(default_factory=list)
+    skipped: list[dict] = field(default_factory=list)
+    failed: list[dict] = field(default_factory=list)
+    dataset: dict = field(default_factory=dict)
+
+    @contextlib.contextmanager
+    def guard(self, what: str, device: str) -> Iterator[None]:
+        """A measurement that raises (a method that breaks under bf16, out of memory) is recorded with the
+        error and where it was raised; the run goes on and exits non-zero at the end."""
+        failed = False
+        try:
+            yield
+        except Exception as exc:  # noqa: BLE001 - any failure of the code under measurement
+            frame = traceback.extract_tb(exc.__traceback__)[-1]
+            where = Path(frame.filename)
+            where = where.relative_to(REPO_ROOT) if where.is_relative_to(REPO_ROOT) else where
+            self.failed.append({"what": what, "error": f"{type(exc).__name__}: {exc}"[:500],
+                                "raised_at": f"{where}:{frame.lineno}"})
+            print(f"failed: {what}: {type(exc).__name__}: {exc}", file=sys.stderr)
+            failed = True
+        if failed:  # after the except block, which kept the failed step's tensors alive
+            free(device)
+
+    def wanted(self, kind: str, name: str) -> bool:
+        """`--only` patterns match an entry's name or its "kind/name" (e.g. 'train_step/moco+fame*')."""
+        return not self.only or any(fnmatch.fnmatchcase(name, pattern) or fnmatch.fnmatchcase(f"{kind}/{name}", pattern)
+                                    for pattern in self.only)
+
+    def runs(self, device: str) -> tuple[int, int]:
+        warmup, iters = self.size.runs(device)
+        return (warmup if self.warmup is None else self.warmup), (iters if self.iters is None else self.iters)
+
+    def timed(self, kind: str, name: str, device: str, fn: Callable[[], Any], clips: int,
+              runs: tuple[int, int] | None = None, **info: Any) -> dict:
+        """Time `fn` on `device` (`runs`: warm-up and timed runs, default the size's), with its peak memory,
+        and record the entry."""
+        warmup, iters = runs or self.runs(device)
+        reset_peak_memory(device)
+        timing = time_ms(fn, device, warmup, iters)
+        entry = {"id": f"{kind}/{name}/{info.get('backbone') or '-'}/{device}", "kind": kind, "name": name,
+                 "device": device, "device_name": device_description(device), "backbone": None, **info,
+                 **timing, "clips_per_s": clips / (timing["ms_per_batch"] / 1e3), **peak_memory(device)}
+        self.entries.append(entry)
+        return entry
+
+
+def measure_augmentation(run: Run, batches: Batches) -> None:
+    name = "base augmentation"
+    if not run.wanted("augmentation", name):
+        return
+    for device in run.aug_devices:
+        with run.guard(f"augmentation/{name}/{device}", device):
+            x = batches.get("pair", 1, device)["views"][:, 0]
+            gens = generators()
+            run.timed("augmentation", name, device, lambda: augment_factory(next(gens))(x), run.size.batch,
+                      input_shape=list(x.shape), what="scenebias.pipeline.augment_factory(generator)(x): colour "
+                      "jitter / grayscale / blur per clip + normalisation")
+
+
+def measure_views_and_steps(run: Run, batches: Batches) -> None:
+    registry = load_methods()
+    for case in cases(registry):
+        spec = registry.get(case.method)
+        view_obj = {}
+        for device in run.aug_devices:
+            view_obj[device] = build(spec, case, VIEW_BACKBONE, device)
+        probe = view_obj[run.aug_devices[0]]
+        if probe.dataset_mode == "none":
+            if not case.options:
+                run.skipped.append({"name": case.name, "why": "dataset_mode 'none': nothing to train"})
+            continue
+        info = {"method": case.method, "options": case.overrides,
+                "resolved_options": {**spec.options(case.overrides), **spec.fixed},
+                "dataset_mode": probe.dataset_mode, "clip_len_factor": probe.clip_len_factor}
+        if run.wanted("view_builder", case.name):
+            for device, objective in view_obj.items():
+                with run.guard(f"view_builder/{case.name}/{device}", device):
+                    batch = batches.get(probe.dataset_mode, probe.clip_len_factor, device)
+                    gens = generators()
+                    run.timed("view_builder", case.name, device, lambda: objective.make_views(batch, next(gens)),
+                              run.size.batch, **info, input_shape=list(batch.get("views", batch.get("clip")).shape))
+        del view_obj, probe
+        if (run.steps == "defaults" and case.options) or not run.wanted("train_step", case.name):
+            continue
+        for backbone in run.size.backbones:
+            with run.guard(f"train_step/{case.name}/{backbone[0]}/{run.device}", run.device):
+                measure_step(run, batches, spec, case, backbone, info)
+
+
+def measure_step(run: Run, batches: Batches, spec: MethodSpec, case: Case, backbone: tuple[str, dict],
+                 info: dict) -> None:
+    device = run.device
+    objective = build(spec, case, backbone, device, run.channels_last)
+    tcfg = TrainConfig()
+    optimiser = torch.optim.SGD([p for p in objective.parameters() if p.requires_grad], lr=tcfg.lr,
+                                momentum=tcfg.momentum, weight_decay=tcfg.weight_decay)
+    batch = batches.get(objective.dataset_mode, objective.clip_len_factor, device)
+    gens = generators()
+    losses: list[torch.Tensor] = []
+
+    def step() -> None:
+        generator = next(gens)
+        with precision_context(device, run.precision):
+            loss, _ = objective.training_loss(batch, augment_factory(generator), generator)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        losses[:] = [loss.detach()]
+
+    entry = run.timed("train_step", case.name, device, step, run.size.batch, **info, backbone=backbone[0],
+                      backbone_options=backbone[1], precision=run.precision, channels_last=run.channels_last)
+    entry["loss_finite"] = bool(torch.isfinite(losses[0]).item())
+    del objective, optimiser
+    free(device)
+
+
+def measure_backbones(run: Run, batches: Batches) -> None:
+    name = "backbone forward+backward"
+    if not run.wanted("backbone_step", name):
+        return
+    device = run.device
+    x = batches.get("pair", 1, device)["views"][:, 0]
+    for backbone_name, options in run.size.backbones:
+        with run.guard(f"backbone_step/{name}/{backbone_name}/{device}", device):
+            measure_backbone(run, name, x, backbone_name, options)
+
+
+def measure_backbone(run: Run, name: str, x: torch.Tensor, backbone_name: str, options: dict) -> None:
+    device = run.device
+    torch.manual_seed(0)
+    net = build_backbone(backbone_name, **options).to(device).train()
+    if run.channels_last:
+        net = net.to(memory_format=torch.channels_last_3d)
+
+    def step() -> None:
+        with precision_context(device, run.precision):
+            features = net(x)
+        features.float().square().mean().backward()
+        net.zero_grad(set_to_none=True)
+
+    run.timed("backbone_step", name, device, step, run.size.batch, backbone=backbone_name, backbone_options=options,
+              input_shape=list(x.shape), precision=run.precision, channels_last=run.channels_last)
+    del net
+    free(device)
+
+
+def measure_loader(run: Run, workdir: Path) -> None:
+    """ClipDataset "pair" clips/s over a generated set: decoding the files, then from the frame cache."""
+    from scenebias.data.formats import read_split
+    from scenebias.data.synthetic import GeneratorConfig, generate
+
+    names = {False: "ClipDataset pair from video files", True: "ClipDataset pair from frame cache"}
+    if not any(run.wanted("loader", n) for n in names.values()):
+        return
+    config = GeneratorConfig.tiny(flavours=["ucf101"], **run.size.data)
+    root = workdir / "videos"
+    manifest = generate(config, root, workers=1 if run.size_name != "paper" else min(8, os.cpu_count() or 1),
+                        progress=False)
+    records = read_split("ucf101", root / "ucf101", "train").records
+    run.dataset = {"generator_config": config.to_dict(), "manifest_hash": manifest["hash"],
+                   "videos": len(records), "split": "ucf101 train"}
+    batch = min(run.size.batch, len(records))
+    iters = run.runs("cpu")[1]
+    for cache, name in names.items():
+        if run.wanted("loader", name):
+            with run.guard(f"loader/{name}/cpu", "cpu"):
+                measure_pass(run, name, records, cache, batch, iters, config)
+
+
+def measure_pass(run: Run, name: str, records, cache: bool, batch: int, iters: int, config) -> None:
+    """One loader entry: a call is one pass over the set; reported per batch, with the pass time beside it."""
+    from torch.utils.data import DataLoader
+
+    from scenebias.data.datasets import ClipDataset
+
+    dataset = ClipDataset(records, clip_len=run.size.clip_len, stride=1, mode="pair", crop_size=run.size.crop,
+                          seed=0, cache=cache)
+    # With workers, the frame cache lives in each worker process: keep the workers for the timed passes.
+    loader = DataLoader(dataset, batch_size=batch, num_workers=run.workers,
+                        persistent_workers=run.workers > 0 and cache)
+
+    def one_pass() -> None:
+        for _ in loader:
+            pass
+
+    # The cache needs one untimed pass to fill it; a pass over the files needs none (it decodes anew).
+    entry = run.timed("loader", name, "cpu", one_pass, len(records), runs=(1 if cache else 0, iters),
+                      batch=batch, videos=len(records), views_per_item=2, cache=cache, workers=run.workers,
+                      clip=[3, run.size.clip_len, run.size.crop, run.size.crop],
+                      video=[config.num_frames, config.resolution, config.resolution])
+    passes = len(loader)
+    entry["ms_per_pass"] = entry["ms_per_batch"]
+    entry["ms_per_batch"] /= passes
+    entry["min_ms"] /= passes
+    entry["samples_ms"] = [round(x / passes, 4) for x in entry["samples_ms"]]
+    entry["timing_note"] = f"one pass over {len(records)} videos = {passes} batches, divided by {passes}"
+
+
+def attach_shares(entries: list[dict]) -> None:
+    """Each view builder's share of the step time of the method that uses it, per backbone (the step with
+    the same options where measured, else the method's defaults step); each step's own view-builder share."""
+    steps = {(e["name"], e["device"], e["backbone"]): e for e in entries if e["kind"] == "train_step"}
+    views = {(e["name"], e["device"]): e for e in entries if e["kind"] == "view_builder"}
+    backbones = sorted({e["backbone"] for e in steps.values()})
+    for step in steps.values():
+        view = views.get((step["name"], step["device"]))
+        if view is not None:
+            step["view_builder_ms"] = view["ms_per_batch"]
+            step["view_builder_share"] = view["ms_per_batch"] / step["ms_per_batch"]
+    for view in views.values():
+        view["step_share"], view["step_share_basis"] = {}, {}
+        for backbone in backbones:
+            for key, basis in ((view["name"], "same options"), (view["method"], "method defaults")):
+                step = steps.get((key, view["device"], backbone))
+                if step is not None:
+                    view["step_share"][backbone] = view["ms_per_batch"] / step["ms_per_batch"]
+                    view["step_share_basis"][backbone] = basis
+                    break
+
+
+# ------------------------------------------------------------------------------------------------ output
+def _cell(value: Any) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _num(value: float | None, digits: int = 3) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.{digits}g}" if abs(value) < 10 ** digits else f"{value:.0f}"
+
+
+def _share(entry: dict) -> str:
+    if entry["kind"] == "train_step" and "view_builder_share" in entry:
+        return f"{100 * entry['view_builder_share']:.2g}%"
+    if entry["kind"] == "view_builder" and entry.get("step_share"):
+        return ", ".join(f"{b} {100 * s:.2g}%" + (" (vs defaults step)" if entry["step_share_basis"][b] != "same options"
+                                                   else "") for b, s in entry["step_share"].items())
+    return "—"
+
+
+def markdown(report: dict) -> str:
+    prov, settings = report["provenance"], report["settings"]
+    libs = prov["libraries"]
+    lines = [
+        f"# scenebias perf: size `{report['size']}`, device `{settings['device']}`", "",
+        f"- device: {prov['device']}" + (f"; CPU entries: {prov['cpu']}" if settings["device"] != "cpu" else ""),
+        f"- commit `{prov['git_commit']}`, {prov['timestamp']}, host {prov['host']}, "
+        f"load average {', '.join(f'{x:.2f}' for x in prov['load_average'])} at start",
+        f"- torch {libs.get('torch')}, torchvision {libs.get('torchvision')}, python {libs.get('python')}"
+        + (f", CUDA {prov['cuda']}, cuDNN {prov['cudnn']}" if prov.get("cuda") else "")
+        + f", {prov['torch_threads']} torch threads",
+        f"- batch {settings['batch']} × 3 × {settings['clip_len']} × {settings['crop']}²; backbones "
+        f"{', '.join(settings['backbones'])}; precision {settings['precision']}"
+        f"{', channels_last_3d' if settings['channels_last'] else ''}; training steps for "
+        + ("each method's defaults" if settings["steps"] == "defaults" else "every case"),
+        f"- timing: median of {settings['iters']} runs after {settings['warmup']} warm-up runs"
+        + (f" (CPU entries: {settings['cpu_iters']} after {settings['cpu_warmup']})"
+           if settings.get("cpu_iters") is not None else "")
+        + "; clips/s = batch / median (loader: videos per second of a full pass)",
+        f"- peak memory: {report['peak_memory_kind']}",
+        f"- loader set: {report['dataset'].get('videos', '—')} generated videos, manifest "
+        f"`{report['dataset'].get('manifest_hash', '—')}`; {settings['workers']} workers",
+        "- targets: " + "; ".join(f"{t['text']} ({', '.join(f'{k}: {v}' for k, v in t['entries'].items()) or 'no entry'})"
+                                  for t in report["targets"].values()),
+        "",
+        "| kind | name | backbone | device | ms/batch | clips/s | view share of step | peak MB | targets |",
+        "| --- | --- | --- | --- | ---: | ---: | --- | ---: | --- |",
+    ]
+    for e in report["entries"]:
+        targets = "; ".join(f"{t['id']}: {t['status']}" for t in e["targets"]) or "—"
+        lines.append("| " + " | ".join(_cell(c) for c in (
+            e["kind"], e["name"], e["backbone"] or "—", e["device"], _num(e["ms_per_batch"]),
+            _num(e["clips_per_s"]), _share(e), f"{e['peak_memory_mb']:.0f}", targets)) + " |")
+    if report["skipped"]:
+        lines += ["", "Not measured: " + "; ".join(f"{s['name']} ({s['why']})" for s in report["skipped"])]
+    if report["failed"]:
+        lines += ["", "Failed:", ""] + [f"- `{f['what']}`: {f['error']} (raised at {f['raised_at']})"
+                                         for f in report["failed"]]
+    return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------------------------------------ main
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.perf.harness", description=__doc__.split("\n\n")[0])
+    p.add_argument("--size", choices=sorted(SIZES), default="tiny")
+    p.add_argument("--device", choices=["cpu", "cuda", "auto"], default="auto")
+    p.add_argument("--out", required=True, type=Path, help="folder for perf.json and perf.md")
+    p.add_argument("--aug-devices", default="auto",
+                   help="comma-separated devices for the view builders and the base augmentation "
+                        "(default: the device, plus cpu when it is cuda)")
+    p.add_argument("--steps", choices=["all", "defaults"], default="defaults",
+                   help="time a training step for each method's defaults (default) or for every variant too")
+    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                   help="bf16: training and backbone steps under torch.autocast(bfloat16)")
+    p.add_argument("--channels-last", action="store_true", help="models in torch.channels_last_3d")
+    p.add_argument("--workers", type=int, default=0, help="DataLoader workers for the loader entries")
+    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
+    p.add_argument("--warmup", type=int, default=None, help="override the size's warm-up runs")
+    p.add_argument("--iters", type=int, default=None, help="override the size's timed runs")
+    p.add_argument("--only", action="append", default=[], metavar="GLOB",
+                   help="measure only entries whose name or kind/name matches (repeatable), e.g. 'moco+fame*', "
+                        "'view_builder/*', 'train_step/moco'")
+    p.add_argument("--fail-on-target", action="store_true", help="exit 1 when a target that applies fails")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        return run_harness(args)
+    except ScenebiasError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def run_harness(args: argparse.Namespace) -> int:
+    t0 = time.time()
+    load_average = list(os.getloadavg())
+    device = resolve_device({"device": args.device})
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    for key in ("warmup", "iters", "workers"):
+        value = getattr(args, key)
+        if value is not None and value < (1 if key == "iters" else 0):
+            raise ConfigError(f"--{key}: {value} is out of range")
+    aug_devices = ([device] + (["cpu"] if device != "cpu" else []) if args.aug_devices == "auto"
+                   else [d.strip() for d in args.aug_devices.split(",") if d.strip()])
+    for d in aug_devices:
+        resolve_device({"device": d})
+    if device.startswith("cuda"):
+        torch.backends.cudnn.benchmark = True
+    size = SIZES[args.size]
+    run = Run(args.size, size, device, aug_devices, args.steps, args.precision, args.channels_last,
+              args.workers, args.only, args.warmup, args.iters)
+    with tempfile.TemporaryDirectory(prefix="scenebias-perf-") as tmp:
+        measure_loader(run, Path(tmp))
+    batches = Batches(size)
+    measure_augmentation(run, batches)
+    measure_views_and_steps(run, batches)
+    measure_backbones(run, batches)
+    batches.clear()
+    attach_shares(run.entries)
+    summary = judge_all(run.entries, args.size, TARGETS)
+
+    warmup, iters = run.runs(device)
+    settings = {"device": device, "aug_devices": aug_devices, "size": args.size, "batch": size.batch,
+                "clip_len": size.clip_len, "crop": size.crop,
+                "backbones": [f"{n}({', '.join(f'{k}={v}' for k, v in o.items())})" if o else n
+                              for n, o in size.backbones],
+                "view_backbone": VIEW_BACKBONE[0], "steps": run.steps, "precision": args.precision,
+                "channels_last": args.channels_last, "workers": args.workers, "warmup": warmup, "iters": iters,
+                "cpu_warmup": run.runs("cpu")[0] if size.cpu_iters is not None else None,
+                "cpu_iters": run.runs("cpu")[1] if size.cpu_iters is not None else None,
+                "only": args.only, "num_classes": NUM_CLASSES}
+    extra: dict[str, Any] = {"size": args.size, "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                             "host": platform.node(), "load_average": load_average,
+                             "torch_threads": torch.get_num_threads(), "cpu": device_description("cpu"),
+                             "command": " ".join(["python -m benchmarks.perf.harness", *sys.argv[1:]])}
+    if device.startswith("cuda"):
+        extra |= {"cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version()}
+    record = provenance(cfg=settings, seed=0, device=device, wall_time_s=time.time() - t0, **extra)
+    record["dataset_manifest_hash"] = run.dataset.get("manifest_hash")
+    report = {"format": FORMAT, "size": args.size, "settings": settings, "provenance": record,
+              "peak_memory_kind": peak_memory(device)["peak_memory_kind"], "dataset": run.dataset,
+              "targets": summary, "skipped": run.skipped, "failed": run.failed, "entries": run.entries}
+    bad = [e["id"] for e in run.entries if not all(math.isfinite(e[k]) and e[k] > 0
+                                                   for k in ("ms_per_batch", "clips_per_s"))]
+    if bad:
+        raise ScenebiasError(f"non-positive or non-finite timings: {', '.join(bad)}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_json(args.out / "perf.json", report)
+    write_text(args.out / "perf.md", markdown(report))
+    print(f"wrote {args.out / 'perf.json'} and {args.out / 'perf.md'} ({len(run.entries)} entries, "
+          f"{time.time() - t0:.1f} s)")
+    if run.failed:
+        print(f"{len(run.failed)} measurement(s) failed: see 'failed' in perf.json", file=sys.stderr)
+        return 1
+    missed = [t for e in run.entries for t in e["targets"] if t["status"] == "fail"]
+    return 1 if missed and args.fail_on_target else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
