@@ -288,6 +288,8 @@ orders means only (see the CIs below).</p>
 
 def _verdicts(raw: pd.DataFrame) -> list[str]:
     out = []
+    if raw.empty:  # no evaluation yet: the report says so instead of failing
+        return out
     for _, r in raw[raw["role"] == "method"].iterrows():
         gap, half = r["gap_mean"], r["gap_ci95"]
         if math.isnan(gap):
