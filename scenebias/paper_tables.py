@@ -20,6 +20,7 @@ from typing import Any, Iterator
 
 import yaml
 
+from .config import read_yaml
 from .errors import ConfigError
 from .provenance import REPO_ROOT
 
@@ -36,11 +37,11 @@ def load_paper_tables(directory: str | Path | None = None) -> dict[str, dict[str
     """Every table of every paper file, keyed by id. Each table carries `id`, `paper` (the paper block),
     `file` (its YAML) and rows with the table's `row_defaults` filled in and `options` defaulting to {}."""
     folder = Path(directory) if directory is not None else PAPER_TABLES_DIR
-    schema = _read_yaml(folder / SCHEMA.name if directory is not None else SCHEMA)
+    schema = read_yaml(folder / SCHEMA.name if directory is not None else SCHEMA)
     tables: dict[str, dict[str, Any]] = {}
     for name in PAPER_FILES:
         path = folder / name
-        data = _read_yaml(path)
+        data = read_yaml(path)
         _validate_schema(data, schema, path)
         for tid, table in data["tables"].items():
             where = f"{path}: tables.{tid}"
@@ -144,18 +145,6 @@ def stated_delta_errors(claim: dict[str, Any], table: dict[str, Any]) -> list[st
 
 
 # --------------------------------------------------------------------------------------------- internals
-def _read_yaml(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise ConfigError(f"{path}: file not found")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
-    return data
-
-
 def _validate_schema(data: dict[str, Any], schema: dict[str, Any], path: Path) -> None:
     import jsonschema
 
