@@ -116,6 +116,8 @@ def cmd_manifest(args: argparse.Namespace) -> None:
     from .pipeline import dataset_manifests, manifest_path
 
     cfg = _config(args)
+    if not real_roots(cfg):  # the generated set writes its own manifest; never overwrite it with a combined one
+        raise ConfigError(f"no data.real roots are configured; the generated set's manifest is {manifest_path(cfg)}")
     if args.flavour:
         roots = real_roots(cfg)
         if args.flavour not in roots:

@@ -82,3 +82,9 @@ def test_benchmark_dataset_table_matches_generator():
 
     table = yaml.safe_load((REPO_ROOT / "benchmarks" / "datasets.yaml").read_text())
     assert {k: v["format"] for k, v in table.items()} == FLAVOUR_FORMAT
+
+
+def test_manifest_without_real_roots_is_an_error_and_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "m.json"
+    assert main(["manifest", "--profile", "smoke", "--out", str(out)]) == 2
+    assert "no data.real roots" in capsys.readouterr().err and not out.exists()
