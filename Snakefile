@@ -1,4 +1,5 @@
-# scenebias: generated (or real) videos -> pretrain(run, seed) -> evaluate(protocol) -> aggregate -> report.
+# scenebias: generated (or real) videos -> pretrain(run, seed) -> evaluate(protocol, downstream) -> paper tables,
+# aggregate -> report.
 #   snakemake --cores all                                         # default profile
 #   snakemake --cores all --configfile config/profiles/smoke.yaml # another profile
 from snakemake.utils import min_version
@@ -10,15 +11,19 @@ configfile: "config/config.yaml"
 
 
 include: "rules/common.smk"
+include: "rules/actor.smk"
 include: "rules/data.smk"
+include: "rules/cache.smk"
 include: "rules/pretrain.smk"
 include: "rules/evaluate.smk"
 include: "rules/aggregate.smk"
 include: "rules/analyse.smk"
+include: "rules/tables.smk"
 include: "rules/report.smk"
 
 
 rule all:
     input:
         f"{REPORTS}/index.html",
+        [f for table in TABLES for f in table_files(table)],
     default_target: True

@@ -7,8 +7,22 @@ import re
 from scenebias.config import validate as _validate_config
 from scenebias.data.manifest import manifest_options as _manifest_options
 from scenebias.pipeline import dataset_manifests as _dataset_manifests, manifest_path as _manifest_path
+from scenebias.pipeline import test_sets_for as _test_sets_for
+from scenebias.tables.plan import selected_tables as _selected_tables, table_evaluations as _table_evaluations
 
-config = _validate_config(config, "snakemake config")  # schema defaults filled in, names checked
+
+def _merged_config():
+    """config/config.yaml, then each --configfile, then --config, merged as `scenebias` merges profiles: a
+    section that names another thing (another backbone) replaces the old one instead of keeping its options."""
+    from scenebias.config import BASE_CONFIG, deep_update, read_yaml
+
+    merged = read_yaml(BASE_CONFIG)
+    for path in workflow.overwrite_configfiles:
+        merged = deep_update(merged, read_yaml(path))
+    return deep_update(merged, dict(workflow.config_settings.config))
+
+
+config = _validate_config(_merged_config(), "snakemake config")  # schema defaults filled in, names checked
 
 PROFILE = config["profile"]
 DATA = config["paths"]["data"].format(profile=PROFILE)
@@ -22,6 +36,10 @@ MANIFEST_DIR = str(_manifest_options(config)["dir"])
 DATASET_MANIFESTS = {f: str(p) for f, p in _dataset_manifests(config).items()}
 SEEDS = [int(s) for s in config["seeds"]]
 PROTOCOLS = ["linear", "finetune", "retrieval", "classifier"]
+DOWNSTREAM = config["data"]["downstream_flavour"]
+TABLES = _selected_tables(config)
+TABLE_EVALS = {t: _table_evaluations(config, t) for t in TABLES}  # table -> [(run, downstream, protocol)]
+FLAVOURS = sorted({DOWNSTREAM, *REAL_ROOTS, *(d for evals in TABLE_EVALS.values() for _, d, _ in evals)})
 
 
 def _alternatives(names):
@@ -32,6 +50,8 @@ wildcard_constraints:
     run=_alternatives(RUNS),
     seed=r"\d+",
     protocol=_alternatives(PROTOCOLS),
+    downstream=_alternatives(FLAVOURS),
+    table=_alternatives(TABLES),
 
 
 # Jobs get the validated config through the environment, not a shared file: two invocations with different
@@ -44,31 +64,63 @@ envvars:
     "SCENEBIAS_CONFIG_JSON",
 
 
+# Keys that change how fast a job runs, not what it computes: left out of every stage hash.
+_NOT_HASHED = {"data": ("frame_cache", "workers"), "pretrain": ("channels_last", "num_workers", "checkpoint_every")}
+
+
 def section_hash(*keys, run=None):
     """Hash of the config sections a job depends on: a params entry, so editing them reruns the job."""
     part = {k: config.get(k) for k in keys}
+    for key, skip in _NOT_HASHED.items():
+        if isinstance(part.get(key), dict):
+            part[key] = {k: v for k, v in part[key].items() if k not in skip}
     if run is not None:
         part["run"] = config["runs"][run]
     return hashlib.sha256(json.dumps(part, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def run_protocols(run):
-    return config["runs"][run].get("protocols") or config["evaluate"]["protocols"]
+    spec = config["runs"][run]
+    if spec.get("from_tables"):
+        return []  # a run derived from the paper tables is evaluated as its tables say (TABLE_EVALS)
+    return spec.get("protocols") or config["evaluate"]["protocols"]
 
 
-def eval_outputs():
-    return [
-        f"{RESULTS}/eval/{run}/seed{seed}/{protocol}.json"
-        for run in RUNS
-        for seed in SEEDS
-        for protocol in run_protocols(run)
-    ]
+def run_flavour(run):
+    return config["runs"][run].get("flavour") or config["data"]["pretrain_flavour"]
+
+
+def eval_flavours(downstream):
+    """Flavours an evaluation on `downstream` reads: its train split and every test set's."""
+    flavours = {downstream, *_test_sets_for(config, downstream).values()}
+    if downstream == DOWNSTREAM and config["data"].get("static_counterpart"):
+        flavours.add(config["data"]["static_counterpart"])
+    return sorted(flavours)
+
+
+def eval_keys():
+    """(run, downstream, protocol) of every evaluation: each run's own protocols on the primary downstream
+    flavour, and every paper table's cells."""
+    keys = {(run, DOWNSTREAM, protocol) for run in RUNS for protocol in run_protocols(run)}
+    keys |= {key for evals in TABLE_EVALS.values() for key in evals}
+    return sorted(keys)
+
+
+def eval_path(run, seed, downstream, protocol, kind="eval", ext="json"):
+    return f"{RESULTS}/{kind}/{run}/seed{seed}/{downstream}/{protocol}.{ext}"
+
+
+def eval_outputs(keys=None):
+    return [eval_path(run, seed, d, p) for run, d, p in (keys if keys is not None else eval_keys())
+            for seed in SEEDS]
 
 
 def benchmark_files():
     """Snakemake `benchmark:` records of every heavy job, for the report's compute table."""
     files = [f"{RESULTS}/benchmarks/generate.tsv", f"{RESULTS}/benchmarks/analysis/mask_quality.tsv"]
+    if config["data"].get("frame_cache"):
+        files += [f"{RESULTS}/benchmarks/frame_cache/{f}.tsv" for f in sorted(DATASET_MANIFESTS)]
     files += [f"{RESULTS}/benchmarks/pretrain/{run}/seed{seed}.tsv" for run in RUNS for seed in SEEDS]
-    files += [f"{RESULTS}/benchmarks/evaluate/{run}/seed{seed}/{protocol}.tsv"
-              for run in RUNS for seed in SEEDS for protocol in run_protocols(run)]
+    files += [eval_path(run, seed, d, p, kind="benchmarks/evaluate", ext="tsv")
+              for run, d, p in eval_keys() for seed in SEEDS]
     return files

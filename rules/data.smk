@@ -20,6 +20,8 @@ if REAL_ROOTS:
 
     rule real_manifest:
         """Files, sizes and checksums of one real dataset root; missing (and, optionally, undecodable) videos listed."""
+        input:
+            actor_root_inputs,
         output:
             manifest=f"{MANIFEST_DIR}/{{flavour}}.manifest.json",
         wildcard_constraints:

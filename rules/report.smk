@@ -4,6 +4,7 @@ rule report:
         metrics=METRICS,
         benchmarks=benchmark_files(),
         mask_quality=f"{RESULTS}/analysis/mask_quality.csv",
+        tables=[f"{REPORTS}/tables/{table}.json" for table in TABLES],
     output:
         index=report(
             f"{REPORTS}/index.html",
@@ -23,8 +24,9 @@ rule report:
     params:
         out=REPORTS,
         benchmark_args=lambda w, input: " ".join(f"--benchmark {b}" for b in input.benchmarks),
+        table_args=lambda w, input: " ".join(f"--table {t}" for t in input.tables),
     log:
         f"{RESULTS}/logs/report.log",
     shell:
         "scenebias report --config-json \"$SCENEBIAS_CONFIG_JSON\" --metrics {input.metrics:q} --out-dir {params.out:q}"
-        " {params.benchmark_args} > {log:q} 2>&1"
+        " {params.benchmark_args} {params.table_args} > {log:q} 2>&1"

@@ -62,8 +62,11 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     cfg = _config(args)
     base = results_dir(cfg)
     model = Path(args.model) if args.model else base / "pretrain" / args.run / f"seed{args.seed}" / "model.pt"
-    out = Path(args.out) if args.out else base / "eval" / args.run / f"seed{args.seed}" / f"{args.protocol}.json"
-    record = evaluate(cfg, args.run, args.seed, args.protocol, model, out, progress=not args.quiet)
+    downstream = args.downstream or cfg["data"]["downstream_flavour"]
+    out = (Path(args.out) if args.out
+           else base / "eval" / args.run / f"seed{args.seed}" / downstream / f"{args.protocol}.json")
+    record = evaluate(cfg, args.run, args.seed, args.protocol, model, out, progress=not args.quiet,
+                      downstream=downstream)
     from .analysis.aggregate import _flatten
 
     for keys, value in _flatten(record["results"]):
@@ -111,6 +114,31 @@ def cmd_mask_quality(args: argparse.Namespace) -> None:
     print(f"wrote {out} ({int(table['videos'].iloc[0])} videos)")
 
 
+def cmd_cams(args: argparse.Namespace) -> None:
+    from .analysis.cam import parse_model_arg, run_cams, summarise_cams
+    from .config import results_dir
+
+    cfg = _config(args)
+    base = results_dir(cfg)
+    if args.model:
+        models = [parse_model_arg(m) for m in args.model]
+    else:  # the three runs of FAME Fig. 4 / BE Figs. 6-7 that the config has
+        models = [(run, str(base / "pretrain" / run / f"seed{args.seed}" / "model.pt"))
+                  for run in ("moco", "moco+be", "moco+fame") if run in cfg["runs"]]
+    flavours = args.flavour or [f for f in (cfg["data"]["pretrain_flavour"], cfg["data"]["test_sets"].get("swapped"))
+                                if f]
+    out_png = Path(args.out_png) if args.out_png else base / "analysis" / "cams" / "cams.png"
+    out_csv = Path(args.out_csv) if args.out_csv else base / "analysis" / "cams" / "cams.csv"
+    given = {k: v for k, v in (("max_videos", args.max_videos), ("beta", args.beta)) if v is not None}
+    per_clip = run_cams(cfg, models, list(dict.fromkeys(flavours)), figure_clips=args.clips, cam=args.cam,
+                        out_png=out_png, out_csv=out_csv, progress=not args.quiet, **given)
+    for _, r in summarise_cams(per_clip).iterrows():
+        print(f"{r['model']}\t{r['flavour']}\tCAM-in-actor {r['cam_in_actor_mean']:.3f} ± {r['cam_in_actor_ci95']:.3f}"
+              f" (actor area {r['actor_area']:.3f})\tCAM-in-FAME-mask {r['cam_in_fame_mask_mean']:.3f} ± "
+              f"{r['cam_in_fame_mask_ci95']:.3f} (mask area {r['fame_mask_area']:.3f})\t{int(r['clips'])} clips")
+    print(f"wrote {out_png} and {out_csv}")
+
+
 def cmd_manifest(args: argparse.Namespace) -> None:
     from .data.manifest import build_manifest, combine_manifests, manifest_options, real_roots
     from .pipeline import dataset_manifests, manifest_path
@@ -134,12 +162,62 @@ def cmd_manifest(args: argparse.Namespace) -> None:
         print(f"wrote {out} ({len(m['datasets'])} datasets, hash {m['hash'][:16]})")
 
 
+def cmd_frame_cache(args: argparse.Namespace) -> None:
+    from .data.frame_cache import build_cache, flavour_cache_dir
+    from .pipeline import split
+
+    cfg = _config(args)
+    records = [r for subset in ("train", "test") for r in split(cfg, args.flavour, subset).records]
+    out = Path(args.out) if args.out else flavour_cache_dir(cfg, args.flavour)
+    workers = args.workers if args.workers is not None else cfg["data"]["workers"]
+    s = build_cache(records, out, progress=not args.quiet, workers=workers, prune=True)
+    print(f"wrote {s['index']} ({s['videos']} videos, {s['entries']} entries, {s['bytes'] / 2**20:.1f} MiB; "
+          f"decoded {s['decoded']}, reused {s['reused']}, removed {s['stale_temps_removed']} stale temporary "
+          f"and {s['pruned']} unreferenced entries)")
+
+
 def cmd_report(args: argparse.Namespace) -> None:
     from .report.build import build_report
 
     cfg = _config(args)
-    index = build_report(cfg, Path(args.metrics), Path(args.out_dir), benchmarks=[Path(b) for b in args.benchmark])
+    index = build_report(cfg, Path(args.metrics), Path(args.out_dir), benchmarks=[Path(b) for b in args.benchmark],
+                         table_records=[Path(t) for t in args.table])
     print(f"wrote {index}")
+
+
+def cmd_actor_crop(args: argparse.Namespace) -> None:
+    from .data.actor import CropSettings, build_actor_hmdb51
+
+    crop = CropSettings(size=args.size, smooth=args.smooth, score_threshold=args.score_threshold)
+    s = build_actor_hmdb51(args.hmdb51_root, args.out, detector_weights=args.detector_weights, boxes=args.boxes,
+                           crop=crop, video_dir=args.video_dir, split_dir=args.split_dir,
+                           on_missing=args.on_missing, batch_size=args.batch_size, device=args.device,
+                           progress=not args.quiet)
+    print(f"wrote {args.out}: {s['videos']} videos ({s['cropped']} cropped, {s['resumed']} already done), "
+          f"{s['frames']} frames, {s['frames_without_detection']} without a person, "
+          f"{s['videos_without_detection']} videos without any (kept whole), {s['missing']} missing")
+
+
+def cmd_tables(args: argparse.Namespace) -> None:
+    from .paper_tables import table_ids
+
+    for tid in table_ids():
+        print(tid)
+
+
+def cmd_table(args: argparse.Namespace) -> None:
+    from .config import report_dir, results_dir
+    from .tables.render import build_table
+
+    cfg = _config(args)
+    out = Path(args.out_dir) if args.out_dir else report_dir(cfg) / "tables"
+    cams = (Path(args.cams_csv), Path(args.cams_png)) if args.cams_csv and args.cams_png else None
+    record = build_table(cfg, args.table, args.results or results_dir(cfg), out, cams=cams)
+    tally: dict[str, int] = {}
+    for claim in record["claims"]:
+        tally[claim["verdict"]] = tally.get(claim["verdict"], 0) + 1
+    print(f"{record['label']}: {out / args.table}.{{md,tex,csv,png,json}}; claims: "
+          + (", ".join(f"{n} {v}" for v, n in sorted(tally.items())) or "none"))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -164,12 +242,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run", required=True)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--protocol", required=True, choices=["linear", "finetune", "retrieval", "classifier"])
+    p.add_argument("--downstream", help="downstream flavour (default: data.downstream_flavour)")
     p.add_argument("--model", help="model file (default: the run's pretrain output)")
     p.add_argument("--out", help="metrics JSON to write")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("methods", help="list registered methods and their variants, one per line")
     p.set_defaults(func=cmd_methods)
+    p = sub.add_parser("tables", help="list the paper tables and figures (workflow targets), one id per line")
+    p.set_defaults(func=cmd_tables)
+
+    p = sub.add_parser("table", help="regenerate one paper table from the workflow's evaluation records")
+    _add_config_args(p)
+    p.add_argument("--table", required=True, help="a table id (scenebias tables)")
+    p.add_argument("--results", help="results folder (default: paths.results of the config)")
+    p.add_argument("--out-dir", help="folder for <table>.{md,tex,csv,seeds.csv,png,json} (default: <reports>/tables)")
+    p.add_argument("--cams-csv", help="class activation map scores (scenebias cams), for the CAM figures")
+    p.add_argument("--cams-png", help="class activation map figure (scenebias cams), for the CAM figures")
+    p.set_defaults(func=cmd_table)
+
     p = sub.add_parser("backbones", help="list registered backbones, one per line")
     p.set_defaults(func=cmd_backbones)
 
@@ -183,6 +274,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="CSV to write (default: <results>/analysis/mask_quality.csv)")
     p.set_defaults(func=cmd_mask_quality)
 
+    p = sub.add_parser("cams", help="class activation maps of models on the same test clips (FAME Fig. 4, BE "
+                                    "Figs. 6-7) and the share of CAM energy on the actor / FAME's mask")
+    _add_config_args(p)
+    p.add_argument("--model", action="append", default=[], metavar="LABEL=PATH",
+                   help="a model file and its row label (repeatable; default: runs moco, moco+be, moco+fame "
+                        "of --seed under the results folder)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the default models")
+    p.add_argument("--flavour", action="append", default=[],
+                   help="test split(s) to draw clips from (repeatable; default: the pretraining flavour and the "
+                        "swapped test set)")
+    p.add_argument("--clips", type=int, default=4, help="clips per flavour in the figure")
+    p.add_argument("--max-videos", type=int, help="test videos measured per flavour, evenly spaced (default 200)")
+    p.add_argument("--cam", choices=["energy", "gradcam"], default="energy",
+                   help="feature-energy CAM (any model) or Grad-CAM of the predicted class (models with a head)")
+    p.add_argument("--beta", type=float, help="FAME mask foreground share β (default 0.5, FAME's)")
+    p.add_argument("--out-png", help="figure (default: <results>/analysis/cams/cams.png)")
+    p.add_argument("--out-csv", help="per-clip table (default: <results>/analysis/cams/cams.csv)")
+    p.set_defaults(func=cmd_cams)
+
     p = sub.add_parser("manifest", help="checksummed manifest of a real dataset root (--flavour), or the combined "
                                         "manifest of every dataset the config reads (no --flavour)")
     _add_config_args(p)
@@ -190,12 +300,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="file to write (default: the config's manifest path)")
     p.set_defaults(func=cmd_manifest)
 
+    p = sub.add_parser("frame-cache", help="decode every video of a flavour's train and test splits once into "
+                                           "uint8 .npy files (resumable, checksummed)")
+    _add_config_args(p)
+    p.add_argument("--flavour", required=True, help="dataset flavour (generated, or a data.real root)")
+    p.add_argument("--out", help="cache folder (default: <paths.frame_cache>/<flavour>)")
+    p.add_argument("--workers", type=int, help="decoding processes (default: data.workers)")
+    p.set_defaults(func=cmd_frame_cache)
+
     p = sub.add_parser("report", help="build the HTML/Markdown report from the tidy metrics table")
     _add_config_args(p)
     p.add_argument("--metrics", required=True)
     p.add_argument("--out-dir", required=True)
     p.add_argument("--benchmark", action="append", default=[], help="Snakemake benchmark files (compute cost)")
+    p.add_argument("--table", action="append", default=[], metavar="JSON",
+                   help="a paper table's record (scenebias table): one report page each")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("actor-crop", help="Actor-HMDB51 (BE Figure 5): crop every HMDB51 frame to its persons")
+    p.add_argument("--hmdb51-root", required=True, help="HMDB51 root in the official layout")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--detector-weights", help="state dict of torchvision's fasterrcnn_resnet50_fpn (COCO)")
+    src.add_argument("--boxes", help="person boxes CSV: video,frame,x0,y0,x1,y1[,score]")
+    p.add_argument("--out", required=True, help="output root (HMDB51 layout)")
+    p.add_argument("--score-threshold", type=float, default=0.5)
+    p.add_argument("--size", type=int, default=112, help="output side in px (even)")
+    p.add_argument("--smooth", type=int, default=5, help="moving-median window in frames (odd; 1 = off)")
+    p.add_argument("--video-dir", help="video folder, if not <root>/videos")
+    p.add_argument("--split-dir", help="split-file folder, if not <root>/testTrainMulti_7030_splits")
+    p.add_argument("--on-missing", choices=["error", "skip"], default="error",
+                   help="a listed video that is not on disk: an error, or skipped and counted")
+    p.add_argument("--batch-size", type=int, default=4, help="frames per detector call")
+    p.add_argument("--device", default="cpu", help="detector device, e.g. cuda (default: cpu)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_actor_crop)
     return parser
 
 

@@ -22,9 +22,13 @@ PROFILES = REPO_ROOT / "config" / "profiles"
 
 
 def deep_update(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """`base` updated by `override`, recursively; a mapping that names another thing (a different `name`, e.g.
+    another backbone) replaces the old one instead of inheriting its options."""
     out = copy.deepcopy(base)
     for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
+        renamed = isinstance(value, dict) and isinstance(out.get(key), dict) and \
+            "name" in value and value["name"] != out[key].get("name")
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and not renamed:
             out[key] = deep_update(out[key], value)
         else:
             out[key] = copy.deepcopy(value)
@@ -56,6 +60,7 @@ def validate(cfg: dict[str, Any], source: str = "config") -> dict[str, Any]:
         raise ConfigError(f"{source}: {_schema_message(exc)}") from None
     cfg["runs"] = expand_sweeps(cfg["runs"], cfg.get("sweeps", {}), source)
     _check_names(cfg, source)
+    cfg["runs"] = _with_table_runs(cfg, source)
     return cfg
 
 
@@ -88,6 +93,15 @@ def expand_sweeps(runs: dict[str, Any], sweeps: dict[str, Any], source: str = "c
     return out
 
 
+def _with_table_runs(cfg: dict[str, Any], source: str) -> dict[str, Any]:
+    from .tables.plan import expand_table_runs
+
+    try:
+        return expand_table_runs(cfg)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+
+
 def _schema_message(exc: Exception) -> str:
     text = str(exc)
     cause = exc.__cause__ or exc.__context__
@@ -112,6 +126,12 @@ def _check_names(cfg: dict[str, Any], source: str) -> None:
             raise ConfigError(f"{source}: runs.{run}.method: unknown method {spec['method']!r}; "
                               f"expected one of: {', '.join(methods.names())}")
         methods.get(spec["method"]).options(spec.get("options"), where=f"{source}: runs.{run}.options")
+        own = spec.get("backbone")
+        if own:
+            if own["name"] not in BACKBONES:
+                raise ConfigError(f"{source}: runs.{run}.backbone.name: unknown backbone {own['name']!r}; "
+                                  f"expected one of: {', '.join(BACKBONES.names())}")
+            check_backbone_options(own["name"], own.get("options", {}), f"{source}: runs.{run}.backbone.options")
 
 
 def load_config(profile: str | None = None, files: list[str | os.PathLike] | None = None,

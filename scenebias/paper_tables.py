@@ -13,6 +13,7 @@ against the method registry; `claim_holds` evaluates a claim on published or rep
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import math
 from pathlib import Path
@@ -35,7 +36,20 @@ _SETTING = ("backbone", "pretrain", "frames", "resolution")
 
 def load_paper_tables(directory: str | Path | None = None) -> dict[str, dict[str, Any]]:
     """Every table of every paper file, keyed by id. Each table carries `id`, `paper` (the paper block),
-    `file` (its YAML) and rows with the table's `row_defaults` filled in and `options` defaulting to {}."""
+    `file` (its YAML) and rows with the table's `row_defaults` filled in and `options` defaulting to {}.
+    The suite's own files are read and validated once per process (the workflow asks for them in every job);
+    the result is shared, so treat it as read-only."""
+    if directory is None:
+        return _suite_tables()
+    return _load(directory)
+
+
+@functools.lru_cache(maxsize=1)
+def _suite_tables() -> dict[str, dict[str, Any]]:
+    return _load(None)
+
+
+def _load(directory: str | Path | None) -> dict[str, dict[str, Any]]:
     folder = Path(directory) if directory is not None else PAPER_TABLES_DIR
     schema = read_yaml(folder / SCHEMA.name if directory is not None else SCHEMA)
     tables: dict[str, dict[str, Any]] = {}

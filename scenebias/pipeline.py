@@ -37,6 +37,13 @@ def seed_everything(seed: int, threads: int) -> None:
     seed_all(seed)
 
 
+def run_backbone(cfg: dict[str, Any], run: str) -> dict[str, Any]:
+    """The run's backbone ({name, options}): its own `backbone` (e.g. a paper table's I3D) or the profile's."""
+    own = cfg["runs"][run].get("backbone")
+    return {"name": own["name"], "options": own.get("options", {})} if own else \
+        {"name": cfg["backbone"]["name"], "options": cfg["backbone"].get("options", {})}
+
+
 def run_spec(cfg: dict[str, Any], run: str) -> dict[str, Any]:
     if run not in cfg["runs"]:
         raise ConfigError(f"run {run!r} is not in runs; expected one of: {', '.join(cfg['runs'])}")
@@ -65,10 +72,12 @@ def manifest_path(cfg: dict[str, Any], flavour: str | None = None) -> Path:
 
 def dataset_manifests(cfg: dict[str, Any]) -> dict[str, Path]:
     """{flavour: its manifest} for every flavour the config reads (pretraining, downstream, test sets, the
-    static counterpart, per-run flavours): the inputs of the combined manifest."""
+    static counterpart, per-run flavours, the paper tables' downstream sets): the inputs of the combined manifest."""
+    from .tables.plan import table_downstreams
+
     d = cfg["data"]
     used = {d["pretrain_flavour"], d["downstream_flavour"], *d["test_sets"].values(),
-            *(spec.get("flavour") for spec in cfg.get("runs", {}).values())}
+            *(spec.get("flavour") for spec in cfg.get("runs", {}).values()), *table_downstreams(cfg)}
     if d.get("static_counterpart"):
         used.add(d["static_counterpart"])
     return {f: manifest_path(cfg, f) for f in sorted(u for u in used if u)}
@@ -95,13 +104,16 @@ def split(cfg: dict[str, Any], flavour: str, subset: str):
 
 
 def clip_dataset(cfg: dict[str, Any], records, mode: str, seed: int, static: bool = False,
-                 clip_len_factor: int = 1):
+                 clip_len_factor: int = 1, flavour: str | None = None):
+    """Clips of `records`; with `data.frame_cache` on, frames come from the flavour's frame cache."""
     from .data.datasets import ClipDataset
+    from .data.frame_cache import frame_cache_for
 
     c = cfg["clip"]
     return ClipDataset(records, clip_len=c["clip_len"] * clip_len_factor, stride=c["stride"], mode=mode,
                        num_test_clips=cfg["evaluate"]["test_clips"], crop_size=c["crop_size"], static=static,
-                       seed=seed, cache=True, scale=tuple(c["crop_scale"]))
+                       seed=seed, cache=True, scale=tuple(c["crop_scale"]),
+                       frame_cache=frame_cache_for(cfg, flavour) if flavour else None)
 
 
 def augment_factory(generator: torch.Generator):
@@ -121,7 +133,7 @@ def save_model(path: str | os.PathLike, objective, cfg: dict[str, Any], run: str
         "format": "scenebias-model/1",
         "run": run, "seed": seed, "method": cfg["runs"][run]["method"],
         "options": cfg["runs"][run].get("options", {}),
-        "backbone_name": cfg["backbone"]["name"], "backbone_options": cfg["backbone"].get("options", {}),
+        "backbone_name": run_backbone(cfg, run)["name"], "backbone_options": run_backbone(cfg, run)["options"],
         "backbone": objective.backbone.state_dict(), "head": head,
         "num_classes": objective.num_classes, "static": bool(getattr(objective, "static", False)),
         "meta": extra,
@@ -149,76 +161,100 @@ def load_model(path: str | os.PathLike) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------- pretrain
 def pretrain(cfg: dict[str, Any], run: str, seed: int, out: str | os.PathLike, work_dir: str | os.PathLike,
              progress: bool = True) -> dict[str, Any]:
+    from .train import distributed as ddp
     from .train.loop import TrainConfig, read_log, train
 
     t0 = time.time()
     spec = run_spec(cfg, run)
-    device = resolve_device(cfg)
+    device = ddp.init_from_env(resolve_device(cfg))  # under torchrun: joins the process group (cuda:LOCAL_RANK)
     seed_everything(seed, cfg.get("threads", 1))
     method = get_method(spec["method"])
     train_split = split(cfg, spec["flavour"], "train")
-    backbone = build_backbone(cfg["backbone"]["name"], **cfg["backbone"].get("options", {}))
+    bcfg = run_backbone(cfg, run)
+    backbone = build_backbone(bcfg["name"], **bcfg["options"])
     objective = method.build(backbone, len(train_split.class_names), spec.get("options"))
     tcfg = TrainConfig.from_dict({**cfg["pretrain"], **spec.get("pretrain", {})}, where=f"runs.{run}.pretrain")
     log: list[dict[str, Any]] = []
     if objective.dataset_mode != "none":
         dataset = clip_dataset(cfg, train_split.records, objective.dataset_mode, seed,
                                static=bool(getattr(objective, "static", False)),
-                               clip_len_factor=objective.clip_len_factor)
+                               clip_len_factor=objective.clip_len_factor, flavour=spec["flavour"])
         log = train(objective, dataset, tcfg, work_dir, seed, augment_factory, device=device, progress=progress)
     c = cfg["clip"]
     cost = complexity(objective.backbone.cpu(), (3, c["clip_len"], c["crop_size"], c["crop_size"]))
     meta = {"train_log": log, "provenance": provenance(
         cfg={k: cfg[k] for k in ("data", "clip", "backbone", "pretrain")} | {"run": spec},
         seed=seed, device=device, wall_time_s=time.time() - t0, manifest=manifest_path(cfg),
-        backbone_params=cost["params"], backbone_flops=cost["flops"], train_videos=len(train_split.records))}
-    save_model(out, objective, cfg, run, seed, meta)
-    if log:
-        write_json(Path(out).with_name("train_log.json"), log)
+        backbone_params=cost["params"], backbone_flops=cost["flops"], train_videos=len(train_split.records),
+        world_size=ddp.world_size())}  # DDP runs are the same training, not bit-identical to one process
+    if ddp.is_main_process():  # under torchrun rank 0 alone writes; the others wait until the files exist
+        save_model(out, objective, cfg, run, seed, meta)
+        if log:
+            write_json(Path(out).with_name("train_log.json"), log)
+    ddp.barrier()
     return meta
 
 
 # ------------------------------------------------------------------------------------------- evaluate
+def test_sets_for(cfg: dict[str, Any], downstream: str) -> dict[str, str]:
+    """Test set name -> flavour for a downstream flavour: the configured sets (biased, scene-swapped, ...) for
+    `data.downstream_flavour`, the flavour's own test split (named `test`) for any other."""
+    if downstream == cfg["data"]["downstream_flavour"]:
+        return dict(cfg["data"]["test_sets"])
+    return {"test": downstream}
+
+
 def evaluate(cfg: dict[str, Any], run: str, seed: int, protocol: str, model_path: str | os.PathLike,
-             out: str | os.PathLike, progress: bool = True) -> dict[str, Any]:
+             out: str | os.PathLike, progress: bool = True, downstream: str | None = None) -> dict[str, Any]:
     from .evaluate import finetune as ft
     from .evaluate import linear as lin
     from .evaluate import protocol as proto
     from .evaluate import retrieval as ret
 
+    from .train import distributed as ddp
+
     t0 = time.time()
     spec = run_spec(cfg, run)
-    device = resolve_device(cfg)
+    device = ddp.init_from_env(resolve_device(cfg))  # under torchrun: fine-tuning shards its batches
     seed_everything(seed, cfg.get("threads", 1))
     model = load_model(model_path)
     backbone = model["backbone_module"]
     static = model["static"]
-    downstream = cfg["data"]["downstream_flavour"]
+    downstream = downstream or cfg["data"]["downstream_flavour"]
     train_split = split(cfg, downstream, "train")
     num_classes = len(train_split.class_names)
-    test_sets = {name: clip_dataset(cfg, split(cfg, flavour, "test").records, "test", seed, static=static)
-                 for name, flavour in cfg["data"]["test_sets"].items()}
+    test_flavours = test_sets_for(cfg, downstream)
+    test_sets = {name: clip_dataset(cfg, split(cfg, flavour, "test").records, "test", seed, static=static,
+                                    flavour=flavour)
+                 for name, flavour in test_flavours.items()}
     counterpart = cfg["data"].get("static_counterpart")
     if counterpart and "swapped" in test_sets:
         test_sets["swapped_static"] = clip_dataset(cfg, split(cfg, counterpart, "test").records, "test", seed,
-                                                   static=True)
+                                                   static=True, flavour=counterpart)
     ecfg = cfg["evaluate"]
     bs = ecfg["batch_size"]
     if protocol == "linear":
-        results = lin.linear_probe(backbone, clip_dataset(cfg, train_split.records, "single", seed, static),
+        train_set = clip_dataset(cfg, train_split.records, "single", seed, static, flavour=downstream)
+        results = lin.linear_probe(backbone, train_set,
                                    test_sets, num_classes, lin.LinearProbeConfig.from_dict(ecfg["linear"]),
                                    device, seed)
     elif protocol == "finetune":
-        results = ft.finetune(backbone, clip_dataset(cfg, train_split.records, "single", seed, static),
+        train_set = clip_dataset(cfg, train_split.records, "single", seed, static, flavour=downstream)
+        results = ft.finetune(backbone, train_set,
                               test_sets, num_classes, ft.FinetuneConfig.from_dict(ecfg["finetune"]), device, seed)
     elif protocol == "retrieval":
-        gallery = clip_dataset(cfg, train_split.records, "test", seed, static)
+        gallery = clip_dataset(cfg, train_split.records, "test", seed, static, flavour=downstream)
         results = ret.retrieval(backbone, gallery, test_sets, ks=tuple(ecfg["retrieval"]["ks"]), device=device,
                                 centred=ecfg["retrieval"]["centred"], batch_size=bs)
     elif protocol == "classifier":
         if model["head"] is None:
             raise ConfigError(f"runs.{run}.protocols: 'classifier' needs a method trained with labels, "
                               f"but {model['method']!r} has no classifier head")
+        trained_on = split(cfg, spec["flavour"], "train").class_names
+        if list(trained_on) != list(train_split.class_names):
+            raise ConfigError(f"runs.{run}: the 'classifier' protocol tests on the classes it was trained on, but "
+                              f"the run trained on {spec['flavour']!r} ({len(trained_on)} classes) and the downstream "
+                              f"set {downstream!r} has other classes")
         classifier = get_method(model["method"]).build(backbone, model["num_classes"], model["options"])
         classifier.load_state_dict({"backbone." + k: v for k, v in model["backbone"].items()}
                                    | {"head." + k.split(".", 1)[1]: v for k, v in model["head"].items()},
@@ -233,15 +269,17 @@ def evaluate(cfg: dict[str, Any], run: str, seed: int, protocol: str, model_path
     _add_contrasted(results)
     record = {
         "run": run, "method": spec["method"], "role": spec["role"], "seed": seed, "protocol": protocol,
-        "backbone": cfg["backbone"]["name"], "pretrain_flavour": spec["flavour"], "downstream": downstream,
-        "test_sets": {name: flavour for name, flavour in cfg["data"]["test_sets"].items()},
+        "backbone": model["backbone_name"], "pretrain_flavour": spec["flavour"], "downstream": downstream,
+        "test_sets": test_flavours,
         "results": results,
         "provenance": provenance(cfg={k: cfg[k] for k in ("data", "clip", "evaluate")} | {"run": spec},
                                  seed=seed, device=device, wall_time_s=time.time() - t0,
                                  manifest=manifest_path(cfg), model_file=str(model_path),
                                  pretrain=model["meta"]["provenance"]),
     }
-    write_json(out, record)
+    if ddp.is_main_process():  # every rank holds the same results; one writes them
+        write_json(out, record)
+    ddp.barrier()
     return record
 
 

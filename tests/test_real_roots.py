@@ -148,6 +148,15 @@ def test_skip_drops_exactly_the_missing_videos_and_lists_their_lines(base_cfg, u
         te = pipeline.split(cfg, "ucf101", "test")
         assert len(te) == 3782 and [(s.line, s.entry) for s in te.skipped] == [(101, test_lines[100])]
 
+        # the report says what was skipped, from the root's manifest
+        from scenebias.data.manifest import build_manifest, real_roots
+        from scenebias.report.build import datasets_section
+
+        build_manifest(real_roots(cfg)["ucf101"], pipeline.manifest_path(cfg, "ucf101"), checksum="size")
+        section = datasets_section(cfg)
+        assert "4 video(s) skipped or undecodable" in section
+        assert all(p.name in section for paths in gone.values() for p in paths)
+
         # error (the default) raises naming the split file, the first line, the count and more examples
         cfg_err = _cfg(base_cfg, tmp_path, spec)
         with pytest.raises(DataError) as exc:
@@ -402,16 +411,14 @@ def test_full_ucf_manifest_paths_and_provenance(base_cfg, ucf_root, official_spl
 
 
 # ========================================================================================== workflow
-def test_workflow_with_real_roots_builds_manifests_before_pretraining(ucf_root, hmdb_root, official_splits,
-                                                                     tmp_path):
-    """`snakemake -n` with data.real pointing at fixture-built trees: a manifest job per real root and the
-    combined manifest feed pretraining; generated flavours (the swapped test set) still come from `generate`."""
+def _dry_run_with_roots(profile, ucf_root, hmdb_root, official_splits, tmp_path):
+    """`snakemake -n` of a config profile with data.real pointing at the fixture-built UCF101 and HMDB51 trees."""
     import subprocess
     import sys
 
     import yaml
 
-    extra = tmp_path / "real.yaml"
+    extra = tmp_path / "roots.yaml"
     extra.write_text(yaml.safe_dump({
         "paths": {"data": str(tmp_path / "data/{profile}"), "results": str(tmp_path / "results/{profile}"),
                   "reports": str(tmp_path / "reports/{profile}")},
@@ -420,11 +427,31 @@ def test_workflow_with_real_roots_builds_manifests_before_pretraining(ucf_root, 
                  "manifest": {"dir": str(tmp_path / "manifests/{profile}")}}}))
     repo = Path(__file__).resolve().parents[1]
     exe = Path(sys.executable).with_name("snakemake")
-    proc = subprocess.run([str(exe), "-n", "--nolock", "--configfile", "config/profiles/smoke.yaml", str(extra)],
+    proc = subprocess.run([str(exe), "-n", "--nolock", "--configfile", f"config/profiles/{profile}.yaml", str(extra)],
                           cwd=repo, capture_output=True, text=True)
     out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, out
+    assert proc.returncode == 0, out[-3000:]
+    return out
+
+
+def test_workflow_with_real_roots_builds_manifests_before_pretraining(ucf_root, hmdb_root, official_splits,
+                                                                     tmp_path):
+    """`snakemake -n` with data.real pointing at fixture-built trees: a manifest job per real root and the
+    combined manifest feed pretraining; generated flavours (the swapped test set) still come from `generate`."""
+    out = _dry_run_with_roots("smoke", ucf_root, hmdb_root, official_splits, tmp_path)
     assert "rule real_manifest" in out and "flavour=ucf101" in out
-    assert "flavour=hmdb51" not in out  # hmdb51 is configured but no job of the smoke profile reads it
+    assert "flavour=hmdb51" in out  # the smoke profile's paper tables fine-tune on HMDB51
     assert "rule dataset_manifest" in out and "rule generate" in out  # ucf101_swapped is still generated
     assert f"{tmp_path}/manifests/smoke/datasets.json" in out
+
+
+def test_paper_profile_with_real_roots_lists_every_paper_table(ucf_root, hmdb_root, official_splits, tmp_path):
+    """Issue 5's check: `snakemake -n --configfile config/profiles/paper.yaml` with roots pointing at
+    fixture-built trees plans every paper table, each row on the backbone its paper printed."""
+    from scenebias.paper_tables import table_ids
+
+    out = _dry_run_with_roots("paper", ucf_root, hmdb_root, official_splits, tmp_path)
+    for table in table_ids():
+        assert f"table={table}" in out, table
+    assert "backbone~i3d" in out and "backbone~c3d" in out  # BE's rows; FAME's R(2+1)D-18 is the profile's
+    assert "flavour=ucf101" in out and "flavour=hmdb51" in out  # both real roots get a manifest job

@@ -1,4 +1,5 @@
 """The real Snakemake workflow, end to end on the smoke profile (generated videos -> report)."""
+import json
 import os
 import shutil
 import subprocess
@@ -35,6 +36,31 @@ def test_dry_run_lists_every_job(smoke_paths):
     out = proc.stdout + proc.stderr
     for rule in ("generate", "pretrain", "evaluate", "aggregate", "report"):
         assert rule in out
+
+
+def test_each_paper_table_is_a_target_with_only_its_jobs(smoke_paths):
+    tmp, extra = smoke_paths
+    proc = _snakemake("fame_table4", "-n", "--nolock", "--configfile", "config/profiles/default.yaml", str(extra))
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    out = proc.stdout
+    # FAME Table 4: MoCo, intra- and inter-video FAME (the profile's moco+fame), fine-tuned on two sets, 3 seeds
+    assert "moco+fame@background~intra" in out
+    assert out.count("rule pretrain:") == 9 and out.count("rule evaluate:") == 18
+    assert "rule paper_table:" in out and "dsm" not in out
+
+
+def test_unknown_table_target_is_refused(smoke_paths):
+    tmp, extra = smoke_paths
+    proc = _snakemake("fame_table9", "-n", "--nolock", "--configfile", "config/profiles/smoke.yaml", str(extra))
+    assert proc.returncode != 0
+
+
+def test_scenebias_tables_lists_the_targets():
+    from scenebias.paper_tables import table_ids
+
+    proc = subprocess.run([str(Path(sys.executable).with_name("scenebias")), "tables"], capture_output=True,
+                          text=True)
+    assert proc.returncode == 0 and proc.stdout.split() == table_ids()
 
 
 @pytest.mark.parametrize("study", sorted((REPO / "config/studies").glob("*.yaml")), ids=lambda p: p.stem)
@@ -75,6 +101,17 @@ def test_smoke_profile_end_to_end(smoke_paths):
     assert {"biased", "swapped"} <= set(top1["test_set"])
     assert top1["value"].between(0, 1).all()
     assert (tmp / "results/smoke/benchmarks/pretrain/moco/seed0.tsv").exists()
+    smoke = yaml.safe_load((REPO / "config/profiles/smoke.yaml").read_text())
+    for table in smoke["tables"]:  # every paper table of the profile: files, a report page, claim verdicts
+        for kind in ("csv", "md", "tex", "png", "json"):
+            assert (tmp / f"reports/smoke/tables/{table}.{kind}").stat().st_size > 0
+        page = (tmp / f"reports/smoke/tables/{table}.html").read_text()
+        assert "Claims" in page and f"{table}.png" in page
+    record = json.loads((tmp / "reports/smoke/tables/be_figure4.json").read_text())
+    assert record["correlation"]["classes"] >= 0 and record["claims"]
+    assert "Paper tables and claims" in report.read_text()
+    assert "paper tables" in (tmp / "reports/smoke/methods/moco_plus_fame.html").read_text()
+    assert (tmp / "results/smoke/analysis/cams/seed0/cams.png").exists()
     masks = pd.read_csv(tmp / "results/smoke/analysis/mask_quality.csv")
     assert {"fame[paper]", "seed", "gauss", "grid"} <= set(masks["variant"])
     # nothing left to do: outputs are complete and up to date

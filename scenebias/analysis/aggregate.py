@@ -9,7 +9,7 @@ import pandas as pd
 from ..errors import DataError
 from ..io import atomic_path, read_json
 
-COLUMNS = ["run", "method", "role", "seed", "protocol", "backbone", "pretrain_flavour", "test_set", "metric",
+COLUMNS = ["run", "method", "role", "seed", "protocol", "downstream", "backbone", "pretrain_flavour", "test_set", "metric",
            "value", "wall_time_s", "source"]
 
 
@@ -33,6 +33,7 @@ def rows_of(path: Path) -> list[dict[str, Any]]:
         metric = "/".join(k for k in keys if k != test_set)
         rows.append({"run": record["run"], "method": record["method"], "role": record.get("role", "method"),
                      "seed": int(record["seed"]), "protocol": record["protocol"],
+                     "downstream": record.get("downstream", ""),
                      "backbone": record.get("backbone", ""), "pretrain_flavour": record.get("pretrain_flavour", ""),
                      "test_set": test_set, "metric": metric, "value": value,
                      "wall_time_s": record.get("provenance", {}).get("wall_time_s"), "source": str(path)})
@@ -41,7 +42,7 @@ def rows_of(path: Path) -> list[dict[str, Any]]:
 
 def aggregate(inputs: list[Path], out: Path) -> pd.DataFrame:
     rows = [row for path in inputs for row in rows_of(path)]
-    frame = pd.DataFrame(rows, columns=COLUMNS).sort_values(["role", "run", "protocol", "test_set", "metric",
+    frame = pd.DataFrame(rows, columns=COLUMNS).sort_values(["role", "run", "protocol", "downstream", "test_set", "metric",
                                                              "seed"], kind="stable")
     with atomic_path(out) as tmp:
         if out.suffix == ".parquet":

@@ -32,10 +32,13 @@ frame indices directly keeps "10 uniform clips" and "two clips per video" exact 
 
 `cache=True` keeps decoded uint8 videos in memory (the decoded-frame cache). The cache is per process:
 each DataLoader worker fills its own copy.
+
+`frame_cache` (a `scenebias.data.frame_cache.CachedFrames`, or anything with `frames(path)`) reads each
+video's frames from the on-disk frame cache instead of decoding the file; the items are identical.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import torch
@@ -45,6 +48,9 @@ from ..errors import ConfigError, DataError
 from . import transforms as T
 from .formats import VideoRecord
 from .video import read_video
+
+if TYPE_CHECKING:
+    from .frame_cache import CachedFrames
 
 MODES = ("pair", "triple", "single", "test")
 
@@ -69,7 +75,8 @@ class ClipDataset(Dataset):
     def __init__(self, records: Sequence[VideoRecord], clip_len: int, stride: int = 1, mode: str = "pair",
                  num_test_clips: int = 10, crop_size: int = 32, static: bool = False, seed: int = 0,
                  cache: bool = True, scale: tuple[float, float] = (0.2, 1.0),
-                 ratio: tuple[float, float] = (3 / 4, 4 / 3), flip_p: float = 0.5) -> None:
+                 ratio: tuple[float, float] = (3 / 4, 4 / 3), flip_p: float = 0.5,
+                 frame_cache: CachedFrames | None = None) -> None:
         if mode not in MODES:
             raise ConfigError(f"mode: {mode!r} is not one of {list(MODES)}")
         for name, val in (("clip_len", clip_len), ("stride", stride), ("num_test_clips", num_test_clips),
@@ -81,6 +88,7 @@ class ClipDataset(Dataset):
         self.num_test_clips, self.crop_size, self.static = num_test_clips, crop_size, static
         self.seed, self.cache = int(seed), cache
         self.scale, self.ratio, self.flip_p = tuple(scale), tuple(ratio), float(flip_p)
+        self.frame_cache = frame_cache
         self.epoch = 0
         self._cache: dict[int, torch.Tensor] = {}
 
@@ -100,7 +108,7 @@ class ClipDataset(Dataset):
         if self.cache and index in self._cache:
             return self._cache[index]
         rec = self.records[index]
-        video = read_video(rec.path)
+        video = read_video(rec.path) if self.frame_cache is None else self.frame_cache.frames(rec.path)
         n = video.shape[0]
         end = n - 1 if rec.end_frame is None else min(rec.end_frame, n - 1)
         if rec.start_frame > end:

@@ -21,6 +21,8 @@ table{border-collapse:collapse;margin:.8em 0;font-size:.92em}th,td{border:1px so
 text-align:right}th{background:#f3f5f7}td:first-child,th:first-child,td:nth-child(2){text-align:left}
 .note{color:#5b6670;font-size:.92em}.verdict{background:#f6f8fa;border-left:4px solid #4c78a8;padding:.6em 1em}
 img{max-width:100%;border:1px solid #e5e8eb;margin:.5em 0}code{background:#f3f5f7;padding:0 .25em}
+.pill{padding:.1em .5em;border-radius:.6em;white-space:nowrap}table.claims td{text-align:left;vertical-align:top}
+table.claims td.detail{max-width:28em}
 """
 
 
@@ -286,6 +288,39 @@ orders means only (see the CIs below).</p>
 """
 
 
+def datasets_section(cfg: dict[str, Any]) -> str:
+    """Which data every number came from: each real root's manifest counts and what was skipped (on_missing:
+    skip) or found undecodable; or the generated set."""
+    from ..data.manifest import MANIFEST_FORMAT
+    from ..pipeline import dataset_manifests
+
+    rows, skipped = [], []
+    for flavour, path in sorted(dataset_manifests(cfg).items()):
+        if flavour not in (cfg["data"].get("real") or {}):
+            continue
+        manifest = json.loads(Path(path).read_text()) if Path(path).is_file() else None
+        if manifest is None or manifest.get("format") != MANIFEST_FORMAT:
+            rows.append({"flavour": flavour, "root": cfg["data"]["real"][flavour]["root"], "files": "–",
+                         "missing (skipped)": "–", "undecodable": "–"})
+            continue
+        counts = manifest["counts"]
+        rows.append({"flavour": flavour, "root": manifest["where"]["root"], "files": counts["files"],
+                     "missing (skipped)": counts["missing"],
+                     "undecodable": "not probed" if counts["undecodable"] is None else counts["undecodable"]})
+        skipped += [f"{flavour}: {m['path']} ({m['split_file']}:{m['line']})" for m in manifest["missing"]]
+        skipped += [f"{flavour}: {u['path']} (undecodable: {u['error']})" for u in manifest.get("undecodable") or []]
+    if not rows:
+        return ("<h2>Datasets</h2><p class='note'>Every flavour is the generated set (data/generated; its "
+                "manifest.json hash is in every result's provenance). Nothing was skipped.</p>")
+    listing = "".join(f"<li>{html.escape(x)}</li>" for x in skipped[:200])
+    more = f"<li>… and {len(skipped) - 200} more (see the manifests)</li>" if len(skipped) > 200 else ""
+    return (f"<h2>Datasets</h2><p class='note'>Real roots (data.real, on_missing: "
+            f"{html.escape(cfg['data']['on_missing'])}); other flavours are generated.</p>"
+            + _html_table(pd.DataFrame(rows))
+            + (f"<details><summary>{len(skipped)} video(s) skipped or undecodable</summary><ul>{listing}{more}"
+               f"</ul></details>" if skipped else "<p class='note'>No video was skipped.</p>"))
+
+
 def _verdicts(raw: pd.DataFrame) -> list[str]:
     out = []
     if raw.empty:  # no evaluation yet: the report says so instead of failing
@@ -309,12 +344,20 @@ def _verdicts(raw: pd.DataFrame) -> list[str]:
 
 
 def build_report(cfg: dict[str, Any], metrics_csv: Path, out_dir: Path, benchmarks: list[Path],
-                 mask_quality_csv: Path | None = None) -> Path:
-    """`mask_quality_csv` defaults to <results>/analysis/mask_quality.csv (the mask_quality rule's output)."""
+                 mask_quality_csv: Path | None = None, table_records: list[Path] | None = None) -> Path:
+    """`mask_quality_csv` defaults to <results>/analysis/mask_quality.csv (the mask_quality rule's output);
+    `table_records` are the paper tables' JSON records (`scenebias table`), one page each."""
     from ..config import results_dir
     from ..pipeline import split
+    from . import tables as paper_pages
 
     df = pd.read_parquet(metrics_csv) if metrics_csv.suffix == ".parquet" else pd.read_csv(metrics_csv)
+    if "downstream" in df.columns:  # the overview's biased/swapped analysis is on the primary downstream set
+        df = df[df["downstream"].fillna(cfg["data"]["downstream_flavour"]) == cfg["data"]["downstream_flavour"]]
+    records = paper_pages.load_records(table_records or [])
+    for record in records:
+        paper_pages.write_table_page(record, out_dir, CSS)
+    papers_section = paper_pages.overview_section(records) + paper_pages.write_method_pages(records, cfg, out_dir, CSS)
     out_dir.mkdir(parents=True, exist_ok=True)
     classes = split(cfg, cfg["data"]["downstream_flavour"], "test").class_names
     chance = 1.0 / len(classes)
@@ -353,6 +396,8 @@ def build_report(cfg: dict[str, Any], metrics_csv: Path, out_dir: Path, benchmar
 downstream; {len(classes)} motion classes, chance {100 * chance:.1f}%). Backbone <code>{html.escape(cfg['backbone']['name'])}</code>,
 {cfg['pretrain']['epochs']} pretraining epochs, seeds {cfg['seeds']}. Runs: {html.escape(runs)}.
 Test sets: {test_sets}.</p>
+{datasets_section(cfg)}
+{papers_section}
 <h2>Does MoCo take the background shortcut?</h2>
 <div class="verdict"><ul>{verdicts}</ul></div>
 <p class="note"><b>biased</b>: the test split of the biased set (scenes correlate with classes as in training).

@@ -1,0 +1,39 @@
+# Paper tables and figures: one target per table (`snakemake fame_table3`), each regenerated from exactly the
+# evaluations its cells need (scenebias/tables/plan.py); `scenebias tables` lists the ids.
+from scenebias.paper_tables import load_paper_tables as _paper_tables
+
+TABLE_OUTPUTS = ["csv", "seeds.csv", "md", "tex", "png", "json"]
+CAM_TABLES = [t for t in TABLES if _paper_tables()[t]["protocol"] == "cam"]  # figures drawn by the cams rule
+
+
+def table_files(table):
+    return [f"{REPORTS}/tables/{table}.{kind}" for kind in TABLE_OUTPUTS]
+
+
+rule paper_table:
+    """Reproduced mean ± 95% CI beside the published numbers, claim verdicts (paired tests over seeds),
+    Markdown/LaTeX/CSV, a plot, the compute cost and provenance."""
+    input:
+        evaluations=lambda w: eval_outputs(TABLE_EVALS[w.table]),
+        cams=lambda w: cam_files() if w.table in CAM_TABLES else [],
+    output:
+        [f"{REPORTS}/tables/{{table}}.{kind}" for kind in TABLE_OUTPUTS],
+    params:
+        results=RESULTS,
+        out=f"{REPORTS}/tables",
+        stage=section_hash("tables", "seeds"),
+        cams=lambda w, input: f"--cams-csv {input.cams[1]} --cams-png {input.cams[0]}" if input.cams else "",
+    log:
+        f"{RESULTS}/logs/tables/{{table}}.log",
+    shell:
+        "scenebias table --config-json \"$SCENEBIAS_CONFIG_JSON\" --table {wildcards.table} --results {params.results:q}"
+        " --out-dir {params.out:q} {params.cams} > {log:q} 2>&1"
+
+
+for _table in TABLES:
+
+    rule:
+        name:
+            _table
+        input:
+            table_files(_table),

@@ -1,0 +1,203 @@
+"""Report pages for the regenerated paper tables: an overview section (every claim's verdict, the tally) and
+one page per table or figure, built from the JSON records `scenebias table` writes."""
+from __future__ import annotations
+
+import html
+import math
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..io import read_json, write_text
+from ..tables.regenerate import SUMMARY_COLUMNS
+
+VERDICT_COLOURS = {"reproduced": "#d9f0d3", "contradicted": "#f4cccc", "inconclusive": "#fff2cc",
+                   "not testable": "#eeeeee"}
+
+
+def load_records(paths: list[Path]) -> list[dict[str, Any]]:
+    return [read_json(p) for p in paths if Path(p).is_file()]
+
+
+def claims_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    rows = [{"table": r["label"], "table_id": r["table"], **c} for r in records for c in r["claims"]]
+    return pd.DataFrame(rows, columns=["table", "table_id", "claim", "text", "section", "direction", "verdict",
+                                       "effect", "p_value", "n_seeds", "holds_on_published", "detail"])
+
+
+def tally(records: list[dict[str, Any]]) -> Counter:
+    return Counter(c["verdict"] for r in records for c in r["claims"])
+
+
+def overview_section(records: list[dict[str, Any]], css_prefix: str = "") -> str:
+    """The index page's section: tally, one line per table, one row per claim."""
+    if not records:
+        return "<h2>Paper tables</h2><p class='note'>No paper tables in this profile (config key <code>tables</code>).</p>"
+    counts = tally(records)
+    summary = ", ".join(f"<span class='pill' style='background:{VERDICT_COLOURS[v]}'>{counts.get(v, 0)} {v}</span>"
+                        for v in VERDICT_COLOURS)
+    links = "".join(f"<li><a href='tables/{r['table']}.html'>{html.escape(r['label'])}</a> — "
+                    f"{_claim_counts(r)}</li>" for r in records)
+    return f"""
+<h2>Paper tables and claims</h2>
+<p>Every table and figure of both papers regenerated on this profile, published numbers beside ours. Claims: {summary}
+(paired t-test over seeds, two-sided α = 0.05; <i>not testable</i>: a comparison with another paper's method, a
+dataset without stand-in, two rows that are the same run here, or a qualitative statement).</p>
+<ul>{links}</ul>
+{claims_table(records)}
+"""
+
+
+def claims_table(records: list[dict[str, Any]], link: bool = True) -> str:
+    rows = []
+    for r in records:
+        for c in r["claims"]:
+            table = (f"<a href='tables/{r['table']}.html'>{html.escape(r['label'])}</a>" if link
+                     else html.escape(r["label"]))
+            rows.append(
+                f"<tr><td>{table}</td><td title='{html.escape(c['text'])}'><code>{html.escape(c['claim'])}</code><br>"
+                f"<small>{html.escape(_short(c['text']))}</small></td>"
+                f"<td style='background:{VERDICT_COLOURS[c['verdict']]}'>{c['verdict']}</td>"
+                f"<td>{_num(c.get('effect'), signed=True)}</td><td>{_num(c.get('p_value'), digits=3)}</td>"
+                f"<td>{c.get('n_seeds', 0)}</td><td>{_holds(c.get('holds_on_published'))}</td>"
+                f"<td class='detail'>{_detail(c.get('detail', ''))}</td></tr>")
+    return ("<table class='claims'><tr><th>table</th><th>claim</th><th>verdict</th><th>effect (pp or r)</th>"
+            "<th>p</th><th>seeds</th><th>on published numbers</th><th>detail</th></tr>" + "".join(rows) + "</table>")
+
+
+def write_table_page(record: dict[str, Any], out_dir: Path, css: str, extra_html: str = "") -> Path:
+    """tables/<id>.html: caption, published vs reproduced, the plot, claims, compute, provenance."""
+    tid = record["table"]
+    summary = pd.DataFrame(record["summary"], columns=SUMMARY_COLUMNS)
+    wide = _wide(summary)
+    compute = record.get("compute") or {}
+    correlation = record.get("correlation")
+    corr = (f"<p>Pearson r = {_num(correlation['pearson_r'], digits=2)}, p = {_num(correlation['p_value'], digits=3)}"
+            f" over {correlation['classes']} classes (seed-averaged; {correlation['classes_without_moco_accuracy']}"
+            f" class(es) left out: MoCo top-1 0, no relative improvement).</p>" if correlation else "")
+    prov = record.get("provenance", {})
+    if record.get("cams"):
+        cams = pd.DataFrame(record["cams"]).round(3)
+        extra_html += ("<h2>Class activation maps: where the energy is</h2><p class='note'>Share of each clip's CAM "
+                       "energy inside the ground-truth actor and inside FAME's foreground mask, mean ± 95% CI over "
+                       "clips; the areas are the shares a uniform map would get.</p>"
+                       + cams.to_html(index=False, border=0, na_rep="–"))
+    body = f"""
+<p><a href="../index.html">← report</a></p>
+<h1>{html.escape(record['label'])}</h1>
+<p><b>Paper:</b> {html.escape(record['paper_caption'])}</p>
+<p class="note"><b>Here:</b> {html.escape(record['caption'])}</p>
+{wide.to_html(index=False, escape=True, border=0, na_rep="–")}
+{_reasons(summary)}
+<img src="{tid}.png" alt="{html.escape(record['label'])}: published vs reproduced">
+{corr}
+{extra_html}
+<h2>Claims</h2>
+{claims_table([record], link=False)}
+<h2>Compute and provenance</h2>
+<p class="note">{compute.get('jobs_measured', 0)} of {compute.get('jobs', 0)} jobs measured
+(Snakemake <code>benchmark:</code>): {_num(compute.get('job_seconds', math.nan) / 3600 if compute.get('job_seconds')
+                                       is not None else math.nan, digits=3)} job-hours, peak RSS
+{compute.get('max_rss_mb', '–')} MB. Runs: {html.escape(', '.join(compute.get('runs', [])) or 'none')}.
+Git {html.escape(str(prov.get('git_commit')))}, config {html.escape(str(prov.get('config_hash')))}, dataset manifest
+{html.escape(str(prov.get('dataset_manifest_hash')))}, paper text {html.escape(str(prov.get('paper_sha256', ''))[:16])}.</p>
+<p class="note">Files: <a href="{tid}.md">Markdown</a> · <a href="{tid}.tex">LaTeX</a> · <a href="{tid}.csv">CSV</a>
+· <a href="{tid}.seeds.csv">per seed</a> · <a href="{tid}.json">JSON</a></p>
+"""
+    page = (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(record['label'])}"
+            f"</title><style>{css}</style></head><body>{body}</body></html>\n")
+    path = out_dir / "tables" / f"{tid}.html"
+    write_text(path, page)
+    return path
+
+
+def write_method_pages(records: list[dict[str, Any]], cfg: dict[str, Any], out_dir: Path, css: str) -> str:
+    """methods/<method>.html: every run of the method and every table cell it fills, published beside ours;
+    returns the index's list of links."""
+    from ..plugins import load_methods
+
+    methods = load_methods()
+    cells = pd.DataFrame([{**row, "table": r["label"], "table_id": r["table"]} for r in records
+                          for row in r["summary"] if row.get("run")],
+                         columns=["table", "table_id", "label", "column_label", "published", "mean", "ci95", "seeds",
+                                  "run"])
+    links = []
+    for method in sorted({spec["method"] for spec in cfg["runs"].values()}):
+        runs = {name: spec for name, spec in cfg["runs"].items() if spec["method"] == method}
+        spec = methods.get(method)
+        mine = cells[cells["run"].isin(list(runs))]
+        shown = mine.assign(ours=[_fmt_ours(m, c) for m, c in zip(mine["mean"], mine["ci95"])])[
+            ["table", "label", "column_label", "run", "published", "ours", "seeds"]].rename(
+            columns={"label": "row", "column_label": "column", "published": "paper"})
+        run_rows = "".join(f"<li><code>{html.escape(n)}</code>: options {html.escape(str(r.get('options', {})))}"
+                           f"{' (from the paper tables)' if r.get('from_tables') else ''}</li>" for n, r in runs.items())
+        body = (f"<p><a href='../index.html'>← report</a></p><h1>{html.escape(method)}</h1>"
+                f"<p>{html.escape(spec.description)}</p><p class='note'>Source: {html.escape(spec.paper)}. "
+                f"Defaults: <code>{html.escape(str(spec.defaults))}</code>.</p><h2>Runs</h2><ul>{run_rows}</ul>"
+                f"<h2>Its cells in the paper tables</h2>"
+                + (shown.to_html(index=False, border=0, na_rep="–") if len(shown) else "<p class='note'>none</p>"))
+        page = (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(method)}</title>"
+                f"<style>{css}</style></head><body>{body}</body></html>\n")
+        safe = method.replace("+", "_plus_")
+        write_text(out_dir / "methods" / f"{safe}.html", page)
+        links.append(f"<a href='methods/{safe}.html'>{html.escape(method)}</a>")
+    return "<h2>Methods</h2><p>" + " · ".join(links) + "</p>"
+
+
+def _fmt_ours(mean: Any, ci: Any) -> str:
+    if mean is None or pd.isna(mean):
+        return "–"
+    return f"{mean:.1f}" if ci is None or pd.isna(ci) else f"{mean:.1f} ± {ci:.1f}"
+
+
+def _wide(summary: pd.DataFrame) -> pd.DataFrame:
+    records = {}
+    for _, c in summary.iterrows():
+        rec = records.setdefault(c["row"], {"row": c["label"], "paper backbone / pretraining":
+                                            f"{c['paper_backbone'] or '–'} / {c['paper_pretrain'] or '–'}",
+                                            "our run": c["run"] or "–"})
+        rec[f"{c['column_label']} paper"] = "–" if c["published"] is None or pd.isna(c["published"]) else f"{c['published']:g}"
+        mean, ci, n = c["mean"], c["ci95"], c["seeds"]
+        rec[f"{c['column_label']} ours"] = ("–" if mean is None or pd.isna(mean) else
+                                            f"{mean:.1f}" if ci is None or pd.isna(ci) else f"{mean:.1f} ± {ci:.1f}")
+    return pd.DataFrame(list(records.values()))
+
+
+def _reasons(summary: pd.DataFrame) -> str:
+    reasons = summary.dropna(subset=["reason"]).drop_duplicates(["label", "reason"])
+    if reasons.empty:
+        return ""
+    items = "".join(f"<li>{html.escape(str(r['label']))}: {html.escape(str(r['reason']))}</li>"
+                    for _, r in reasons.iterrows())
+    return f"<details><summary>Rows not reproduced ({len(reasons)})</summary><ul>{items}</ul></details>"
+
+
+def _detail(text: str) -> str:
+    """The per-comparison effects, folded: one line each, behind a summary."""
+    parts = [p.strip() for p in text.split("; ") if p.strip()]
+    if len(parts) <= 1:
+        return f"<small>{html.escape(text)}</small>"
+    items = "".join(f"<li>{html.escape(p)}</li>" for p in parts)
+    return f"<details><summary><small>{len(parts)} comparisons</small></summary><ul><small>{items}</small></ul></details>"
+
+
+def _claim_counts(record: dict[str, Any]) -> str:
+    counts = Counter(c["verdict"] for c in record["claims"])
+    return ", ".join(f"{n} {v}" for v, n in counts.items()) or "no claims"
+
+
+def _short(text: str, n: int = 110) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _num(x: Any, digits: int = 1, signed: bool = False) -> str:
+    if x is None or (isinstance(x, float) and (math.isnan(x) or math.isinf(x))):
+        return "–"
+    return f"{x:+.{digits}f}" if signed else f"{x:.{digits}g}" if digits > 1 else f"{x:.{digits}f}"
+
+
+def _holds(value: bool | None) -> str:
+    return {True: "holds", False: "does not hold", None: "–"}[value]

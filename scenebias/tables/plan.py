@@ -1,0 +1,262 @@
+"""Which runs and evaluations regenerate each paper table on the active profile.
+
+A table row names a method with options, a pretraining dataset and a protocol; a column names a downstream
+dataset (and sometimes a protocol, metric or extra options). Each (row, column) is a *cell*. On a profile a cell
+becomes one run (method + options + pretraining flavour, trained for every seed) and one evaluation (protocol on a
+downstream flavour):
+
+- datasets map onto flavours: a dataset with a real root under `data.real` is read from it; otherwise the table's
+  `grid.generated_flavours` names its generated stand-in (Kinetics-400 pretraining runs on the UCF101-like flavour,
+  say); a dataset without a stand-in (ImageNet, Sports-1M) leaves the cell unreproduced, with the reason;
+- a row's options are added to the profile's own options of that method (those of the run named like the method,
+  e.g. `runs.moco+be.options.queue_size`), so a table's variants differ from the profile's run in exactly the
+  options the paper varies;
+- a cell whose run already exists in `runs:` (same method, options with defaults filled in, pretraining flavour,
+  schedule) reuses it; otherwise a run is derived, named like a sweep point: `moco+fame@beta~0.7`;
+- every row uses the profile's backbone; the papers' backbone column is shown beside it, not reproduced.
+
+`expand_table_runs` adds the derived runs to the config (the config validation calls it, like the sweeps);
+`table_cells` and `table_evaluations` give the workflow its jobs.
+"""
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import ConfigError
+
+ALL = "all"
+# paper protocol -> (suite protocol, note). The actor evaluation is fine-tuning on the actor-crop flavour.
+PROTOCOLS = {"linear": "linear", "finetune": "finetune", "retrieval": "retrieval", "actor": "finetune",
+             "static_bias_correlation": "finetune"}
+RETRIEVAL_SPACE = "plain"  # the papers rank by cosine similarity of the raw features (no centring)
+
+
+@dataclass(frozen=True)
+class Cell:
+    table: str
+    row: str
+    column: str
+    method: str | None
+    options: dict[str, Any] = field(hash=False, compare=False)
+    pretrain_flavour: str | None
+    downstream: str | None
+    protocol: str | None
+    metric: str
+    k: int | None = None
+    backbone: str | None = None  # the row's own backbone (tables_backbones: paper); None: the profile's
+    run: str | None = None
+    reason: str | None = None  # why the cell is not reproduced (None: it is)
+
+    @property
+    def reproduced(self) -> bool:
+        return self.run is not None
+
+    @property
+    def eval_key(self) -> tuple[str, str, str] | None:
+        return None if self.run is None else (self.run, self.downstream, self.protocol)
+
+
+def selected_tables(cfg: dict[str, Any]) -> list[str]:
+    """The table ids the profile regenerates (`tables:` in the config; `[all]` means every table)."""
+    from ..paper_tables import table_ids
+
+    known = table_ids()
+    wanted = cfg.get("tables", [ALL])
+    if ALL in wanted:
+        return known
+    for tid in wanted:
+        if tid not in known:
+            raise ConfigError(f"tables: unknown table {tid!r}; expected {ALL!r} or some of: {', '.join(known)}")
+    return list(wanted)
+
+
+def flavour_of(cfg: dict[str, Any], table: dict[str, Any], dataset: str | None) -> tuple[str | None, str | None]:
+    """(flavour, reason-if-none) for a paper dataset on this profile."""
+    if dataset is None:
+        return None, "the paper gives no dataset"
+    if dataset in (cfg["data"].get("real") or {}):
+        return dataset, None
+    flavour = table["grid"]["generated_flavours"].get(dataset)
+    if flavour is None:
+        return None, f"no real root and no generated stand-in for {dataset}"
+    return flavour, None
+
+
+def table_cells(cfg: dict[str, Any], table: dict[str, Any]) -> list[Cell]:
+    """Every (row, column) of one table, internal rows only, with its run resolved against `cfg['runs']`."""
+    from ..paper_tables import run_options
+
+    cells = []
+    columns = table["columns"] or [{"id": "", "dataset": None}]
+    for row in table["rows"]:
+        if row["method"] is None:
+            continue
+        for column in columns:
+            options = run_options(row, column)
+            pretrain = row.get("pretrain")
+            paper_protocol = column.get("protocol") or row.get("protocol") or _single(table["protocol"])
+            metric = column.get("metric") or table["metric"]
+            if pretrain == "none":  # random initialisation: nothing to pretrain, the run has no data
+                flavour, reason = cfg["data"]["pretrain_flavour"], None
+            else:
+                flavour, reason = flavour_of(cfg, table, pretrain)
+            downstream, down_reason = flavour_of(cfg, table, column.get("dataset"))
+            reason = reason or down_reason
+            if paper_protocol == "cam":
+                reason = "class activation maps: a figure, drawn by the cams rule (scenebias cams), not a number"
+            backbone, backbone_reason = row_backbone(cfg, row)
+            reason = reason or backbone_reason
+            protocol = PROTOCOLS.get(paper_protocol)
+            if reason is None and protocol is None:
+                reason = f"protocol {paper_protocol!r} is not a number the workflow computes (see the report's figures)"
+            run = None if reason else resolve_run(cfg, row["method"], options, flavour, backbone)
+            cells.append(Cell(table["id"], row["id"], column["id"], row["method"], options, flavour,
+                              downstream, protocol, metric, column.get("k"), backbone, run, reason))
+    return cells
+
+
+def static_bias_cells(cfg: dict[str, Any], table: dict[str, Any]) -> list[Cell]:
+    """BE Figure 4's extra evaluations: MoCo (the reference of the relative improvement) fine-tuned like the
+    row's method, and the static-video classifier trained from scratch on the downstream set."""
+    extra = []
+    for cell in table_cells(cfg, table):
+        if not cell.reproduced:
+            continue
+        moco = resolve_run(cfg, "moco", {}, cell.pretrain_flavour, cell.backbone)
+        static = resolve_run(cfg, "supervised", {"static": True, "dropout": 0.0}, cell.downstream, cell.backbone)
+        extra.append(Cell(table["id"], cell.row, "reference", "moco", {}, cell.pretrain_flavour, cell.downstream,
+                          cell.protocol, "per_class_acc", backbone=cell.backbone, run=moco))
+        extra.append(Cell(table["id"], cell.row, "static", "supervised", {"static": True, "dropout": 0.0},
+                          cell.downstream, cell.downstream, "classifier", "per_class_acc", backbone=cell.backbone,
+                          run=static))
+    return extra
+
+
+def all_cells(cfg: dict[str, Any], table: dict[str, Any]) -> list[Cell]:
+    cells = table_cells(cfg, table)
+    if table["protocol"] == "static_bias_correlation":
+        cells += static_bias_cells(cfg, table)
+    return cells
+
+
+def table_evaluations(cfg: dict[str, Any], table_id: str) -> list[tuple[str, str, str]]:
+    """(run, downstream flavour, protocol) of every evaluation a table reads, without repeats."""
+    from ..paper_tables import load_paper_tables
+
+    table = load_paper_tables()[table_id]
+    return sorted({c.eval_key for c in all_cells(cfg, table) if c.reproduced})
+
+
+def table_downstreams(cfg: dict[str, Any]) -> set[str]:
+    """Every downstream flavour the selected tables evaluate on."""
+    from ..paper_tables import load_paper_tables
+
+    tables = load_paper_tables()
+    return {c.downstream for tid in selected_tables(cfg) for c in all_cells(cfg, tables[tid]) if c.reproduced}
+
+
+# ----------------------------------------------------------------------------------------------- runs
+def row_backbone(cfg: dict[str, Any], row: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(backbone, reason-if-unavailable) of a row: None (the profile's) unless `tables_backbones: paper`."""
+    if cfg.get("tables_backbones", "profile") != "paper":
+        return None, None
+    from ..models.backbones import BACKBONES
+
+    name = row.get("backbone")
+    if name in BACKBONES:
+        return name, None
+    return None, f"the paper's backbone {row.get('backbone_printed') or name!r} is not in the suite (scenebias backbones)"
+
+
+def resolve_run(cfg: dict[str, Any], method: str, options: dict[str, Any], flavour: str | None,
+                backbone: str | None = None) -> str:
+    """The run that trains `method` with the profile's options of that method updated by `options`, on
+    `flavour` (with `backbone`, default the profile's): an existing run of `cfg['runs']` if one is identical,
+    else the name of the derived run."""
+    base = _base_options(cfg, method)
+    wanted = _identity(cfg, method, {**base, **options}, flavour, {}, backbone)
+    for name, spec in cfg["runs"].items():
+        if spec.get("role") == "calibration" and not spec.get("from_tables"):
+            continue  # calibration runs have their own schedules and purpose
+        own = (spec.get("backbone") or {}).get("name")
+        if _identity(cfg, spec["method"], spec.get("options", {}), spec.get("flavour"), spec.get("pretrain", {}),
+                     own) == wanted:
+            return name
+    return _derived_name(cfg, method, options, flavour, backbone)
+
+
+def expand_table_runs(cfg: dict[str, Any]) -> dict[str, Any]:
+    """`cfg['runs']` plus the runs the selected tables need (marked `from_tables: true`). Idempotent."""
+    from ..paper_tables import load_paper_tables
+
+    runs = {name: spec for name, spec in cfg["runs"].items() if not spec.get("from_tables")}
+    work = {**cfg, "runs": runs}
+    tables = load_paper_tables()
+    for tid in selected_tables(cfg):
+        for cell in all_cells(work, tables[tid]):
+            if not cell.reproduced or cell.run in runs:
+                continue
+            base = _base_spec(work, cell.method)
+            spec = {**copy.deepcopy(base), "method": cell.method, "from_tables": True,
+                    "options": {**base.get("options", {}), **cell.options}, "protocols": []}
+            spec.pop("sweep", None)
+            if cell.method in ("supervised", "random_init"):
+                spec["role"] = "reference"
+            if cell.pretrain_flavour != cfg["data"]["pretrain_flavour"]:
+                spec["flavour"] = cell.pretrain_flavour
+            if cell.backbone is not None and cell.backbone != cfg["backbone"]["name"]:
+                spec["backbone"] = {"name": cell.backbone, "options": {}}
+            runs[cell.run] = spec
+    return runs
+
+
+def _single(protocol: str | list[str]) -> str | None:
+    return protocol if isinstance(protocol, str) else None
+
+
+def _base_spec(cfg: dict[str, Any], method: str) -> dict[str, Any]:
+    spec = cfg["runs"].get(method)
+    if spec is None or spec["method"] != method or spec.get("from_tables"):
+        return {"method": method}
+    return {k: v for k, v in spec.items() if k in ("method", "role", "options")}
+
+
+def _base_options(cfg: dict[str, Any], method: str) -> dict[str, Any]:
+    return dict(_base_spec(cfg, method).get("options", {}))
+
+
+def _identity(cfg: dict[str, Any], method: str, options: dict[str, Any], flavour: str | None,
+              pretrain: dict[str, Any], backbone: str | None = None) -> str:
+    from ..plugins import load_methods
+
+    full = load_methods().get(method).options(options)
+    return json.dumps([method, full, flavour or cfg["data"]["pretrain_flavour"], pretrain,
+                       backbone or cfg["backbone"]["name"]], sort_keys=True, default=str)
+
+
+def _derived_name(cfg: dict[str, Any], method: str, options: dict[str, Any], flavour: str | None,
+                  backbone: str | None = None) -> str:
+    """Sweep-style name: the method, then the options the table sets (key~value, sorted), then the
+    pretraining flavour and the backbone when they are not the profile's."""
+    parts = [f"{k}~{_short(v)}" for k, v in sorted(options.items())]
+    if flavour and flavour != cfg["data"]["pretrain_flavour"]:
+        parts.append(f"pretrain~{flavour}")
+    if backbone and backbone != cfg["backbone"]["name"]:
+        parts.append(f"backbone~{backbone}")
+    name = method if not parts else f"{method}@{'_'.join(parts)}"
+    taken = cfg["runs"].get(name)
+    if taken is not None and not taken.get("from_tables"):  # a hand-written run of that name is another thing
+        name += ("_" if "@" in name else "@") + "table~run"
+    return name
+
+
+def _short(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+__all__ = ["ALL", "Cell", "selected_tables", "table_cells", "all_cells", "table_evaluations", "table_downstreams",
+           "resolve_run",
+           "expand_table_runs", "RETRIEVAL_SPACE"]

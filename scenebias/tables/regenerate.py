@@ -1,0 +1,311 @@
+"""Regenerate one paper table: reproduced numbers per seed, mean ± 95% CI beside the published ones, claims.
+
+Inputs are the evaluation records the table's cells name (scenebias.tables.plan); nothing else is read, so a
+table is a pure function of its jobs' outputs. Accuracies and recalls are shown in percent, like the papers.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from ..analysis.stats import mean_ci
+from ..errors import DataError
+from ..io import read_json
+from .plan import RETRIEVAL_SPACE, Cell, all_cells
+
+ALPHA = 0.05  # two-sided level of every claim test (no correction across claims: each is reported separately)
+VERDICTS = ("reproduced", "contradicted", "inconclusive", "not testable")
+
+SUMMARY_COLUMNS = ["row", "label", "column", "column_label", "published", "mean", "ci95", "seeds", "run",
+                   "downstream", "paper_backbone", "paper_pretrain", "reason"]
+
+EvalPath = Callable[[str, int, str, str], Path]  # (run, seed, downstream, protocol) -> metrics JSON
+
+
+def eval_path_in(results: str | Path) -> EvalPath:
+    """The workflow's layout: <results>/eval/<run>/seed<seed>/<downstream>/<protocol>.json"""
+    return lambda run, seed, downstream, protocol: (Path(results) / "eval" / run / f"seed{seed}" / downstream
+                                                    / f"{protocol}.json")
+
+
+# ------------------------------------------------------------------------------------------ values
+def cell_value(record: dict[str, Any], cell: Cell, where: str | Path) -> float:
+    """The number a cell shows, from one evaluation record: top-1 or recall@k in percent."""
+    test_set = next(iter(record["test_sets"]))
+    results = record["results"]
+    try:
+        if cell.metric == "top1":
+            return 100.0 * float(results[test_set]["top1"])
+        if cell.metric == "recall_at_k":
+            return 100.0 * float(results[RETRIEVAL_SPACE][test_set][f"R@{cell.k}"])
+    except KeyError as exc:
+        raise DataError(f"{where}: no {exc.args[0]!r} in the results for {cell.table} {cell.row}/{cell.column} "
+                        f"(metric {cell.metric})") from None
+    raise DataError(f"{where}: metric {cell.metric!r} of {cell.table} is not read from one record")
+
+
+def per_class(record: dict[str, Any], where: str | Path) -> np.ndarray:
+    test_set = next(iter(record["test_sets"]))
+    try:
+        return np.asarray(record["results"][test_set]["per_class_acc"], dtype=float)
+    except KeyError:
+        raise DataError(f"{where}: no per_class_acc for test set {test_set!r}") from None
+
+
+def seed_values(table: dict[str, Any], cfg: dict[str, Any], path_of: EvalPath) -> pd.DataFrame:
+    """One row per (table row, column, seed) with the reproduced value; unreproduced cells get one row with
+    value NaN and the reason. Static-bias tables (BE Figure 4) get per-seed Pearson r and p over classes."""
+    cells = all_cells(cfg, table)
+    rows = []
+    if table["protocol"] == "static_bias_correlation":
+        return _correlation_values(table, cells, cfg, path_of)
+    for cell in cells:
+        base = {"row": cell.row, "column": cell.column, "run": cell.run, "downstream": cell.downstream,
+                "protocol": cell.protocol, "reason": cell.reason}
+        if not cell.reproduced:
+            rows.append({**base, "seed": np.nan, "value": np.nan})
+            continue
+        for seed in cfg["seeds"]:
+            path = path_of(cell.run, seed, cell.downstream, cell.protocol)
+            rows.append({**base, "seed": seed, "value": cell_value(_read(path), cell, path)})
+    return pd.DataFrame(rows, columns=["row", "column", "run", "downstream", "protocol", "reason", "seed", "value"])
+
+
+def class_points(table: dict[str, Any], cfg: dict[str, Any], path_of: EvalPath) -> pd.DataFrame:
+    """BE Figure 4's dots: per class (and seed), the static classifier's top-1 and the relative top-1
+    improvement (%) of the row's method over MoCo: 100 (acc_method - acc_moco) / acc_moco. A class where MoCo
+    scores 0 has no relative improvement and is left out (counted in the caption)."""
+    cells = all_cells(cfg, table)
+    by_role = {(c.row, c.column): c for c in cells}
+    out = []
+    for cell in cells:
+        if cell.column != table["columns"][0]["id"] or not cell.reproduced:
+            continue
+        ref, static = by_role[(cell.row, "reference")], by_role[(cell.row, "static")]
+        classes = None
+        for seed in cfg["seeds"]:
+            acc = {}
+            for role, c in (("method", cell), ("moco", ref), ("static", static)):
+                path = path_of(c.run, seed, c.downstream, c.protocol)
+                record = _read(path)
+                acc[role] = per_class(record, path)
+                classes = classes or _class_names(cfg, c.downstream)
+            for k in range(len(acc["method"])):
+                rel = (100.0 * (acc["method"][k] - acc["moco"][k]) / acc["moco"][k]) if acc["moco"][k] > 0 else np.nan
+                out.append({"row": cell.row, "seed": seed, "class": classes[k] if classes else str(k),
+                            "static_top1": 100.0 * acc["static"][k], "moco_top1": 100.0 * acc["moco"][k],
+                            "method_top1": 100.0 * acc["method"][k], "relative_improvement": rel})
+    return pd.DataFrame(out, columns=["row", "seed", "class", "static_top1", "moco_top1", "method_top1",
+                                      "relative_improvement"])
+
+
+def correlation(points: pd.DataFrame) -> tuple[float, float, int]:
+    """Pearson r and its two-sided p over classes (seed-averaged points), and the number of classes used."""
+    means = points.groupby("class")[["static_top1", "relative_improvement"]].mean().dropna()
+    if len(means) < 3 or means["static_top1"].std() == 0 or means["relative_improvement"].std() == 0:
+        return math.nan, math.nan, len(means)
+    r, p = stats.pearsonr(means["static_top1"], means["relative_improvement"])
+    return float(r), float(p), len(means)
+
+
+def _correlation_values(table, cells, cfg, path_of) -> pd.DataFrame:
+    points = class_points(table, cfg, path_of)
+    rows = []
+    for cell in cells:
+        if cell.column not in ("pearson_r", "p_value"):
+            continue
+        base = {"row": cell.row, "column": cell.column, "run": cell.run, "downstream": cell.downstream,
+                "protocol": cell.protocol, "reason": cell.reason}
+        if not cell.reproduced:
+            rows.append({**base, "seed": np.nan, "value": np.nan})
+            continue
+        mine = points[points["row"] == cell.row]
+        for seed in cfg["seeds"]:
+            r, p, _ = correlation(mine[mine["seed"] == seed])
+            rows.append({**base, "seed": seed, "value": r if cell.column == "pearson_r" else p})
+    return pd.DataFrame(rows, columns=["row", "column", "run", "downstream", "protocol", "reason", "seed", "value"])
+
+
+# --------------------------------------------------------------------------------------------- summary
+def summarise(table: dict[str, Any], values: pd.DataFrame) -> pd.DataFrame:
+    """One row per (table row, column): published, reproduced mean, CI half-width, seeds, run, reason."""
+    out = []
+    for row in table["rows"]:
+        for column in table["columns"]:
+            mine = values[(values["row"] == row["id"]) & (values["column"] == column["id"])]
+            mean, half, n = mean_ci(mine["value"]) if len(mine) else (math.nan, math.nan, 0)
+            first = mine.iloc[0] if len(mine) else None
+            reason = (first["reason"] if first is not None else
+                      ("another paper's method: published number only" if row["external"] else None))
+            out.append({"row": row["id"], "label": row["row"] or row["id"], "column": column["id"],
+                        "column_label": column["label"], "published": row["values"][column["id"]],
+                        "mean": mean, "ci95": half, "seeds": n,
+                        "run": first["run"] if first is not None else None,
+                        "downstream": first["downstream"] if first is not None else None,
+                        "paper_backbone": row.get("backbone_printed") or row.get("backbone"),
+                        "paper_pretrain": row.get("pretrain"), "reason": reason})
+    return pd.DataFrame(out, columns=SUMMARY_COLUMNS)
+
+
+# ---------------------------------------------------------------------------------------------- claims
+def judge_claims(table: dict[str, Any], values: pd.DataFrame, cfg: dict[str, Any],
+                 points: pd.DataFrame | None = None) -> list[dict[str, Any]]:
+    """Every claim of the table judged on the reproduced numbers by a paired test over seeds."""
+    from ..paper_tables import claim_holds
+
+    cells = {(c.row, c.column): c for c in all_cells(cfg, table)}
+    verdicts = []
+    for claim in table["claims"]:
+        base = {"table": table["id"], "claim": claim["id"], "text": claim["text"], "section": claim["section"],
+                "direction": claim["direction"], "holds_on_published": claim_holds(claim, table)}
+        if claim["direction"] == "qualitative":
+            verdicts.append({**base, "verdict": "not testable", "effect": math.nan, "p_value": math.nan,
+                             "n_seeds": 0, "detail": "qualitative: see the figure (class activation maps)"})
+        elif claim["direction"] == "negative_correlation":
+            verdicts.append({**base, **_judge_correlation(claim, points)})
+        else:
+            verdicts.append({**base, **_judge_comparisons(claim, values, cells)})
+    return verdicts
+
+
+def comparisons(claim: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """(row A, column A, row B, column B) of every comparison a claim makes."""
+    if "column_pairs" in claim:
+        return [(r, a, r, b) for r in claim["rows"] for a, b in claim["column_pairs"]]
+    pairs = [claim["compare"]] if "compare" in claim else claim.get("pairs", [])
+    return [(a, c, b, c) for a, b in pairs for c in claim["columns"]]
+
+
+def _judge_comparisons(claim, values, cells) -> dict[str, Any]:
+    direction, margin = claim["direction"], claim.get("margin", 0.0)
+    results, skipped = [], []
+    for ra, ca, rb, cb in comparisons(claim):
+        a, b = cells.get((ra, ca)), cells.get((rb, cb))
+        if a is None or b is None or not a.reproduced or not b.reproduced:
+            skipped.append(f"{ra}/{ca} vs {rb}/{cb}: " + ("an external row (published only)" if a is None or b is None
+                                                       else (a.reason if a is not None and not a.reproduced
+                                                             else b.reason)))
+            continue
+        if a.eval_key == b.eval_key:
+            skipped.append(f"{ra}/{ca} vs {rb}/{cb}: the same run and evaluation on this profile")
+            continue
+        diffs = _paired(values, (ra, ca), (rb, cb))
+        results.append(_test(diffs, direction, margin, claim.get("tolerance")) | {"pair": f"{ra}/{ca} − {rb}/{cb}"})
+    if not results:
+        return {"verdict": "not testable", "effect": math.nan, "p_value": math.nan, "n_seeds": 0,
+                "detail": "; ".join(skipped) or "no comparison"}
+    if any(r["verdict"] == "contradicted" for r in results):
+        verdict = "contradicted"
+    elif all(r["verdict"] == "reproduced" for r in results):
+        verdict = "reproduced"
+    else:
+        verdict = "inconclusive"
+    worst = max(results, key=lambda r: (np.nan_to_num(r["p_value"], nan=1.0)))
+    detail = "; ".join(f"{r['pair']}: {r['effect']:+.1f} pp " + (
+        f"(d_z {r['d_z']:.2f}, p {r['p_value']:.3g}, {r['verdict']})" if r["n"] > 1 else "(one seed: no test)")
+        for r in results)
+    if skipped:
+        detail += "; not tested: " + "; ".join(skipped)
+    return {"verdict": verdict, "effect": float(np.mean([r["effect"] for r in results])),
+            "p_value": worst["p_value"], "n_seeds": min(r["n"] for r in results), "detail": detail}
+
+
+def _paired(values: pd.DataFrame, a: tuple[str, str], b: tuple[str, str]) -> np.ndarray:
+    def series(key):
+        mine = values[(values["row"] == key[0]) & (values["column"] == key[1])].dropna(subset=["value"])
+        return mine.set_index("seed")["value"]
+
+    sa, sb = series(a), series(b)
+    common = sa.index.intersection(sb.index)
+    return (sa[common] - sb[common]).to_numpy(dtype=float)
+
+
+def _test(diffs: np.ndarray, direction: str, margin: float, tolerance: float | None) -> dict[str, Any]:
+    """A paired t-test on per-seed differences A − B (percentage points)."""
+    n = len(diffs)
+    mean = float(diffs.mean()) if n else math.nan
+    sd = float(diffs.std(ddof=1)) if n > 1 else math.nan
+    d_z = mean / sd if sd and sd > 0 else (math.copysign(math.inf, mean) if n > 1 and mean != 0 else math.nan)
+    out = {"effect": mean, "d_z": d_z, "n": n}
+    if n < 2:
+        return out | {"p_value": math.nan, "verdict": "inconclusive"}
+    if direction == "approx_equal":  # two one-sided tests against ±tolerance
+        p_low = _one_sided(diffs + tolerance, "greater")
+        p_high = _one_sided(diffs - tolerance, "less")
+        p = max(p_low, p_high)
+        if p < ALPHA:
+            return out | {"p_value": p, "verdict": "reproduced"}
+        outside = min(_one_sided(diffs - tolerance, "greater"), _one_sided(diffs + tolerance, "less"))
+        return out | {"p_value": p, "verdict": "contradicted" if outside < ALPHA else "inconclusive"}
+    shifted = diffs - margin if direction == "greater" else diffs + margin
+    p = _two_sided(shifted)
+    agrees = (mean > margin) if direction == "greater" else (mean < -margin)
+    if p < ALPHA:
+        return out | {"p_value": p, "verdict": "reproduced" if agrees else "contradicted"}
+    return out | {"p_value": p, "verdict": "inconclusive"}
+
+
+def _two_sided(x: np.ndarray) -> float:
+    if np.all(x == x[0]):  # no spread: the t statistic is infinite unless every difference is 0
+        return 1.0 if x[0] == 0 else 0.0
+    return float(stats.ttest_1samp(x, 0.0).pvalue)
+
+
+def _one_sided(x: np.ndarray, alternative: str) -> float:
+    if np.all(x == x[0]):
+        return 0.0 if (x[0] > 0 if alternative == "greater" else x[0] < 0) else 1.0
+    return float(stats.ttest_1samp(x, 0.0, alternative=alternative).pvalue)
+
+
+def _judge_correlation(claim, points) -> dict[str, Any]:
+    if points is None or points.empty:
+        return {"verdict": "not testable", "effect": math.nan, "p_value": math.nan, "n_seeds": 0,
+                "detail": "no per-class points"}
+    results = []
+    for row in claim["rows"]:
+        mine = points[points["row"] == row]
+        r, p, k = correlation(mine)
+        results.append((row, r, p, k, mine["seed"].nunique()))
+    details = "; ".join(f"{row}: r = {r:.2f}, p = {p:.3g} over {k} classes (seed-averaged, {s} seeds)"
+                        for row, r, p, k, s in results)
+    if any(math.isnan(r) for _, r, _, _, _ in results):
+        verdict = "inconclusive"
+    elif all(r < 0 and p < ALPHA for _, r, p, _, _ in results):
+        verdict = "reproduced"
+    elif any(r > 0 and p < ALPHA for _, r, p, _, _ in results):
+        verdict = "contradicted"
+    else:
+        verdict = "inconclusive"
+    return {"verdict": verdict, "effect": results[0][1], "p_value": results[0][2],
+            "n_seeds": min(s for *_, s in results), "detail": details}
+
+
+# ------------------------------------------------------------------------------------------ helpers
+def _read(path: Path) -> dict[str, Any]:
+    if not Path(path).is_file():
+        raise DataError(f"{path}: evaluation record missing (run the workflow: snakemake <table id>)")
+    return read_json(path)
+
+
+def _class_names(cfg: dict[str, Any], flavour: str) -> list[str] | None:
+    try:
+        from ..pipeline import split
+
+        return list(split(cfg, flavour, "test").class_names)
+    except Exception:  # names are a nicety for the plot; the numbers do not depend on them
+        return None
+
+
+def cells_frame(cfg: dict[str, Any], table: dict[str, Any]) -> pd.DataFrame:
+    return pd.DataFrame([{k: v for k, v in asdict(c).items() if k != "options"} | {"options": str(c.options)}
+                         for c in all_cells(cfg, table)])
+
+
+__all__ = ["ALPHA", "VERDICTS", "eval_path_in", "seed_values", "class_points", "correlation", "summarise",
+           "judge_claims", "comparisons", "cells_frame"]

@@ -1,0 +1,322 @@
+"""Write a regenerated table: CSV (every number), Markdown and LaTeX (published beside reproduced), a plot,
+and a JSON record with the caption, the claim verdicts, the compute cost and the provenance."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..errors import ConfigError
+from ..io import atomic_path, write_json, write_text
+from . import regenerate as rg
+from .plan import all_cells
+
+OUTPUTS = ("csv", "seeds.csv", "md", "tex", "png", "json")
+
+
+def outputs(out_dir: str | Path, table_id: str) -> dict[str, Path]:
+    return {kind: Path(out_dir) / f"{table_id}.{kind}" for kind in OUTPUTS}
+
+
+def build_table(cfg: dict[str, Any], table_id: str, results: str | Path, out_dir: str | Path,
+                cams: tuple[Path, Path] | None = None) -> dict[str, Any]:
+    """Regenerate `table_id` from the evaluation records under `results`; write every output atomically.
+    `cams` = (scores CSV, figure PNG) of `scenebias cams`, shown by the class-activation-map figures."""
+    import time
+
+    from ..paper_tables import load_paper_tables
+    from ..pipeline import manifest_path
+    from ..provenance import provenance
+
+    t0 = time.time()
+    tables = load_paper_tables()
+    if table_id not in tables:
+        raise ConfigError(f"--table: unknown table {table_id!r}; expected one of: {', '.join(sorted(tables))}")
+    table = tables[table_id]
+    path_of = rg.eval_path_in(results)
+    values = rg.seed_values(table, cfg, path_of)
+    points = rg.class_points(table, cfg, path_of) if table["protocol"] == "static_bias_correlation" else None
+    summary = rg.summarise(table, values)
+    claims = rg.judge_claims(table, values, cfg, points)
+    files = outputs(out_dir, table_id)
+    _write_csv(summary, files["csv"])
+    _write_csv(values if points is None else points, files["seeds.csv"])
+    caption = caption_of(cfg, table)
+    cam_summary = None
+    if table["protocol"] == "cam":
+        cam_summary = _cam_figure(cams, files["png"])
+        caption += (" Class activation maps (channel-mean energy of the last feature map, BE §4.7) of the profile's "
+                    "moco, moco+be and moco+fame runs, first seed; white: ground-truth actor, magenta: FAME mask.")
+        for claim in claims:
+            claim["detail"] += "; " + _cam_detail(cam_summary)
+    else:
+        plot(table, summary, values, points, files["png"])
+    write_text(files["md"], markdown(table, summary, caption, claims)
+               + (_cam_markdown(cam_summary) if cam_summary is not None else ""))
+    write_text(files["tex"], latex(table, summary, caption))
+    record = {"table": table_id, "label": f"{table['paper']['short']} {table['label']}", "kind": table["kind"],
+              "caption": caption, "paper_caption": table["caption"], "claims": claims,
+              "compute": compute_cost(cfg, table, Path(results)),
+              "summary": summary.to_dict(orient="records"), "correlation": _correlations(points),
+              "cams": None if cam_summary is None else cam_summary.to_dict(orient="records"),
+              "provenance": provenance(cfg={k: cfg[k] for k in ("data", "clip", "backbone", "pretrain", "runs",
+                                                                 "evaluate", "seeds")},
+                                       seed=None, device="cpu", wall_time_s=time.time() - t0,
+                                       manifest=manifest_path(cfg), paper_file=table["paper"]["file"],
+                                       paper_sha256=table["paper"]["text_sha256"],
+                                       sources=sorted({str(path_of(c.run, s, c.downstream, c.protocol))
+                                                       for c in all_cells(cfg, table) if c.reproduced
+                                                       for s in cfg["seeds"]}))}
+    write_json(files["json"], _finite(record))
+    return record
+
+
+# --------------------------------------------------------------------------------------------- caption
+def caption_of(cfg: dict[str, Any], table: dict[str, Any]) -> str:
+    """What ran: the dataset -> flavour mapping, the backbone, the seeds, what is not reproduced."""
+    from .plan import flavour_of
+
+    datasets = sorted({d for d in table["grid"].get("pretrain", []) + table["grid"].get("downstream", [])
+                       if d and d != "none"})
+    mapping = []
+    for dataset in datasets:
+        flavour, reason = flavour_of(cfg, table, dataset)
+        real = dataset in (cfg["data"].get("real") or {})
+        mapping.append(f"{dataset} → {'real root' if real else 'generated'} {flavour}" if flavour
+                       else f"{dataset} → not reproduced ({reason})")
+    backbone = cfg["backbone"]["name"]
+    seeds = len(cfg["seeds"])
+    return (f"{table['paper']['short']} {table['label']} regenerated on the {cfg['profile']} profile. "
+            f"Datasets: {'; '.join(mapping) or 'none'}. Every reproduced row uses the profile's backbone "
+            f"{backbone} (the paper's backbone is listed beside it). Reproduced: mean ± 95% CI over {seeds} "
+            f"seed{'s' if seeds != 1 else ''} (Student t). Claims: paired t-test over seeds, α = {rg.ALPHA}.")
+
+
+# ------------------------------------------------------------------------------------------- formats
+def _fmt(mean: float, half: float, n: int, digits: int = 1) -> str:
+    if n == 0 or math.isnan(mean):
+        return "–"
+    if math.isnan(half):
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {half:.{digits}f}"
+
+
+def _digits(table: dict[str, Any]) -> int:
+    return 2 if table["metric"] in ("pearson_r", "p_value") else 1
+
+
+def wide(table: dict[str, Any], summary: pd.DataFrame) -> pd.DataFrame:
+    """Row label, paper setting, then per column: the published number and ours."""
+    digits = _digits(table)
+    records = []
+    for row in table["rows"]:
+        mine = summary[summary["row"] == row["id"]]
+        rec = {"Row": row["row"] or row["id"],
+               "Paper backbone / pretraining": f"{mine.iloc[0]['paper_backbone'] or '–'} / "
+                                               f"{mine.iloc[0]['paper_pretrain'] or '–'}" if len(mine) else "–",
+               "Run (ours)": (mine.iloc[0]["run"] or "–") if len(mine) else "–"}
+        for _, cell in mine.iterrows():
+            published = cell["published"]
+            rec[f"{cell['column_label']} paper"] = "–" if published is None or (
+                isinstance(published, float) and math.isnan(published)) else f"{published:g}"
+            rec[f"{cell['column_label']} ours"] = _fmt(cell["mean"], cell["ci95"], cell["seeds"], digits)
+        records.append(rec)
+    return pd.DataFrame(records)
+
+
+def markdown(table: dict[str, Any], summary: pd.DataFrame, caption: str, claims: list[dict[str, Any]]) -> str:
+    lines = [f"# {table['paper']['short']} {table['label']}", "", f"*Paper:* {table['caption']}", "",
+             f"*Here:* {caption}", "", wide(table, summary).to_markdown(index=False), ""]
+    reasons = summary.dropna(subset=["reason"]).drop_duplicates("reason")
+    if len(reasons):
+        lines += ["Not reproduced:", ""] + [f"- {r['label']}: {r['reason']}" for _, r in reasons.iterrows()] + [""]
+    if claims:
+        lines += ["## Claims", "", "| claim | verdict | effect (pp) | p | seeds | published |", "|---|---|---|---|---|---|"]
+        for c in claims:
+            lines.append(f"| {c['claim']} | {c['verdict']} | {_num(c['effect'])} | {_num(c['p_value'], 3)} | "
+                         f"{c['n_seeds']} | {_holds(c['holds_on_published'])} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def latex(table: dict[str, Any], summary: pd.DataFrame, caption: str) -> str:
+    frame = wide(table, summary).drop(columns=["Run (ours)"])
+    body = frame.style.hide(axis="index").to_latex(hrules=True, column_format="l" * len(frame.columns))
+    body = body.replace("±", r"$\pm$").replace("–", "--").replace("_", r"\_").replace("%", r"\%")
+    label = f"tab:{table['id']}"
+    return (f"% {table['paper']['short']} {table['label']} regenerated by scenebias\n"
+            "\\begin{table}[t]\n\\centering\\small\n" + body +
+            f"\\caption{{{_tex_escape(caption)}}}\n\\label{{{label}}}\n\\end{{table}}\n")
+
+
+def _tex_escape(text: str) -> str:
+    for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"),
+                 ("±", r"$\pm$"), ("→", r"$\to$"), ("α", r"$\alpha$")):
+        text = text.replace(a, b)
+    return text
+
+
+def _num(x: float, digits: int = 1) -> str:
+    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else (
+        f"{x:.{digits}g}" if digits > 1 else f"{x:+.1f}")
+
+
+def _holds(value: bool | None) -> str:
+    return {True: "holds", False: "does not hold", None: "–"}[value]
+
+
+# ---------------------------------------------------------------------------------------------- plots
+def plot(table: dict[str, Any], summary: pd.DataFrame, values: pd.DataFrame, points: pd.DataFrame | None,
+         out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    if points is not None:
+        fig = _correlation_plot(points, plt, sns)
+    else:
+        fig = _comparison_plot(table, summary, values, plt, sns)
+    with atomic_path(out, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+
+def _comparison_plot(table, summary, values, plt, sns):
+    """Published (diamond) and reproduced (dots per seed, bar = mean) per row, one panel per column."""
+    internal = summary[summary["run"].notna() | summary["published"].notna()]
+    columns = list(dict.fromkeys(internal["column_label"]))
+    rows = [r["row"] or r["id"] for r in table["rows"] if r["method"] is not None]
+    fig, axes = plt.subplots(1, max(len(columns), 1), figsize=(3.2 * max(len(columns), 1) + 1,
+                                                                0.35 * len(rows) + 1.6), sharey=True, squeeze=False)
+    label_of = {r["id"]: r["row"] or r["id"] for r in table["rows"]}
+    for ax, column in zip(axes[0], columns):
+        cid = internal[internal["column_label"] == column]["column"].iloc[0]
+        pub = internal[(internal["column"] == cid) & internal["row"].map(lambda r: label_of[r] in rows)]
+        ours = values[(values["column"] == cid)].dropna(subset=["value"]).assign(label=lambda d: d["row"].map(label_of))
+        if len(ours):
+            sns.barplot(data=ours, y="label", x="value", order=rows, ax=ax, color="#9ecae1", errorbar=("ci", 95),
+                        label="reproduced (mean, 95% CI)")
+            sns.stripplot(data=ours, y="label", x="value", order=rows, ax=ax, color="#08519c", size=3)
+        pub = pub.assign(label=pub["row"].map(label_of)).dropna(subset=["published"])
+        ax.scatter(pub["published"], [rows.index(lbl) for lbl in pub["label"]], marker="D", color="#e6550d",
+                   zorder=5, label="published")
+        ax.set_title(column)
+        ax.set_xlabel(table["metric"].replace("_", " ") + (" (%)" if table["metric"] in ("top1", "recall_at_k")
+                                                            else ""))
+        ax.set_ylabel("")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    for ax in axes[0]:
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()
+    fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=8, bbox_to_anchor=(0.5, -0.02))
+    fig.suptitle(f"{table['paper']['short']} {table['label']}: published vs reproduced", fontsize=10, y=1.02)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    return fig
+
+
+def _correlation_plot(points, plt, sns):
+    """BE Figure 4: per class, static-classifier top-1 vs relative improvement, with a least-squares line."""
+    means = points.groupby("class")[["static_top1", "relative_improvement"]].mean().dropna().reset_index()
+    r, p, k = rg.correlation(points)
+    fig, ax = plt.subplots(figsize=(5, 4))
+    sns.regplot(data=means, x="static_top1", y="relative_improvement", ax=ax, ci=95,
+                scatter_kws={"s": 30, "color": "#08519c"}, line_kws={"color": "#e6550d"})
+    for _, m in means.iterrows():
+        ax.annotate(str(m["class"]), (m["static_top1"], m["relative_improvement"]), fontsize=7,
+                    xytext=(3, 3), textcoords="offset points")
+    ax.set_xlabel("static-video classifier top-1 per class (%)")
+    ax.set_ylabel("relative top-1 improvement over MoCo (%)")
+    ax.set_title(f"Pearson r = {r:.2f}, p = {p:.3g} ({k} classes)", fontsize=9)
+    return fig
+
+
+def _cam_figure(cams: tuple[Path, Path] | None, out: Path) -> pd.DataFrame:
+    """Copy the CAM figure next to the table and summarise the per-clip scores (empty without CAMs)."""
+    import shutil
+
+    from ..analysis.cam import summarise_cams
+
+    if cams is None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(4, 1))
+        ax.axis("off")
+        ax.text(0.5, 0.5, "no moco / moco+be / moco+fame runs in this profile: no CAMs", ha="center", fontsize=8)
+        with atomic_path(out, suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=100)
+        plt.close(fig)
+        return pd.DataFrame()
+    scores, figure = cams
+    with atomic_path(out, suffix=".png") as tmp:
+        shutil.copyfile(figure, tmp)
+    return summarise_cams(pd.read_csv(scores))
+
+
+def _cam_detail(summary: pd.DataFrame) -> str:
+    if summary.empty:
+        return "no CAMs computed"
+    parts = [f"{r['model']} on {r['flavour']}: {r['cam_in_actor_mean']:.3f} of the CAM energy in the actor "
+             f"(area {r['actor_area']:.3f})" for _, r in summary.iterrows()]
+    return "CAM energy share inside the ground-truth actor: " + "; ".join(parts)
+
+
+def _cam_markdown(summary: pd.DataFrame) -> str:
+    if summary.empty:
+        return ""
+    return "\n## Class activation maps: energy inside the actor and FAME's mask\n\n" + \
+        summary.round(3).to_markdown(index=False) + "\n"
+
+
+# -------------------------------------------------------------------------------------------- compute
+def compute_cost(cfg: dict[str, Any], table: dict[str, Any], results: Path) -> dict[str, Any]:
+    """CPU/GPU time the table's jobs took, from Snakemake `benchmark:` files (those present)."""
+    keys = {c.eval_key for c in all_cells(cfg, table) if c.reproduced}
+    runs = {k[0] for k in keys}
+    files = [results / "benchmarks" / "pretrain" / run / f"seed{s}.tsv" for run in runs for s in cfg["seeds"]]
+    files += [results / "benchmarks" / "evaluate" / run / f"seed{s}" / d / f"{p}.tsv"
+              for run, d, p in keys for s in cfg["seeds"]]
+    seconds, found, rss = 0.0, 0, 0.0
+    for f in files:
+        if f.is_file():
+            frame = pd.read_csv(f, sep="\t")
+            seconds += float(frame["s"].sum())
+            rss = max(rss, float(frame["max_rss"].max()) if "max_rss" in frame else 0.0)
+            found += 1
+    return {"jobs": len(files), "jobs_measured": found, "job_seconds": round(seconds, 1),
+            "max_rss_mb": round(rss, 1), "runs": sorted(runs), "evaluations": len(keys) * len(cfg["seeds"])}
+
+
+def _correlations(points: pd.DataFrame | None) -> dict[str, Any] | None:
+    if points is None:
+        return None
+    r, p, k = rg.correlation(points)
+    return {"pearson_r": r, "p_value": p, "classes": k,
+            "classes_without_moco_accuracy": int(points.groupby("class")["relative_improvement"].mean().isna().sum())}
+
+
+def _write_csv(frame: pd.DataFrame, path: Path) -> None:
+    with atomic_path(path, suffix=".csv") as tmp:
+        frame.to_csv(tmp, index=False)
+
+
+def _finite(obj: Any) -> Any:
+    """JSON has no NaN: None instead."""
+    if isinstance(obj, float):
+        return None if math.isnan(obj) or math.isinf(obj) else obj
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    if hasattr(obj, "item"):
+        return _finite(obj.item())
+    return obj
+
+
+__all__ = ["OUTPUTS", "outputs", "build_table", "caption_of", "wide", "markdown", "latex", "plot", "compute_cost"]

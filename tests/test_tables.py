@@ -1,0 +1,188 @@
+"""Paper tables regenerated: the plan (cells -> runs and evaluations), the claim tests, the outputs."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scenebias.config import load_config, validate
+from scenebias.errors import ConfigError
+from scenebias.paper_tables import load_paper_tables, table_ids
+from scenebias.tables import regenerate as rg
+from scenebias.tables.plan import all_cells, resolve_run, selected_tables, table_cells, table_evaluations
+from scenebias.tables.render import build_table, outputs
+
+
+@pytest.fixture(scope="module")
+def default_cfg():
+    return load_config("default")
+
+
+@pytest.fixture(scope="module")
+def tables():
+    return load_paper_tables()
+
+
+# ------------------------------------------------------------------------------------------------ plan
+def test_default_profile_regenerates_every_table(default_cfg):
+    assert selected_tables(default_cfg) == table_ids()
+    assert len(table_ids()) == 14
+
+
+def test_cells_reuse_profile_runs_and_derive_variants(default_cfg, tables):
+    cells = {c.row: c for c in table_cells(default_cfg, tables["fame_table3"]) if c.column == "ucf101"}
+    assert cells["baseline"].run == "moco"  # the profile's own MoCo run (queue_size 256) is reused
+    assert cells["beta_07"].run == "moco+fame@beta~0.7"
+    derived = default_cfg["runs"]["moco+fame@beta~0.7"]
+    # the profile's options of the method plus exactly the option the table varies
+    assert derived["options"] == {**default_cfg["runs"]["moco+fame"]["options"], "beta": 0.7}
+    assert derived["from_tables"] is True
+    # FAME's default beta is a named variant only if it differs from the profile's run
+    from scenebias.plugins import get_method
+
+    default_beta = get_method("moco+fame").options({})["beta"]
+    expected = "moco+fame" if default_beta == 0.5 else "moco+fame@beta~0.5"
+    assert cells["beta_05"].run == expected
+
+
+def test_stand_in_flavours_and_unreproducible_cells_say_why(default_cfg, tables):
+    cells = {(c.row, c.column): c for c in table_cells(default_cfg, tables["be_table1"])}
+    imagenet = cells[("imagenet_supervised_i3d", "ucf101")]
+    assert not imagenet.reproduced and "imagenet" in imagenet.reason
+    k400 = cells[("moco_i3d_k400", "hmdb51")]
+    assert k400.pretrain_flavour == "ucf101" and k400.downstream == "hmdb51" and k400.protocol == "finetune"
+    actor = {(c.row, c.column): c for c in table_cells(default_cfg, tables["be_figure5"])}
+    assert actor[("moco_be", "actor_hmdb51")].downstream == "actor_hmdb51"
+    assert actor[("moco_be", "actor_hmdb51")].protocol == "finetune"
+
+
+def test_diving48_pretraining_gets_its_own_run(default_cfg, tables):
+    cells = {c.row: c for c in table_cells(default_cfg, tables["be_table2"])}
+    run = cells["moco_be_i3d_diving48"].run
+    assert default_cfg["runs"][run]["flavour"] == "diving48"
+    assert run != cells["moco_be_i3d_ucf101"].run
+
+
+def test_static_bias_figure_adds_reference_and_static_classifier(default_cfg, tables):
+    evals = table_evaluations(default_cfg, "be_figure4")
+    protocols = {(p, d) for _, d, p in evals}
+    assert ("classifier", "hmdb51") in protocols and ("finetune", "hmdb51") in protocols
+    static = [r for r, _, p in evals if p == "classifier"][0]
+    spec = default_cfg["runs"][static]
+    assert spec["method"] == "supervised" and spec["options"]["static"] is True and spec["flavour"] == "hmdb51"
+
+
+def test_table_runs_are_idempotent_and_selectable(default_cfg):
+    again = validate(default_cfg, "again")
+    assert again["runs"] == default_cfg["runs"]
+    only = load_config("default", overrides={"tables": ["fame_table4"]})
+    derived = {r for r, s in only["runs"].items() if s.get("from_tables")}
+    assert derived == {"moco+fame@background~intra"}
+    with pytest.raises(ConfigError, match="fame_table99"):
+        load_config("default", overrides={"tables": ["fame_table99"]})
+
+
+def test_existing_identical_run_is_found(default_cfg):
+    assert resolve_run(default_cfg, "moco", {}, "ucf101") == "moco"
+    assert resolve_run(default_cfg, "moco", {"queue_size": 256}, "ucf101") == "moco"
+    assert resolve_run(default_cfg, "moco", {"queue_size": 64}, "ucf101") == "moco@queue_size~64"
+
+
+# ------------------------------------------------------------------------------------------------ claims
+def _values(pairs: dict[tuple[str, str], list[float]]) -> pd.DataFrame:
+    rows = [{"row": r, "column": c, "seed": s, "value": v} for (r, c), vals in pairs.items()
+            for s, v in enumerate(vals)]
+    return pd.DataFrame(rows, columns=["row", "column", "seed", "value"])
+
+
+def test_paired_test_verdicts():
+    greater = rg._test(np.array([2.0, 2.5, 1.8]), "greater", 0.0, None)
+    assert greater["verdict"] == "reproduced" and greater["p_value"] < 0.05 and greater["effect"] == pytest.approx(2.1)
+    assert rg._test(np.array([-2.0, -2.5, -1.8]), "greater", 0.0, None)["verdict"] == "contradicted"
+    assert rg._test(np.array([3.0, -2.0, 0.5]), "greater", 0.0, None)["verdict"] == "inconclusive"
+    assert rg._test(np.array([3.0]), "greater", 0.0, None)["verdict"] == "inconclusive"  # one seed: no test
+    assert rg._test(np.array([-2.0, -2.5, -1.8]), "less", 0.0, None)["verdict"] == "reproduced"
+    # equivalence within ±1 pp: tight differences around 0 are equal, far ones are not
+    assert rg._test(np.array([0.1, -0.1, 0.05, 0.0]), "approx_equal", 0.0, 1.0)["verdict"] == "reproduced"
+    assert rg._test(np.array([5.0, 5.2, 4.9, 5.1]), "approx_equal", 0.0, 1.0)["verdict"] == "contradicted"
+
+
+def test_claims_judged_from_values(default_cfg, tables):
+    table = tables["fame_table4"]
+    values = _values({("none", "ucf101"): [50, 51, 52], ("none", "hmdb51"): [30, 31, 32],
+                      ("intra_video", "ucf101"): [55, 56, 58], ("intra_video", "hmdb51"): [35, 36, 38],
+                      ("inter_video", "ucf101"): [50, 52, 51], ("inter_video", "hmdb51"): [29, 33, 30]})
+    verdicts = {v["claim"]: v for v in rg.judge_claims(table, values, default_cfg)}
+    assert verdicts["intra_beats_none"]["verdict"] == "reproduced"
+    assert verdicts["inter_beats_intra"]["verdict"] == "contradicted"
+    assert verdicts["inter_beats_none"]["verdict"] == "inconclusive"
+    assert all(v["holds_on_published"] is True for v in verdicts.values())
+
+
+def test_claims_against_external_or_same_run_are_not_testable(default_cfg, tables):
+    verdicts = {v["claim"]: v for v in rg.judge_claims(tables["fame_table1"], _values({}), default_cfg)}
+    assert verdicts["fame_beats_mlrep_linear"]["verdict"] == "not testable"
+    assert "external" in verdicts["fame_beats_mlrep_linear"]["detail"]
+    # BE Table 2: MoCo+BE pretrained on "Kinetics" and on UCF101 are one run on generated data
+    be2 = {v["claim"]: v for v in rg.judge_claims(tables["be_table2"], _values({}), default_cfg)}
+    assert any("same run" in v["detail"] or v["verdict"] == "not testable" for v in be2.values())
+
+
+def test_correlation_of_class_points():
+    rng = np.random.default_rng(0)
+    static = np.linspace(10, 90, 12)
+    points = pd.DataFrame({"class": [f"c{i}" for i in range(12)] * 2, "seed": [0] * 12 + [1] * 12,
+                           "static_top1": np.tile(static, 2),
+                           "relative_improvement": np.tile(-0.8 * static, 2) + rng.normal(0, 3, 24)})
+    r, p, k = rg.correlation(points)
+    assert r < -0.9 and p < 1e-3 and k == 12
+    flat = points.assign(relative_improvement=1.0)
+    assert math.isnan(rg.correlation(flat)[0])  # no spread: undefined, not a number made up
+
+
+# ------------------------------------------------------------------------------------------------ outputs
+def _fake_records(cfg, table, results, value_of):
+    for cell in all_cells(cfg, table):
+        if not cell.reproduced:
+            continue
+        for seed in cfg["seeds"]:
+            path = rg.eval_path_in(results)(cell.run, seed, cell.downstream, cell.protocol)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            acc = value_of(cell, seed)
+            test = {"top1": acc, "per_class_acc": [acc] * 6}
+            record = {"run": cell.run, "seed": seed, "protocol": cell.protocol, "downstream": cell.downstream,
+                      "test_sets": {"test": cell.downstream}, "results": {"test": test}}
+            path.write_text(json.dumps(record))
+
+
+def test_build_table_writes_every_output(default_cfg, tables, tmp_path):
+    table = tables["fame_table3"]
+    bump = {"moco": 0.0}
+
+    def value_of(cell, seed):
+        return 0.5 + 0.01 * seed + (0.0 if bump.get(cell.run) is not None else 0.05)
+
+    _fake_records(default_cfg, table, tmp_path / "results", value_of)
+    record = build_table(default_cfg, "fame_table3", tmp_path / "results", tmp_path / "out")
+    files = outputs(tmp_path / "out", "fame_table3")
+    assert all(f.is_file() for f in files.values())
+    summary = pd.read_csv(files["csv"])
+    base = summary[(summary["row"] == "baseline") & (summary["column"] == "ucf101")].iloc[0]
+    assert base["mean"] == pytest.approx(51.0) and base["seeds"] == 3 and base["published"] == 75.8
+    verdicts = {c["claim"]: c["verdict"] for c in record["claims"]}
+    assert verdicts["beta_below_one_beats_baseline"] == "reproduced"  # +5 pp on every seed
+    md = files["md"].read_text()
+    assert "75.8" in md and "51.0 ± " in md and "beta_below_one_beats_baseline" in md
+    assert "\\begin{table}" in files["tex"].read_text() and "$\\pm$" in files["tex"].read_text()
+    assert files["png"].stat().st_size > 5000
+
+
+def test_missing_evaluation_is_an_error_naming_the_file(default_cfg, tmp_path):
+    from scenebias.errors import DataError
+
+    with pytest.raises(DataError, match="eval/moco/seed0/ucf101/finetune.json"):
+        build_table(default_cfg, "fame_table3", tmp_path / "results", tmp_path / "out")
+    assert not list((tmp_path / "out").glob("*")) if (tmp_path / "out").exists() else True
