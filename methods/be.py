@@ -96,7 +96,7 @@ def contrast_with_hard_negative(moco: MoCo, view_a: torch.Tensor, view_b: torch.
     k_a, k_b = moco.keys(view_a, generator), moco.keys(view_b, generator)
     loss_ab, stats_ab = moco.contrast(q_a, k_b, video_index, extra_negatives=n[:, None])
     loss_ba, stats_ba = moco.contrast(q_b, k_a, video_index, extra_negatives=n[:, None])
-    moco.enqueue(torch.cat([k_a, k_b]), torch.cat([video_index, video_index]))
+    moco.enqueue_passes([k_a, k_b], video_index)
     stats = {key: (stats_ab[key] + stats_ba[key]) / 2 for key in stats_ab}
     stats["hard_neg_sim"] = ((q_a + q_b) * n).sum(dim=1).mean().detach() / 2
     return (loss_ab + loss_ba) / 2, stats

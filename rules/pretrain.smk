@@ -3,16 +3,25 @@ rule pretrain:
     retried job resumes where it stopped."""
     input:
         manifest=MANIFEST,
+        frames=lambda w: frame_cache_inputs([run_flavour(w.run)]),
     output:
         model=f"{RESULTS}/pretrain/{{run}}/seed{{seed}}/model.pt",
     params:
         stage=lambda w: section_hash("data", "clip", "backbone", "pretrain", run=w.run),
-        work=lambda w: f"{RESULTS}/checkpoints/{w.run}/seed{w.seed}",
+        # one checkpoint folder per training setting: a changed config never resumes an old checkpoint
+        work=lambda w: f"{RESULTS}/checkpoints/{w.run}/seed{w.seed}/"
+        + section_hash("data", "clip", "backbone", "pretrain", run=w.run),
     log:
         f"{RESULTS}/logs/pretrain/{{run}}/seed{{seed}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/pretrain/{{run}}/seed{{seed}}.tsv"
     threads: config["threads"]
+    resources:
+        # one GPU slot unless the config says cpu (Snakemake resources are ints); mem_mb and runtime
+        # (minutes) are defaults for a scheduler, overridden by a profile's set-resources
+        gpu=1 if config["device"] != "cpu" else 0,
+        mem_mb=16000,
+        runtime=720,
     shell:
         "scenebias pretrain --config-json \"$SCENEBIAS_CONFIG_JSON\" --run {wildcards.run:q} --seed {wildcards.seed}"
         " --out {output.model:q} --work-dir {params.work:q} --quiet > {log:q} 2>&1"

@@ -11,10 +11,12 @@ clips of a batch before colour augmentation.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as nn_functional
 import torchvision.transforms.v2.functional as F
 
 KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
@@ -97,6 +99,152 @@ def blur_kernel_size(crop: int) -> int:
     return max(k, 3)
 
 
+JITTER_OPS = ("brightness", "contrast", "saturation", "hue")  # ColorJitter's four ops, in factor-column order
+
+
+@dataclass(frozen=True)
+class ColourParams:
+    """One batch's colour-augmentation draws, a row per clip (CPU tensors).
+
+    `factors[:, j]` is the factor of JITTER_OPS[j] (hue: a shift in turns), `order[b]` the order in which clip b
+    applies the four ops (a permutation of 0..3), `sigma` the blur's standard deviation in pixels.
+    """
+    jitter: torch.Tensor   # (B,) bool
+    factors: torch.Tensor  # (B, 4) float
+    order: torch.Tensor    # (B, 4) long
+    gray: torch.Tensor     # (B,) bool
+    blur: torch.Tensor     # (B,) bool
+    sigma: torch.Tensor    # (B,) float
+
+
+def sample_colour_params(batch: int, generator: torch.Generator, jitter: tuple[float, float, float, float] =
+                         (0.4, 0.4, 0.4, 0.1), p_jitter: float = 0.8, p_gray: float = 0.2, p_blur: float = 0.5,
+                         sigma: tuple[float, float] = (0.1, 2.0)) -> ColourParams:
+    """Every clip's draws at once (MoCo v2 / FAME video augmentation): ColorJitter with probability p_jitter,
+    factors U(1 − a, 1 + a) for brightness, contrast, saturation and U(−a, a) for hue, the four ops in a uniformly
+    random order (the argsort of uniforms), as torchvision's ColorJitter; grayscale with probability p_gray;
+    Gaussian blur with probability p_blur, sigma ~ U(sigma). Two tensors are drawn from `generator` whatever the
+    outcomes, so clip b's draws do not depend on the other clips' outcomes."""
+    u = torch.rand(batch, 8, generator=generator)
+    order = torch.rand(batch, 4, generator=generator).argsort(dim=1)
+    spread = torch.tensor(jitter, dtype=torch.float32)
+    centre = torch.tensor([1.0, 1.0, 1.0, 0.0])
+    return ColourParams(jitter=u[:, 0] < p_jitter, factors=centre - spread + 2 * spread * u[:, 1:5], order=order,
+                        gray=u[:, 5] < p_gray, blur=u[:, 6] < p_blur,
+                        sigma=sigma[0] + (sigma[1] - sigma[0]) * u[:, 7])
+
+
+def _per_clip(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """(n,) per-clip values shaped to broadcast over a (n, T, C, H, W) frame stack (or its (n, T, H, W) planes)."""
+    return values.view(-1, *([1] * (like.dim() - 1)))
+
+
+def _blend(image: torch.Tensor, other: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    """torchvision's `_blend` with a factor per clip: factor·image + (1 − factor)·other, clamped to [0, 1], as one
+    lerp (exactly `image` where the factor is 1)."""
+    return torch.lerp(other, image, _per_clip(factor, image)).clamp_(0.0, 1.0)
+
+
+def _brightness(frames: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    return (frames * _per_clip(factor, frames)).clamp_(0.0, 1.0)  # a blend with black
+
+
+def _contrast(frames: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    """Blend with each frame's mean grey level (torchvision's adjust_contrast, frame by frame)."""
+    return _blend(frames, F.rgb_to_grayscale(frames).mean(dim=(-3, -2, -1), keepdim=True), factor)
+
+
+def _saturation(frames: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    return _blend(frames, F.rgb_to_grayscale(frames), factor)
+
+
+def _hue(frames: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """Shift the HSV hue by `shift` turns per clip (torchvision's adjust_hue): the hexcone hue h (in sixths of a
+    turn) from RGB, shifted, and RGB back as v − (v − min)·clamp(min(k, 4 − k), 0, 1) with k = (n + h) mod 6;
+    value and span are unchanged by the shift. Elementwise on the channel planes, in place where possible:
+    the temporaries are what costs on a CPU."""
+    r, g, b = frames.unbind(dim=-3)
+    top = torch.maximum(torch.maximum(r, g), b)
+    span = torch.minimum(r, g)
+    span = torch.sub(top, torch.minimum(span, b, out=span), out=span)
+    sector = torch.where(r == top, g - b, torch.where(g == top, (b - r).add_(span, alpha=2),
+                                                     (r - g).add_(span, alpha=4)))
+    # grey pixels (span 0) have sector 0 and any hue: span multiplies it away below
+    sixths = sector.div_(span.clamp_min(1e-12)).add_(_per_clip(6 * shift, sector))
+    # n = 5, 3, 1 made on the device (a tensor from a Python list would be a blocking host-to-device copy)
+    n = (5 - 2 * torch.arange(3, dtype=frames.dtype, device=frames.device)).view(3, 1, 1)
+    k = (n + sixths.unsqueeze(-3)).remainder_(6.0)
+    weight = torch.minimum(k, 4 - k).clamp_(0.0, 1.0)
+    return torch.sub(top.unsqueeze(-3), weight.mul_(span.unsqueeze(-3)))
+
+
+_JITTER = (_brightness, _contrast, _saturation, _hue)  # JITTER_OPS' functions
+
+
+def _grayscale(frames: torch.Tensor) -> torch.Tensor:
+    return F.rgb_to_grayscale(frames, num_output_channels=3)
+
+
+def _blur(frames: torch.Tensor, sigma: torch.Tensor, kernel: int) -> torch.Tensor:
+    """Gaussian blur of every frame with its clip's sigma: torchvision's kernel (softmax of −x²/2σ²) and reflect
+    padding, applied separably as depthwise convolutions over all (clip, frame, channel) planes at once."""
+    n, t, c, h, w = frames.shape
+    taps = torch.arange(kernel, dtype=frames.dtype, device=frames.device) - (kernel - 1) / 2
+    weights = torch.softmax(-taps.square() / (2 * sigma.square()[:, None]), dim=1)  # (n, kernel)
+    weights = weights.repeat_interleave(t * c, dim=0)  # one kernel per plane
+    pad = kernel // 2
+    planes = nn_functional.pad(frames.reshape(1, n * t * c, h, w), [pad, pad, pad, pad], mode="reflect")
+    planes = nn_functional.conv2d(planes, weights.view(-1, 1, 1, kernel), groups=n * t * c)
+    planes = nn_functional.conv2d(planes, weights.view(-1, 1, kernel, 1), groups=n * t * c)
+    return planes.view(n, t, c, h, w)
+
+
+def _colour_ops(params: ColourParams) -> list[tuple[str, torch.Tensor]]:
+    """apply_colour's batched operations in order, each with the (CPU) indices of the clips it touches: jitter op
+    `order[b, s]` at step s for every clip with jitter on, then grayscale, then blur; empty ones left out."""
+    masks = [(JITTER_OPS[op], params.jitter & (params.order[:, step] == op)) for step in range(4) for op in range(4)]
+    masks += [("grayscale", params.gray), ("blur", params.blur)]
+    return [(name, mask.nonzero().flatten()) for name, mask in masks if bool(mask.any())]
+
+
+def _to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Host to device without waiting for the device's queued work (a pinned buffer and an asynchronous copy)."""
+    if device.type == "cuda":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)
+
+
+def apply_colour(x: torch.Tensor, params: ColourParams, kernel: int) -> torch.Tensor:
+    """Apply drawn parameters to a batch (B, C, T, H, W) in [0, 1] (kernel: the blur's size).
+
+    Each operation runs once per step on all the clips that need it (gathered, processed as one batch, put back),
+    so the work is that of the per-clip loop without the loop; the indices and per-clip values reach the device
+    in two asynchronous copies. The result has the input's memory format (channels_last_3d stays so).
+    """
+    batch = x.shape[0]
+    ops = _colour_ops(params)
+    values = _to_device(torch.cat([params.factors, params.sigma[:, None]], dim=1).to(x.dtype), x.device)
+    rows = _to_device(torch.cat([index for _, index in ops]) if ops else torch.zeros(0, dtype=torch.long), x.device)
+    # (B, T, C, H, W), torchvision's layout (a clip's frames as a batch); a copy, since the ops write into it
+    frames = x.transpose(1, 2).clone(memory_format=torch.contiguous_format)
+    start = 0
+    for name, index in ops:
+        clips = rows[start: start + index.numel()]  # a view: no host-device round trip
+        start += index.numel()
+        whole = index.numel() == batch  # every clip: skip the gather and the scatter
+        part = frames if whole else frames.index_select(0, clips)
+        per_clip = values if whole else values.index_select(0, clips)
+        if name == "grayscale":
+            part = _grayscale(part)
+        elif name == "blur":
+            part = _blur(part, per_clip[:, 4], kernel)
+        else:
+            column = JITTER_OPS.index(name)
+            part = _JITTER[column](part, per_clip[:, column])
+        frames = part if whole else frames.index_copy_(0, clips, part)
+    return torch.clamp(frames.transpose(1, 2), 0.0, 1.0, out=torch.empty_like(x))
+
+
 def colour_augment(x: torch.Tensor, generator: torch.Generator, jitter: tuple[float, float, float, float] =
                    (0.4, 0.4, 0.4, 0.1), p_jitter: float = 0.8, p_gray: float = 0.2, p_blur: float = 0.5,
                    sigma: tuple[float, float] = (0.1, 2.0)) -> torch.Tensor:
@@ -105,36 +253,14 @@ def colour_augment(x: torch.Tensor, generator: torch.Generator, jitter: tuple[fl
     For each clip: ColorJitter(brightness, contrast, saturation, hue) with probability p_jitter (factors
     drawn once per clip, the four ops in a random order as torchvision does), grayscale with probability
     p_gray, Gaussian blur with probability p_blur (kernel floor(0.1*crop) made odd, sigma ~ U(0.1, 2) drawn
-    per clip). A fixed number of values is drawn per clip, so clip b's parameters do not depend on the
-    outcomes for earlier clips.
+    per clip). All clips' parameters are drawn at once (`sample_colour_params`) and applied batched
+    (`apply_colour`), in fp32 even under autocast (augmentation is not part of the mixed-precision forward).
     """
     if x.dim() != 5:
         raise ValueError(f"colour_augment expects (B, C, T, H, W); got shape {tuple(x.shape)}")
-    b_, c_, s_, h_ = jitter
-    k = blur_kernel_size(int(x.shape[-2]))
-    out = []
-    for clip in x:
-        u = torch.rand(8, generator=generator).tolist()
-        order = torch.randperm(4, generator=generator).tolist()
-        frames = clip.permute(1, 0, 2, 3)  # (T, C, H, W)
-        if u[0] < p_jitter:
-            factors = [1 - b_ + 2 * b_ * u[1], 1 - c_ + 2 * c_ * u[2], 1 - s_ + 2 * s_ * u[3], -h_ + 2 * h_ * u[4]]
-            for op in order:
-                if op == 0:
-                    frames = F.adjust_brightness(frames, factors[0])
-                elif op == 1:
-                    frames = F.adjust_contrast(frames, factors[1])
-                elif op == 2:
-                    frames = F.adjust_saturation(frames, factors[2])
-                else:
-                    frames = F.adjust_hue(frames, factors[3])
-        if u[5] < p_gray:
-            frames = F.rgb_to_grayscale(frames, num_output_channels=3)
-        if u[6] < p_blur:
-            sig = sigma[0] + (sigma[1] - sigma[0]) * u[7]
-            frames = F.gaussian_blur(frames, [k, k], [sig, sig])
-        out.append(frames.permute(1, 0, 2, 3))
-    return torch.stack(out).clamp_(0.0, 1.0)
+    params = sample_colour_params(x.shape[0], generator, jitter, p_jitter, p_gray, p_blur, sigma)
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        return apply_colour(x, params, blur_kernel_size(int(x.shape[-2])))
 
 
 # ============================================================================================ normalise
@@ -149,7 +275,15 @@ def _stats(x: torch.Tensor, values: tuple[float, float, float]) -> torch.Tensor:
         raise ValueError(f"expected (B, C, T, H, W) or (C, T, H, W); got shape {tuple(x.shape)}")
     if ch != 3:
         raise ValueError(f"expected 3 channels; got {ch} (shape {tuple(x.shape)})")
-    return torch.tensor(values, dtype=x.dtype, device=x.device).view(shape)
+    return _constant(tuple(values), x.dtype, x.device).view(shape)
+
+
+@functools.lru_cache(maxsize=64)
+def _constant(values: tuple[float, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """A small constant tensor, made once per device: on a GPU each fresh one would be a blocking host-to-device
+    copy in every training step. Never an inference-mode tensor, which autograd could not save later."""
+    with torch.inference_mode(False):
+        return torch.tensor(values, dtype=dtype, device=device)
 
 
 def normalize(x: torch.Tensor, mean=KINETICS_MEAN, std=KINETICS_STD) -> torch.Tensor:

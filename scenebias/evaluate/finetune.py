@@ -2,6 +2,10 @@
 
 Schedules of the papers (methods spec) are available as presets, `FinetuneConfig.preset("fame" | "be")`;
 the plain defaults are a short schedule for tiny CPU runs.
+
+Under `torchrun` (scenebias.train.distributed) fine-tuning is data-parallel: `batch_size` stays the global
+batch, whose clips and order are the one-process loader's; each rank trains on a contiguous part of it, and
+the test videos are split over the ranks and their predictions gathered. Every rank returns the same results.
 """
 from __future__ import annotations
 
@@ -9,15 +13,19 @@ import copy
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from ..errors import ConfigError
+from ..train import distributed as ddp
+from ..train import precision as amp
 from .protocol import (
     Normalize,
     _progress,
+    _worker_init,
     batch_clips,
     check_milestones,
     check_non_negative,
@@ -57,6 +65,10 @@ class FinetuneConfig:
     test_batch_size: int = 4  # test videos per forward (each with N clips)
     num_workers: int = 0
     progress: bool = True  # tqdm bar per epoch
+    # Mixed precision and memory layout (scenebias.train.precision): "auto" is bf16 autocast + channels_last_3d
+    # on CUDA and fp32 + contiguous elsewhere, for the training steps and the test forward passes.
+    precision: str = "auto"
+    channels_last: bool | str = "auto"
 
     def __post_init__(self) -> None:
         o = "FinetuneConfig"
@@ -67,6 +79,7 @@ class FinetuneConfig:
         self.milestones = tuple(float(m) for m in self.milestones)
         if not 0 <= self.dropout < 1:
             raise ConfigError(f"{o}.dropout must be in [0, 1), got {self.dropout!r}")
+        amp.check_options(o, self.precision, self.channels_last)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> "FinetuneConfig":
@@ -108,14 +121,15 @@ def finetune(
     """Fine-tune a deep copy of `backbone` (the caller's module is never modified) and test it.
 
     Trains on single-mode augmented clips (`train_set.set_epoch(e)` before epoch e), BatchNorm in train mode,
-    SGD with momentum and step decay; then runs the multi-clip test on every test set.
+    SGD with momentum and step decay; then runs the multi-clip test on every test set. Forward passes run under
+    `cfg.precision` and `cfg.channels_last` (scenebias.train.precision; "auto": bf16 + channels_last_3d on CUDA).
     Returns {test_name: classification_metrics, ..., "train_top1", "train_loss"} where the train numbers
     are running averages over the last epoch (augmented clips, dropout on). With `return_model`, the
     fine-tuned model (on `device`, eval mode) is added under "model".
     """
     cfg = cfg or FinetuneConfig()
     check_result_names(list(test_sets), RESERVED + ("model",))
-    device = torch.device(device)
+    device = torch.device(ddp.init_from_env(str(device)))  # under torchrun: joins the process group
     seed_everything(seed)
 
     feature_dim = getattr(backbone, "feature_dim", None)
@@ -125,6 +139,15 @@ def finetune(
     for p in net.parameters():
         p.requires_grad_(True)
     model = FinetuneModel(net, int(feature_dim), num_classes, cfg.dropout).to(device)
+    precision = amp.resolve_precision(cfg.precision, device)
+    channels_last = amp.resolve_channels_last(cfg.channels_last, device)
+    if channels_last:  # before the optimiser and DDP see the parameters
+        amp.model_channels_last(model)
+    world, rank = ddp.world_size(), ddp.rank()
+    step_model = ddp.ddp_module(model, str(device)) if world > 1 else model
+    if rank > 0:  # dropout masks differ per rank; rank 0 keeps the one-process stream
+        torch.manual_seed(ddp.rank_seed(seed, rank))
+    progress = cfg.progress and rank == 0
 
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestone_epochs(cfg.milestones, cfg.epochs), cfg.gamma)
@@ -134,38 +157,80 @@ def finetune(
         if hasattr(train_set, "set_epoch"):
             train_set.set_epoch(epoch)
         model.train()
-        loader = make_loader(train_set, cfg.batch_size, shuffle=True, num_workers=cfg.num_workers,
-                             seed=seed * 100_003 + epoch)
+        loader_seed = seed * 100_003 + epoch
+        if world > 1:
+            loader, weights = _rank_loader(train_set, cfg, loader_seed, rank, world)
+        else:
+            loader = make_loader(train_set, cfg.batch_size, shuffle=True, num_workers=cfg.num_workers,
+                                 seed=loader_seed)
+            weights = [1.0] * len(loader)
         n_seen, n_correct, loss_sum = 0, 0, 0.0
-        bar = _progress(loader, cfg.progress, f"finetune {epoch + 1}/{cfg.epochs}", len(loader))
-        for batch in bar:
+        bar = _progress(loader, progress, f"finetune {epoch + 1}/{cfg.epochs}", len(loader))
+        for batch, weight in zip(bar, weights):
             clips, mode = batch_clips(batch)
             if mode != "single":
                 raise ConfigError("finetune trains on single-mode items ('clip'); got test-mode items ('clips')")
             x = normalize(clips[:, 0].to(device=device, dtype=torch.float32))
+            if channels_last:
+                x = amp.clips_channels_last(x)
             y = torch.as_tensor(batch["label"]).long().view(-1).to(device)
-            logits = model(x)
-            loss = F.cross_entropy(logits, y)
+            with amp.autocast(precision, device):  # forward + loss; backward and step outside
+                logits = step_model(x)
+                loss = F.cross_entropy(logits, y)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            (loss * weight if weight != 1.0 else loss).backward()
             opt.step()
             n_seen += y.numel()
             n_correct += int((logits.argmax(1) == y).sum())
             loss_sum += float(loss.detach()) * y.numel()
-            if cfg.progress and hasattr(bar, "set_postfix"):
+            if progress and hasattr(bar, "set_postfix"):
                 bar.set_postfix(loss=loss_sum / n_seen, acc=n_correct / n_seen)
         sched.step()
+        n_seen, n_correct, loss_sum = ddp.sum_over_ranks([n_seen, n_correct, loss_sum], device)
         if n_seen:
             train_top1, train_loss = n_correct / n_seen, loss_sum / n_seen
 
     model.eval()
+    ddp.broadcast_buffers_(model)  # every rank tests rank 0's model (BN running statistics are per rank)
     results: dict[str, Any] = {}
     for name, test_set in test_sets.items():
-        probs, labels = multi_clip_predict(model, test_set, cfg.test_batch_size, device, cfg.num_workers,
-                                           normalize=normalize, progress=cfg.progress)
+        with amp.autocast(precision, device):  # the test forward passes (the softmax is taken in float64)
+            probs, labels = _predict(model, test_set, num_classes, cfg, device, normalize, progress)
         results[name] = classification_metrics(probs, labels, num_classes)
     results["train_top1"] = float(train_top1)
     results["train_loss"] = float(train_loss)
     if return_model:
         results["model"] = model
     return results
+
+
+def _rank_loader(train_set: Dataset, cfg: FinetuneConfig, seed: int, rank: int, world: int
+                 ) -> tuple[DataLoader, list[float]]:
+    """This rank's loader over its contiguous part of every global batch, and each step's loss weight.
+
+    The global batches are those the one-process loader would give (the same `make_loader`, iterated over
+    indices). A last batch smaller than `world` is dropped (every rank must take part in every step). The
+    weight len(part) · world / len(batch) makes DDP's average of per-rank mean losses the mean over the
+    global batch when the parts differ in size."""
+    batches = [b.tolist() for b in make_loader(range(len(train_set)), cfg.batch_size, shuffle=True, seed=seed)]
+    batches = [b for b in batches if len(b) >= world]
+    parts = [ddp.split_batch(b, rank, world) for b in batches]
+    weights = [len(part) * world / len(b) for part, b in zip(parts, batches)]
+    loader = DataLoader(train_set, batch_sampler=parts, num_workers=cfg.num_workers,
+                        worker_init_fn=_worker_init if cfg.num_workers > 0 else None)
+    return loader, weights
+
+
+def _predict(model: nn.Module, test_set: Dataset, num_classes: int, cfg: FinetuneConfig, device: torch.device,
+             normalize: Normalize, progress: bool) -> tuple[Any, Any]:
+    """`multi_clip_predict` over the whole test set; under DDP each rank predicts a contiguous part of the
+    videos and the parts are gathered in order, so every rank gets the one-model predictions."""
+    if not ddp.is_distributed():
+        return multi_clip_predict(model, test_set, cfg.test_batch_size, device, cfg.num_workers,
+                                  normalize=normalize, progress=progress)
+    mine = ddp.split_batch(range(len(test_set)), ddp.rank(), ddp.world_size())
+    part = (multi_clip_predict(model, Subset(test_set, mine), cfg.test_batch_size, device, cfg.num_workers,
+                               normalize=normalize, progress=progress)
+            if mine else (np.zeros((0, num_classes)), np.zeros(0, dtype=np.int64)))
+    gathered = ddp.all_gather_objects(part)
+    return np.concatenate([p for p, _ in gathered]), np.concatenate([y for _, y in gathered])

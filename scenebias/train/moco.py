@@ -6,6 +6,12 @@ happens once per step. Shuffle-BN (DDP in the papers) is emulated on one device 
 on `shuffle_bn_splits` disjoint shuffled sub-batches, so a query cannot find its key through shared
 batch statistics.
 
+Under DDP (`torchrun`, scenebias.train.distributed) the papers' version runs: the key clips of the global
+batch are gathered, shuffled with one permutation for all ranks, each rank encodes its block of the shuffled
+batch (in `shuffle_bn_splits // world_size` groups, at least one), and the keys go back to their owners. Keys
+are gathered from every rank before they are enqueued, so the queue is the same on every rank, and with the
+same global batch it is the one-process queue.
+
 The queue also remembers which video each key came from, so the log can show how often a "negative" is in
 fact another clip of the query's own video (a false negative that grows when the queue approaches the
 dataset size).
@@ -13,10 +19,13 @@ dataset size).
 from __future__ import annotations
 
 import copy
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from . import distributed as ddp
 
 
 def projection_head(in_dim: int, out_dim: int = 128) -> nn.Sequential:
@@ -59,6 +68,8 @@ class MoCo(nn.Module):
     @torch.no_grad()
     def keys(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Key features with shuffle-BN emulation: BN statistics come from disjoint shuffled sub-batches."""
+        if ddp.is_distributed():
+            return self._keys_across_ranks(x, generator)
         splits = max(1, min(self.shuffle_bn_splits, x.shape[0] // 2))
         order = torch.randperm(x.shape[0], generator=generator, device="cpu").to(x.device)
         chunks = [self.encoder_k(chunk) for chunk in x[order].chunk(splits)]
@@ -67,7 +78,35 @@ class MoCo(nn.Module):
         return F.normalize(k, dim=1)
 
     @torch.no_grad()
+    def _keys_across_ranks(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        """Shuffle-BN over ranks (MoCo's batch_shuffle_ddp / batch_unshuffle_ddp): BN groups mix clips of all
+        ranks in an order no query knows. Rank 0 draws the permutation of the global batch, as one process would
+        (same size, same generator), so with `shuffle_bn_splits` = world size the groups are the one-process ones."""
+        world, me, n = ddp.world_size(), ddp.rank(), x.shape[0]
+        x_all = ddp.concat_all_gather(x)
+        order = ddp.broadcast_(torch.randperm(x_all.shape[0], generator=generator, device="cpu").to(x.device))
+        groups = max(1, min(self.shuffle_bn_splits // world, n // 2))
+        mine = x_all[order.view(world, n)[me]]
+        k_shuffled = ddp.concat_all_gather(torch.cat([self.encoder_k(chunk) for chunk in mine.chunk(groups)]))
+        k = torch.empty_like(k_shuffled)
+        k[order] = k_shuffled
+        return F.normalize(k[me * n: (me + 1) * n], dim=1)
+
+    @torch.no_grad()
     def enqueue(self, k: torch.Tensor, video_index: torch.Tensor) -> None:
+        """Add keys (B, d) and their videos to the FIFO queue; under DDP every rank's, gathered in rank order."""
+        self._write_queue(ddp.concat_all_gather(k), ddp.concat_all_gather(video_index))
+
+    @torch.no_grad()
+    def enqueue_passes(self, keys: Sequence[torch.Tensor], video_index: torch.Tensor) -> None:
+        """Keys of several passes over one batch (the symmetric loss's two), gathered pass by pass, so that under
+        DDP the queue holds [pass 1 of the global batch, pass 2, ...] in the one-process order. On one process
+        this is `enqueue(torch.cat(keys), video_index repeated)`."""
+        self._write_queue(torch.cat([ddp.concat_all_gather(k) for k in keys]),
+                          ddp.concat_all_gather(video_index).repeat(len(keys)))
+
+    @torch.no_grad()
+    def _write_queue(self, k: torch.Tensor, video_index: torch.Tensor) -> None:
         size = self.queue.shape[0]
         slots = (self.queue_ptr + torch.arange(k.shape[0], device=k.device)) % size
         self.queue[slots] = k.to(self.queue.dtype)  # keys may be bf16 under autocast; the queue stays fp32
@@ -103,6 +142,6 @@ class MoCo(nn.Module):
         k_b = self.keys(view_b, generator)
         loss_ab, stats_ab = self.contrast(q_a, k_b, video_index)
         loss_ba, stats_ba = self.contrast(q_b, k_a, video_index)
-        self.enqueue(torch.cat([k_a, k_b]), torch.cat([video_index, video_index]))
+        self.enqueue_passes([k_a, k_b], video_index)
         stats = {key: (stats_ab[key] + stats_ba[key]) / 2 for key in stats_ab}
         return (loss_ab + loss_ba) / 2, stats
