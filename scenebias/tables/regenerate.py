@@ -206,7 +206,10 @@ def _judge_comparisons(claim, values, cells) -> dict[str, Any]:
         verdict = "reproduced"
     else:
         verdict = "inconclusive"
-    worst = max(results, key=lambda r: (np.nan_to_num(r["p_value"], nan=1.0)))
+    # the p-value shown is the deciding one: the strongest contradiction, else the weakest comparison
+    deciding = [r for r in results if r["verdict"] == "contradicted"] if verdict == "contradicted" else results
+    pick = min if verdict == "contradicted" else max
+    worst = pick(deciding, key=lambda r: np.nan_to_num(r["p_value"], nan=1.0))
     detail = "; ".join(f"{r['pair']}: {r['effect']:+.1f} pp " + (
         f"(d_z {r['d_z']:.2f}, p {r['p_value']:.3g}, {r['verdict']})" if r["n"] > 1 else "(one seed: no test)")
         for r in results)
@@ -252,14 +255,16 @@ def _test(diffs: np.ndarray, direction: str, margin: float, tolerance: float | N
 
 
 def _two_sided(x: np.ndarray) -> float:
-    if np.all(x == x[0]):  # no spread: the t statistic is infinite unless every difference is 0
-        return 1.0 if x[0] == 0 else 0.0
+    # No spread (accuracies are discrete, so every seed can differ by the same few videos): the t statistic is
+    # undefined, and calling it infinite would make 3 seeds "certain". Fall back to the exact sign test.
+    if np.all(x == x[0]):
+        return 1.0 if x[0] == 0 else min(1.0, 2 * 0.5 ** len(x))
     return float(stats.ttest_1samp(x, 0.0).pvalue)
 
 
 def _one_sided(x: np.ndarray, alternative: str) -> float:
     if np.all(x == x[0]):
-        return 0.0 if (x[0] > 0 if alternative == "greater" else x[0] < 0) else 1.0
+        return 0.5 ** len(x) if (x[0] > 0 if alternative == "greater" else x[0] < 0) else 1.0
     return float(stats.ttest_1samp(x, 0.0, alternative=alternative).pvalue)
 
 

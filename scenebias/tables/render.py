@@ -41,6 +41,7 @@ def build_table(cfg: dict[str, Any], table_id: str, results: str | Path, out_dir
     summary = rg.summarise(table, values)
     claims = rg.judge_claims(table, values, cfg, points)
     files = outputs(out_dir, table_id)
+    manifest = manifest_path(cfg)  # absent when the records were made elsewhere (then no manifest hash)
     _write_csv(summary, files["csv"])
     _write_csv(values if points is None else points, files["seeds.csv"])
     caption = caption_of(cfg, table)
@@ -64,7 +65,8 @@ def build_table(cfg: dict[str, Any], table_id: str, results: str | Path, out_dir
               "provenance": provenance(cfg={k: cfg[k] for k in ("data", "clip", "backbone", "pretrain", "runs",
                                                                  "evaluate", "seeds")},
                                        seed=None, device="cpu", wall_time_s=time.time() - t0,
-                                       manifest=manifest_path(cfg), paper_file=table["paper"]["file"],
+                                       manifest=manifest if manifest.is_file() else None,
+                                       paper_file=table["paper"]["file"],
                                        paper_sha256=table["paper"]["text_sha256"],
                                        sources=sorted({str(path_of(c.run, s, c.downstream, c.protocol))
                                                        for c in all_cells(cfg, table) if c.reproduced
