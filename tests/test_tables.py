@@ -157,8 +157,11 @@ def _fake_records(cfg, table, results, value_of):
             path.parent.mkdir(parents=True, exist_ok=True)
             acc = value_of(cell, seed)
             test = {"top1": acc, "per_class_acc": [acc] * 6}
+            metrics = {"test": test}
+            if cell.downstream == cfg["data"]["downstream_flavour"]:
+                metrics["swapped"] = {"top1": acc / 10}  # the primary set also has its scene-swapped copy
             record = {"run": cell.run, "seed": seed, "protocol": cell.protocol, "downstream": cell.downstream,
-                      "test_sets": {"test": cell.downstream}, "results": {"test": test}}
+                      "test_sets": {"test": cell.downstream}, "results": metrics}
             path.write_text(json.dumps(record))
 
 
@@ -180,6 +183,8 @@ def test_build_table_writes_every_output(default_cfg, tables, tmp_path):
     assert verdicts["beta_below_one_beats_baseline"] == "reproduced"  # +5.0, +5.2, +5.8 pp on the seeds
     md = files["md"].read_text()
     assert "75.8" in md and "51.0 ± " in md and "beta_below_one_beats_baseline" in md
+    assert "UCF101 ours, scene-swapped" in md and "5.1 ± " in md  # HMDB51 has no swapped copy
+    assert "HMDB51 ours, scene-swapped" not in md
     assert "\\begin{table}" in files["tex"].read_text() and "$\\pm$" in files["tex"].read_text()
     assert files["png"].stat().st_size > 5000
 

@@ -160,8 +160,9 @@ def _wide(summary: pd.DataFrame) -> pd.DataFrame:
                                             "our run": c["run"] or "–"})
         rec[f"{c['column_label']} paper"] = "–" if c["published"] is None or pd.isna(c["published"]) else f"{c['published']:g}"
         mean, ci, n = c["mean"], c["ci95"], c["seeds"]
-        rec[f"{c['column_label']} ours"] = ("–" if mean is None or pd.isna(mean) else
-                                            f"{mean:.1f}" if ci is None or pd.isna(ci) else f"{mean:.1f} ± {ci:.1f}")
+        rec[f"{c['column_label']} ours"] = _fmt_ours(mean, ci)
+        if c.get("swapped_mean") is not None and not pd.isna(c["swapped_mean"]):
+            rec[f"{c['column_label']} ours, scene-swapped"] = _fmt_ours(c["swapped_mean"], c["swapped_ci95"])
     return pd.DataFrame(list(records.values()))
 
 

@@ -23,7 +23,8 @@ ALPHA = 0.05  # two-sided level of every claim test (no correction across claims
 VERDICTS = ("reproduced", "contradicted", "inconclusive", "not testable")
 
 SUMMARY_COLUMNS = ["row", "label", "column", "column_label", "published", "mean", "ci95", "seeds", "run",
-                   "downstream", "paper_backbone", "paper_pretrain", "reason"]
+                   "downstream", "paper_backbone", "paper_pretrain", "reason", "swapped_mean", "swapped_ci95"]
+VALUE_COLUMNS = ["row", "column", "run", "downstream", "protocol", "reason", "seed", "value", "swapped"]
 
 EvalPath = Callable[[str, int, str, str], Path]  # (run, seed, downstream, protocol) -> metrics JSON
 
@@ -69,12 +70,23 @@ def seed_values(table: dict[str, Any], cfg: dict[str, Any], path_of: EvalPath) -
         base = {"row": cell.row, "column": cell.column, "run": cell.run, "downstream": cell.downstream,
                 "protocol": cell.protocol, "reason": cell.reason}
         if not cell.reproduced:
-            rows.append({**base, "seed": np.nan, "value": np.nan})
+            rows.append({**base, "seed": np.nan, "value": np.nan, "swapped": np.nan})
             continue
         for seed in cfg["seeds"]:
             path = path_of(cell.run, seed, cell.downstream, cell.protocol)
-            rows.append({**base, "seed": seed, "value": cell_value(_read(path), cell, path)})
-    return pd.DataFrame(rows, columns=["row", "column", "run", "downstream", "protocol", "reason", "seed", "value"])
+            record = _read(path)
+            rows.append({**base, "seed": seed, "value": cell_value(record, cell, path),
+                         "swapped": swapped_value(record, cell)})
+    return pd.DataFrame(rows, columns=VALUE_COLUMNS)
+
+
+def swapped_value(record: dict[str, Any], cell: Cell) -> float:
+    """The same cell on the scene-swapped test set (the actor on another class's scene), where the primary
+    downstream set has one: what separates a motion representation from the scene shortcut."""
+    swapped = record["results"].get("swapped")
+    if cell.metric == "top1" and isinstance(swapped, dict) and "top1" in swapped:
+        return 100.0 * float(swapped["top1"])
+    return math.nan
 
 
 def class_points(table: dict[str, Any], cfg: dict[str, Any], path_of: EvalPath) -> pd.DataFrame:
@@ -129,7 +141,7 @@ def _correlation_values(table, cells, cfg, path_of) -> pd.DataFrame:
         for seed in cfg["seeds"]:
             r, p, _ = correlation(mine[mine["seed"] == seed])
             rows.append({**base, "seed": seed, "value": r if cell.column == "pearson_r" else p})
-    return pd.DataFrame(rows, columns=["row", "column", "run", "downstream", "protocol", "reason", "seed", "value"])
+    return pd.DataFrame(rows, columns=VALUE_COLUMNS)
 
 
 # --------------------------------------------------------------------------------------------- summary
@@ -140,6 +152,7 @@ def summarise(table: dict[str, Any], values: pd.DataFrame) -> pd.DataFrame:
         for column in table["columns"]:
             mine = values[(values["row"] == row["id"]) & (values["column"] == column["id"])]
             mean, half, n = mean_ci(mine["value"]) if len(mine) else (math.nan, math.nan, 0)
+            s_mean, s_half, _ = mean_ci(mine["swapped"]) if len(mine) else (math.nan, math.nan, 0)
             first = mine.iloc[0] if len(mine) else None
             reason = (first["reason"] if first is not None else
                       ("another paper's method: published number only" if row["external"] else None))
@@ -149,7 +162,8 @@ def summarise(table: dict[str, Any], values: pd.DataFrame) -> pd.DataFrame:
                         "run": first["run"] if first is not None else None,
                         "downstream": first["downstream"] if first is not None else None,
                         "paper_backbone": row.get("backbone_printed") or row.get("backbone"),
-                        "paper_pretrain": row.get("pretrain"), "reason": reason})
+                        "paper_pretrain": row.get("pretrain"), "reason": reason,
+                        "swapped_mean": s_mean, "swapped_ci95": s_half})
     return pd.DataFrame(out, columns=SUMMARY_COLUMNS)
 
 

@@ -91,6 +91,8 @@ def caption_of(cfg: dict[str, Any], table: dict[str, Any]) -> str:
     backbone = cfg["backbone"]["name"]
     seeds = len(cfg["seeds"])
     return (f"{table['paper']['short']} {table['label']} regenerated on the {cfg['profile']} profile. "
+            "Top-1 is on each set's test split, as in the papers; where the set has a scene-swapped copy, "
+            "'scene-swapped' is the same model on the test actors pasted onto other classes' scenes. "
             f"Datasets: {'; '.join(mapping) or 'none'}. Every reproduced row uses the profile's backbone "
             f"{backbone} (the paper's backbone is listed beside it). Reproduced: mean ± 95% CI over {seeds} "
             f"seed{'s' if seeds != 1 else ''} (Student t). Claims: paired t-test over seeds, α = {rg.ALPHA}.")
@@ -124,6 +126,9 @@ def wide(table: dict[str, Any], summary: pd.DataFrame) -> pd.DataFrame:
             rec[f"{cell['column_label']} paper"] = "–" if published is None or (
                 isinstance(published, float) and math.isnan(published)) else f"{published:g}"
             rec[f"{cell['column_label']} ours"] = _fmt(cell["mean"], cell["ci95"], cell["seeds"], digits)
+            if not pd.isna(cell["swapped_mean"]):
+                rec[f"{cell['column_label']} ours, scene-swapped"] = _fmt(cell["swapped_mean"], cell["swapped_ci95"],
+                                                                         cell["seeds"], digits)
         records.append(rec)
     return pd.DataFrame(records)
 
