@@ -17,7 +17,10 @@ rule paper_table:
         evaluations=lambda w: eval_outputs(TABLE_EVALS[w.table]),
         cams=lambda w: cam_files() if w.table in CAM_TABLES else [],
     output:
-        [f"{REPORTS}/tables/{{table}}.{kind}" for kind in TABLE_OUTPUTS],
+        # the plot goes into `snakemake --report` too, one subcategory per table
+        [report(f"{REPORTS}/tables/{{table}}.{kind}", category="Paper tables", subcategory="{table}",
+                caption="../reports/templates/paper_table.rst") if kind == "png"
+         else f"{REPORTS}/tables/{{table}}.{kind}" for kind in TABLE_OUTPUTS],
     params:
         results=RESULTS,
         out=f"{REPORTS}/tables",

@@ -122,6 +122,8 @@ def test_claims_judged_from_values(default_cfg, tables):
     verdicts = {v["claim"]: v for v in rg.judge_claims(table, values, default_cfg)}
     assert verdicts["intra_beats_none"]["verdict"] == "reproduced"
     assert verdicts["inter_beats_intra"]["verdict"] == "contradicted"
+    # the effect shown is the deciding (contradicting) comparison's, not a mean over columns
+    assert verdicts["inter_beats_intra"]["effect"] < 0
     assert verdicts["inter_beats_none"]["verdict"] == "inconclusive"
     assert all(v["holds_on_published"] is True for v in verdicts.values())
 

@@ -63,7 +63,7 @@ def claims_table(records: list[dict[str, Any]], link: bool = True) -> str:
                 f"<td>{_num(c.get('effect'), signed=True)}</td><td>{_num(c.get('p_value'), digits=3)}</td>"
                 f"<td>{c.get('n_seeds', 0)}</td><td>{_holds(c.get('holds_on_published'))}</td>"
                 f"<td class='detail'>{_detail(c.get('detail', ''))}</td></tr>")
-    return ("<table class='claims'><tr><th>table</th><th>claim</th><th>verdict</th><th>effect (pp or r)</th>"
+    return ("<table class='claims'><tr><th>table</th><th>claim</th><th>verdict</th><th>effect (pp or r) of the deciding comparison</th>"
             "<th>p</th><th>seeds</th><th>on published numbers</th><th>detail</th></tr>" + "".join(rows) + "</table>")
 
 

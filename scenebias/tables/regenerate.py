@@ -220,17 +220,19 @@ def _judge_comparisons(claim, values, cells) -> dict[str, Any]:
         verdict = "reproduced"
     else:
         verdict = "inconclusive"
-    # the p-value shown is the deciding one: the strongest contradiction, else the weakest comparison
+    # the effect and p shown are the deciding comparison's: the strongest contradiction, else the weakest one
     deciding = [r for r in results if r["verdict"] == "contradicted"] if verdict == "contradicted" else results
     pick = min if verdict == "contradicted" else max
     worst = pick(deciding, key=lambda r: np.nan_to_num(r["p_value"], nan=1.0))
     detail = "; ".join(f"{r['pair']}: {r['effect']:+.1f} pp " + (
         f"(d_z {r['d_z']:.2f}, p {r['p_value']:.3g}, {r['verdict']})" if r["n"] > 1 else "(one seed: no test)")
         for r in results)
+    if margin:
+        detail = f"tested against the stated margin of {margin:g} pp: " + detail
     if skipped:
         detail += "; not tested: " + "; ".join(skipped)
-    return {"verdict": verdict, "effect": float(np.mean([r["effect"] for r in results])),
-            "p_value": worst["p_value"], "n_seeds": min(r["n"] for r in results), "detail": detail}
+    return {"verdict": verdict, "effect": worst["effect"], "p_value": worst["p_value"],
+            "n_seeds": min(r["n"] for r in results), "detail": detail}
 
 
 def _paired(values: pd.DataFrame, a: tuple[str, str], b: tuple[str, str]) -> np.ndarray:

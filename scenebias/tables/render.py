@@ -140,7 +140,8 @@ def markdown(table: dict[str, Any], summary: pd.DataFrame, caption: str, claims:
     if len(reasons):
         lines += ["Not reproduced:", ""] + [f"- {r['label']}: {r['reason']}" for _, r in reasons.iterrows()] + [""]
     if claims:
-        lines += ["## Claims", "", "| claim | verdict | effect (pp) | p | seeds | published |", "|---|---|---|---|---|---|"]
+        lines += ["## Claims", "", "| claim | verdict | deciding effect (pp) | p | seeds | holds on published numbers |",
+                  "|---|---|---|---|---|---|"]
         for c in claims:
             lines.append(f"| {c['claim']} | {c['verdict']} | {_num(c['effect'])} | {_num(c['p_value'], 3)} | "
                          f"{c['n_seeds']} | {_holds(c['holds_on_published'])} |")
