@@ -1,3 +1,8 @@
+def pretrain_stage(run):
+    """What a pretraining job depends on: its params entry and the name of its checkpoint folder."""
+    return section_hash("data", "clip", "backbone", "pretrain", run=run)
+
+
 rule pretrain:
     """One run (method + options) for one seed. Checkpoints live outside the outputs, so a killed or
     retried job resumes where it stopped."""
@@ -7,10 +12,9 @@ rule pretrain:
     output:
         model=f"{RESULTS}/pretrain/{{run}}/seed{{seed}}/model.pt",
     params:
-        stage=lambda w: section_hash("data", "clip", "backbone", "pretrain", run=w.run),
+        stage=lambda w: pretrain_stage(w.run),
         # one checkpoint folder per training setting: a changed config never resumes an old checkpoint
-        work=lambda w: f"{RESULTS}/checkpoints/{w.run}/seed{w.seed}/"
-        + section_hash("data", "clip", "backbone", "pretrain", run=w.run),
+        work=lambda w: f"{RESULTS}/checkpoints/{w.run}/seed{w.seed}/{pretrain_stage(w.run)}",
     log:
         f"{RESULTS}/logs/pretrain/{{run}}/seed{{seed}}.log",
     benchmark:

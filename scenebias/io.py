@@ -41,6 +41,16 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 
 
+def read_json_if_valid(path: str | os.PathLike) -> Any | None:
+    """The JSON in `path`, or None when it is missing or unreadable (a resumable job's "is this step done?")."""
+    from .errors import DataError
+
+    try:
+        return read_json(path)
+    except DataError:
+        return None
+
+
 def read_json(path: str | os.PathLike) -> Any:
     from .errors import DataError
 

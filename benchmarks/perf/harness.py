@@ -32,6 +32,7 @@ paper backbone only to time their view builders would cost more than the measure
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import fnmatch
 import itertools
@@ -491,8 +492,7 @@ def measure_pass(run: Run, source: LoaderSource, records, batch: int, iters: int
     warm = max(source.warm_passes, 1 if run.workers > 0 else 0)
 
     def one_pass() -> None:
-        for _ in loader:
-            pass
+        collections.deque(loader, maxlen=0)  # draw every batch and keep none: the reading is what is timed
 
     entry = run.timed("loader", source.name, "cpu", one_pass, len(records), runs=(warm, iters),
                       batch=batch, videos=len(records), views_per_item=2, cache=source.cache,

@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, Protocol, Sequence
 import numpy as np
 
 from ..errors import ConfigError, DataError
-from ..io import atomic_path, read_json, write_json
+from ..io import atomic_path, read_json_if_valid, write_json
 from .formats import HMDB_TAGS, check_layout, default_dirs, read_split
 from .video import read_video, write_video
 
@@ -349,13 +349,8 @@ def copy_split_files(split_dir: Path, out_dir: Path) -> list[Path]:
 
 def _is_done(video: Path, sidecar: Path, settings: dict) -> dict | None:
     """The sidecar when `video` was finished with these settings (the sidecar is written last), else None."""
-    if not (video.is_file() and sidecar.is_file()):
-        return None
-    try:
-        record = read_json(sidecar)
-    except DataError:
-        return None
-    return record if record.get("settings") == settings else None
+    record = read_json_if_valid(sidecar) if video.is_file() else None
+    return record if isinstance(record, dict) and record.get("settings") == settings else None
 
 
 def crop_video(src: SourceVideo, out_video: Path, sidecar: Path, source: BoxSource, crop: CropSettings) -> dict:

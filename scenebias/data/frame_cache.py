@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping
 import numpy as np
 
 from ..errors import DataError
-from ..io import atomic_path, read_json, write_json
+from ..io import atomic_path, read_json, read_json_if_valid, write_json
 from .manifest import file_sha256
 from .video import read_video
 
@@ -91,12 +91,7 @@ def _npy_bytes(frames: np.ndarray) -> bytes:
 def _verified_sidecar(cache_dir: Path, name: str) -> dict[str, Any] | None:
     """The sidecar of a finished entry whose .npy still hashes to what the sidecar says, else None."""
     npy, sidecar = cache_dir / f"{name}.npy", cache_dir / f"{name}.json"
-    if not (npy.is_file() and sidecar.is_file()):
-        return None
-    try:
-        meta = read_json(sidecar)
-    except DataError:
-        return None
+    meta = read_json_if_valid(sidecar) if npy.is_file() else None
     return meta if isinstance(meta, dict) and meta.get("entry_sha256") == file_sha256(npy) else None
 
 

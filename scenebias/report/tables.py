@@ -12,6 +12,7 @@ import pandas as pd
 
 from ..io import read_json, write_text
 from ..tables.regenerate import SUMMARY_COLUMNS
+from ..tables.render import format_ci, format_number, holds_text
 
 VERDICT_COLOURS = {"reproduced": "#d9f0d3", "contradicted": "#f4cccc", "inconclusive": "#fff2cc",
                    "not testable": "#eeeeee"}
@@ -60,8 +61,9 @@ def claims_table(records: list[dict[str, Any]], link: bool = True) -> str:
                 f"<tr><td>{table}</td><td title='{html.escape(c['text'])}'><code>{html.escape(c['claim'])}</code><br>"
                 f"<small>{html.escape(_short(c['text']))}</small></td>"
                 f"<td style='background:{VERDICT_COLOURS[c['verdict']]}'>{c['verdict']}</td>"
-                f"<td>{_num(c.get('effect'), signed=True)}</td><td>{_num(c.get('p_value'), digits=3)}</td>"
-                f"<td>{c.get('n_seeds', 0)}</td><td>{_holds(c.get('holds_on_published'))}</td>"
+                f"<td>{format_number(c.get('effect'), signed=True)}</td>"
+                f"<td>{format_number(c.get('p_value'), digits=3)}</td>"
+                f"<td>{c.get('n_seeds', 0)}</td><td>{holds_text(c.get('holds_on_published'))}</td>"
                 f"<td class='detail'>{_detail(c.get('detail', ''))}</td></tr>")
     return ("<table class='claims'><tr><th>table</th><th>claim</th><th>verdict</th><th>effect (pp or r) of the deciding comparison</th>"
             "<th>p</th><th>seeds</th><th>on published numbers</th><th>detail</th></tr>" + "".join(rows) + "</table>")
@@ -71,10 +73,11 @@ def write_table_page(record: dict[str, Any], out_dir: Path, css: str, extra_html
     """tables/<id>.html: caption, published vs reproduced, the plot, claims, compute, provenance."""
     tid = record["table"]
     summary = pd.DataFrame(record["summary"], columns=SUMMARY_COLUMNS)
-    wide = _wide(summary)
+    wide = pd.DataFrame(record["wide"]["data"], columns=record["wide"]["columns"])
     compute = record.get("compute") or {}
     correlation = record.get("correlation")
-    corr = (f"<p>Pearson r = {_num(correlation['pearson_r'], digits=2)}, p = {_num(correlation['p_value'], digits=3)}"
+    corr = (f"<p>Pearson r = {format_number(correlation['pearson_r'], digits=2)}, "
+            f"p = {format_number(correlation['p_value'], digits=3)}"
             f" over {correlation['classes']} classes (seed-averaged; {correlation['classes_without_moco_accuracy']}"
             f" class(es) left out: MoCo top-1 0, no relative improvement).</p>" if correlation else "")
     prov = record.get("provenance", {})
@@ -98,7 +101,7 @@ def write_table_page(record: dict[str, Any], out_dir: Path, css: str, extra_html
 {claims_table([record], link=False)}
 <h2>Compute and provenance</h2>
 <p class="note">{compute.get('jobs_measured', 0)} of {compute.get('jobs', 0)} jobs measured
-(Snakemake <code>benchmark:</code>): {_num(compute.get('job_seconds', math.nan) / 3600 if compute.get('job_seconds')
+(Snakemake <code>benchmark:</code>): {format_number(compute.get('job_seconds', math.nan) / 3600 if compute.get('job_seconds')
                                        is not None else math.nan, digits=3)} job-hours, peak RSS
 {compute.get('max_rss_mb', '–')} MB. Runs: {html.escape(', '.join(compute.get('runs', [])) or 'none')}.
 Git {html.escape(str(prov.get('git_commit')))}, config {html.escape(str(prov.get('config_hash')))}, dataset manifest
@@ -128,7 +131,7 @@ def write_method_pages(records: list[dict[str, Any]], cfg: dict[str, Any], out_d
         runs = {name: spec for name, spec in cfg["runs"].items() if spec["method"] == method}
         spec = methods.get(method)
         mine = cells[cells["run"].isin(list(runs))]
-        shown = mine.assign(ours=[_fmt_ours(m, c) for m, c in zip(mine["mean"], mine["ci95"])])[
+        shown = mine.assign(ours=[format_ci(m, c) for m, c in zip(mine["mean"], mine["ci95"])])[
             ["table", "label", "column_label", "run", "published", "ours", "seeds"]].rename(
             columns={"label": "row", "column_label": "column", "published": "paper"})
         run_rows = "".join(f"<li><code>{html.escape(n)}</code>: options {html.escape(str(r.get('options', {})))}"
@@ -144,26 +147,6 @@ def write_method_pages(records: list[dict[str, Any]], cfg: dict[str, Any], out_d
         write_text(out_dir / "methods" / f"{safe}.html", page)
         links.append(f"<a href='methods/{safe}.html'>{html.escape(method)}</a>")
     return "<h2>Methods</h2><p>" + " · ".join(links) + "</p>"
-
-
-def _fmt_ours(mean: Any, ci: Any) -> str:
-    if mean is None or pd.isna(mean):
-        return "–"
-    return f"{mean:.1f}" if ci is None or pd.isna(ci) else f"{mean:.1f} ± {ci:.1f}"
-
-
-def _wide(summary: pd.DataFrame) -> pd.DataFrame:
-    records = {}
-    for _, c in summary.iterrows():
-        rec = records.setdefault(c["row"], {"row": c["label"], "paper backbone / pretraining":
-                                            f"{c['paper_backbone'] or '–'} / {c['paper_pretrain'] or '–'}",
-                                            "our run": c["run"] or "–"})
-        rec[f"{c['column_label']} paper"] = "–" if c["published"] is None or pd.isna(c["published"]) else f"{c['published']:g}"
-        mean, ci, n = c["mean"], c["ci95"], c["seeds"]
-        rec[f"{c['column_label']} ours"] = _fmt_ours(mean, ci)
-        if c.get("swapped_mean") is not None and not pd.isna(c["swapped_mean"]):
-            rec[f"{c['column_label']} ours, scene-swapped"] = _fmt_ours(c["swapped_mean"], c["swapped_ci95"])
-    return pd.DataFrame(list(records.values()))
 
 
 def _reasons(summary: pd.DataFrame) -> str:
@@ -192,13 +175,3 @@ def _claim_counts(record: dict[str, Any]) -> str:
 def _short(text: str, n: int = 110) -> str:
     text = " ".join(text.split())
     return text if len(text) <= n else text[: n - 1] + "…"
-
-
-def _num(x: Any, digits: int = 1, signed: bool = False) -> str:
-    if x is None or (isinstance(x, float) and (math.isnan(x) or math.isinf(x))):
-        return "–"
-    return f"{x:+.{digits}f}" if signed else f"{x:.{digits}g}" if digits > 1 else f"{x:.{digits}f}"
-
-
-def _holds(value: bool | None) -> str:
-    return {True: "holds", False: "does not hold", None: "–"}[value]

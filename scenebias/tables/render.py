@@ -60,7 +60,8 @@ def build_table(cfg: dict[str, Any], table_id: str, results: str | Path, out_dir
     record = {"table": table_id, "label": f"{table['paper']['short']} {table['label']}", "kind": table["kind"],
               "caption": caption, "paper_caption": table["caption"], "claims": claims,
               "compute": compute_cost(cfg, table, Path(results)),
-              "summary": summary.to_dict(orient="records"), "correlation": _correlations(points),
+              "summary": summary.to_dict(orient="records"), "wide": wide(table, summary).to_dict(orient="split", index=False),  # keeps column order
+              "correlation": _correlations(points),
               "cams": None if cam_summary is None else cam_summary.to_dict(orient="records"),
               "provenance": provenance(cfg={k: cfg[k] for k in ("data", "clip", "backbone", "pretrain", "runs",
                                                                  "evaluate", "seeds")},
@@ -99,12 +100,24 @@ def caption_of(cfg: dict[str, Any], table: dict[str, Any]) -> str:
 
 
 # ------------------------------------------------------------------------------------------- formats
-def _fmt(mean: float, half: float, n: int, digits: int = 1) -> str:
-    if n == 0 or math.isnan(mean):
+def format_ci(mean: Any, half: Any, n: int = 1, digits: int = 1) -> str:
+    """`mean ± half` (just the mean with one seed; – when there is no value)."""
+    if n == 0 or mean is None or pd.isna(mean):
         return "–"
-    if math.isnan(half):
+    if half is None or pd.isna(half):
         return f"{mean:.{digits}f}"
     return f"{mean:.{digits}f} ± {half:.{digits}f}"
+
+
+def format_number(x: Any, digits: int = 1, signed: bool = False) -> str:
+    """A claim's effect (signed, fixed) or p-value / r (`digits` significant); – for a missing number."""
+    if x is None or (isinstance(x, float) and (math.isnan(x) or math.isinf(x))):
+        return "–"
+    return f"{x:+.{digits}f}" if signed else f"{x:.{digits}g}" if digits > 1 else f"{x:.{digits}f}"
+
+
+def holds_text(value: bool | None) -> str:
+    return {True: "holds", False: "does not hold", None: "–"}[value]
 
 
 def _digits(table: dict[str, Any]) -> int:
@@ -125,10 +138,11 @@ def wide(table: dict[str, Any], summary: pd.DataFrame) -> pd.DataFrame:
             published = cell["published"]
             rec[f"{cell['column_label']} paper"] = "–" if published is None or (
                 isinstance(published, float) and math.isnan(published)) else f"{published:g}"
-            rec[f"{cell['column_label']} ours"] = _fmt(cell["mean"], cell["ci95"], cell["seeds"], digits)
+            rec[f"{cell['column_label']} ours"] = format_ci(cell["mean"], cell["ci95"], cell["seeds"], digits)
             if not pd.isna(cell["swapped_mean"]):
-                rec[f"{cell['column_label']} ours, scene-swapped"] = _fmt(cell["swapped_mean"], cell["swapped_ci95"],
-                                                                         cell["seeds"], digits)
+                rec[f"{cell['column_label']} ours, scene-swapped"] = format_ci(cell["swapped_mean"],
+                                                                              cell["swapped_ci95"], cell["seeds"],
+                                                                              digits)
         records.append(rec)
     return pd.DataFrame(records)
 
@@ -143,8 +157,8 @@ def markdown(table: dict[str, Any], summary: pd.DataFrame, caption: str, claims:
         lines += ["## Claims", "", "| claim | verdict | deciding effect (pp) | p | seeds | holds on published numbers |",
                   "|---|---|---|---|---|---|"]
         for c in claims:
-            lines.append(f"| {c['claim']} | {c['verdict']} | {_num(c['effect'])} | {_num(c['p_value'], 3)} | "
-                         f"{c['n_seeds']} | {_holds(c['holds_on_published'])} |")
+            lines.append(f"| {c['claim']} | {c['verdict']} | {format_number(c['effect'], signed=True)} | "
+                         f"{format_number(c['p_value'], 3)} | {c['n_seeds']} | {holds_text(c['holds_on_published'])} |")
         lines.append("")
     return "\n".join(lines)
 
@@ -164,15 +178,6 @@ def _tex_escape(text: str) -> str:
                  ("±", r"$\pm$"), ("→", r"$\to$"), ("α", r"$\alpha$")):
         text = text.replace(a, b)
     return text
-
-
-def _num(x: float, digits: int = 1) -> str:
-    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else (
-        f"{x:.{digits}g}" if digits > 1 else f"{x:+.1f}")
-
-
-def _holds(value: bool | None) -> str:
-    return {True: "holds", False: "does not hold", None: "–"}[value]
 
 
 # ---------------------------------------------------------------------------------------------- plots
@@ -327,4 +332,5 @@ def _finite(obj: Any) -> Any:
     return obj
 
 
-__all__ = ["OUTPUTS", "outputs", "build_table", "caption_of", "wide", "markdown", "latex", "plot", "compute_cost"]
+__all__ = ["OUTPUTS", "outputs", "build_table", "caption_of", "wide", "markdown", "latex", "plot", "compute_cost",
+           "format_ci", "format_number", "holds_text"]
