@@ -66,3 +66,33 @@ def test_resume_after_kill_matches_uninterrupted_run(tmp_path, method):
     log_a = (tmp_path / "work_a" / "train_log.jsonl").read_text().splitlines()
     log_b = (tmp_path / "work_b" / "train_log.jsonl").read_text().splitlines()
     assert len(log_a) == len(log_b) == 3
+
+
+def test_checkpoint_of_another_setting_is_refused_not_resumed(tmp_path):
+    """A checkpoint left by another training setting (here another lr) must not be resumed silently."""
+    from scenebias.errors import ConfigError
+    from scenebias.models.backbones import build_backbone
+    from scenebias.plugins import get_method
+    from scenebias.train.loop import TrainConfig, train
+
+    class Pairs(torch.utils.data.Dataset):
+        def __len__(self):
+            return 8
+
+        def __getitem__(self, i):
+            views = torch.rand(2, 3, 4, 16, 16, generator=torch.Generator().manual_seed(i))
+            return {"views": views, "clip": views[0], "label": i % 3, "index": i}
+
+    def run(lr):
+        torch.manual_seed(0)
+        objective = get_method("moco").build(build_backbone("tiny3d", width=4), 3, {"queue_size": 16})
+        train(objective, Pairs(), TrainConfig(epochs=1, batch_size=4, lr=lr), tmp_path / "work", seed=0,
+              progress=False, augment_factory=lambda g: (lambda x: x))
+
+    run(0.05)
+    checkpoint = tmp_path / "work" / "checkpoint.pt"
+    before = checkpoint.read_bytes()
+    with pytest.raises(ConfigError, match=r"checkpoint\.pt: this checkpoint belongs to another training setting.*lr"):
+        run(0.1)
+    assert checkpoint.read_bytes() == before  # untouched
+    run(0.05)  # the same setting still resumes (already finished: nothing to do)
