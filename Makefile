@@ -17,7 +17,7 @@ $(STAMP): envs/requirements.lock pyproject.toml
 venv: $(STAMP)
 
 reproduce: $(STAMP)  ## generate data, run every job of the profile, write reports/$(PROFILE)/index.html
-	PATH=$(abspath $(BIN)):$$PATH $(BIN)/snakemake --cores $(CORES) --configfile config/profiles/$(PROFILE).yaml
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/snakemake --cores $(CORES) --keep-going --rerun-incomplete --configfile config/profiles/$(PROFILE).yaml
 	@echo "report: reports/$(PROFILE)/index.html"
 
 smoke:

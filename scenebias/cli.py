@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
+from collections import Counter
 from pathlib import Path
 
 from .errors import ConfigError, ScenebiasError
@@ -213,11 +214,12 @@ def cmd_table(args: argparse.Namespace) -> None:
     out = Path(args.out_dir) if args.out_dir else report_dir(cfg) / "tables"
     cams = (Path(args.cams_csv), Path(args.cams_png)) if args.cams_csv and args.cams_png else None
     record = build_table(cfg, args.table, args.results or results_dir(cfg), out, cams=cams)
-    tally: dict[str, int] = {}
-    for claim in record["claims"]:
-        tally[claim["verdict"]] = tally.get(claim["verdict"], 0) + 1
-    print(f"{record['label']}: {out / args.table}.{{md,tex,csv,png,json}}; claims: "
-          + (", ".join(f"{n} {v}" for v, n in sorted(tally.items())) or "none"))
+    def tally(key: str) -> str:
+        counts = Counter(claim[key] for claim in record["claims"])
+        return ", ".join(f"{n} {v}" for v, n in sorted(counts.items())) or "none"
+
+    print(f"{record['label']}: {out / args.table}.{{md,tex,csv,png,json}}; claims: {tally('verdict')}"
+          f" (on the scene-swapped test: {tally('swapped_verdict')})")
 
 
 def build_parser() -> argparse.ArgumentParser:

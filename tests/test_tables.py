@@ -128,6 +128,23 @@ def test_claims_judged_from_values(default_cfg, tables):
     assert all(v["holds_on_published"] is True for v in verdicts.values())
 
 
+def test_claims_judged_again_on_the_scene_swapped_test(default_cfg, tables):
+    """Biased top-1 tied (the scene shortcut's ceiling), swapped top-1 apart: the two verdicts differ, and the
+    HMDB51-like column, which has no swapped copy, is named as not tested."""
+    table = tables["fame_table4"]
+    values = _values({("none", "ucf101"): [90, 90, 91], ("none", "hmdb51"): [30, 31, 32],
+                      ("intra_video", "ucf101"): [90, 91, 90], ("intra_video", "hmdb51"): [31, 30, 32]})
+    swapped = {("none", "ucf101"): [5.0, 6.0, 5.5], ("intra_video", "ucf101"): [9.0, 10.5, 9.8]}
+    values["swapped"] = [swapped[(r, c)][s] if (r, c) in swapped else np.nan
+                         for r, c, s in zip(values["row"], values["column"], values["seed"])]
+    claim = {v["claim"]: v for v in rg.judge_claims(table, values, default_cfg)}["intra_beats_none"]
+    assert claim["verdict"] == "inconclusive"
+    assert claim["swapped_verdict"] == "reproduced" and claim["swapped_effect"] == pytest.approx(4.267, abs=1e-3)
+    assert "hmdb51" in claim["swapped_detail"] and "no scene-swapped test set" in claim["swapped_detail"]
+    no_swap = {v["claim"]: v for v in rg.judge_claims(table, values.assign(swapped=np.nan), default_cfg)}
+    assert no_swap["intra_beats_none"]["swapped_verdict"] == "not testable"
+
+
 def test_claims_against_external_or_same_run_are_not_testable(default_cfg, tables):
     verdicts = {v["claim"]: v for v in rg.judge_claims(tables["fame_table1"], _values({}), default_cfg)}
     assert verdicts["fame_beats_mlrep_linear"]["verdict"] == "not testable"
@@ -183,10 +200,13 @@ def test_build_table_writes_every_output(default_cfg, tables, tmp_path):
     assert base["mean"] == pytest.approx(51.0) and base["seeds"] == 3 and base["published"] == 75.8
     verdicts = {c["claim"]: c["verdict"] for c in record["claims"]}
     assert verdicts["beta_below_one_beats_baseline"] == "reproduced"  # +5.0, +5.2, +5.8 pp on the seeds
+    swapped = {c["claim"]: c["swapped_verdict"] for c in record["claims"]}
+    assert swapped["beta_below_one_beats_baseline"] == "reproduced"  # +0.50, +0.52, +0.58 pp (UCF101 only)
     md = files["md"].read_text()
     assert "75.8" in md and "51.0 ± " in md and "beta_below_one_beats_baseline" in md
     assert "UCF101 ours, scene-swapped" in md and "5.1 ± " in md  # HMDB51 has no swapped copy
     assert "HMDB51 ours, scene-swapped" not in md
+    assert "on the scene-swapped test" in md and "| reproduced, +0.5, p " in md
     assert "\\begin{table}" in files["tex"].read_text() and "$\\pm$" in files["tex"].read_text()
     assert files["png"].stat().st_size > 5000
 

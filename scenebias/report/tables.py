@@ -12,7 +12,7 @@ import pandas as pd
 
 from ..io import read_json, write_text
 from ..tables.regenerate import SUMMARY_COLUMNS
-from ..tables.render import format_ci, format_number, holds_text
+from ..tables.render import format_ci, format_number, holds_text, swapped_text
 
 VERDICT_COLOURS = {"reproduced": "#d9f0d3", "contradicted": "#f4cccc", "inconclusive": "#fff2cc",
                    "not testable": "#eeeeee"}
@@ -25,20 +25,25 @@ def load_records(paths: list[Path]) -> list[dict[str, Any]]:
 def claims_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     rows = [{"table": r["label"], "table_id": r["table"], **c} for r in records for c in r["claims"]]
     return pd.DataFrame(rows, columns=["table", "table_id", "claim", "text", "section", "direction", "verdict",
-                                       "effect", "p_value", "n_seeds", "holds_on_published", "detail"])
+                                       "effect", "p_value", "n_seeds", "holds_on_published", "detail",
+                                       "swapped_verdict", "swapped_effect", "swapped_p_value", "swapped_detail"])
 
 
-def tally(records: list[dict[str, Any]]) -> Counter:
-    return Counter(c["verdict"] for r in records for c in r["claims"])
+def tally(records: list[dict[str, Any]], key: str = "verdict") -> Counter:
+    """Claims per verdict; key "swapped_verdict" counts the verdicts on the scene-swapped test set."""
+    return Counter(c.get(key, "not testable") for r in records for c in r["claims"])
+
+
+def _pills(counts: Counter) -> str:
+    return ", ".join(f"<span class='pill' style='background:{VERDICT_COLOURS[v]}'>{counts.get(v, 0)} {v}</span>"
+                     for v in VERDICT_COLOURS)
 
 
 def overview_section(records: list[dict[str, Any]], css_prefix: str = "") -> str:
     """The index page's section: tally, one line per table, one row per claim."""
     if not records:
         return "<h2>Paper tables</h2><p class='note'>No paper tables in this profile (config key <code>tables</code>).</p>"
-    counts = tally(records)
-    summary = ", ".join(f"<span class='pill' style='background:{VERDICT_COLOURS[v]}'>{counts.get(v, 0)} {v}</span>"
-                        for v in VERDICT_COLOURS)
+    summary, swapped = _pills(tally(records)), _pills(tally(records, "swapped_verdict"))
     links = "".join(f"<li><a href='tables/{r['table']}.html'>{html.escape(r['label'])}</a> — "
                     f"{_claim_counts(r)}</li>" for r in records)
     return f"""
@@ -46,6 +51,8 @@ def overview_section(records: list[dict[str, Any]], css_prefix: str = "") -> str
 <p>Every table and figure of both papers regenerated on this profile, published numbers beside ours. Claims: {summary}
 (paired t-test over seeds, two-sided α = 0.05; <i>not testable</i>: a comparison with another paper's method, a
 dataset without stand-in, two rows that are the same run here, or a qualitative statement).</p>
+<p>The same claims judged on the <b>scene-swapped</b> copy of the test set (each actor on another class's scene;
+UCF101-like cells only — the suite's addition, not the papers' setting): {swapped}.</p>
 <ul>{links}</ul>
 {claims_table(records)}
 """
@@ -64,9 +71,12 @@ def claims_table(records: list[dict[str, Any]], link: bool = True) -> str:
                 f"<td>{format_number(c.get('effect'), signed=True)}</td>"
                 f"<td>{format_number(c.get('p_value'), digits=3)}</td>"
                 f"<td>{c.get('n_seeds', 0)}</td><td>{holds_text(c.get('holds_on_published'))}</td>"
+                f"<td style='background:{VERDICT_COLOURS[c.get('swapped_verdict', 'not testable')]}' "
+                f"title='{html.escape(c.get('swapped_detail', ''))}'>{html.escape(swapped_text(c))}</td>"
                 f"<td class='detail'>{_detail(c.get('detail', ''))}</td></tr>")
     return ("<table class='claims'><tr><th>table</th><th>claim</th><th>verdict</th><th>effect (pp or r) of the deciding comparison</th>"
-            "<th>p</th><th>seeds</th><th>on published numbers</th><th>detail</th></tr>" + "".join(rows) + "</table>")
+            "<th>p</th><th>seeds</th><th>on published numbers</th><th>on the scene-swapped test</th><th>detail</th></tr>"
+            + "".join(rows) + "</table>")
 
 
 def write_table_page(record: dict[str, Any], out_dir: Path, css: str, extra_html: str = "") -> Path:
