@@ -23,6 +23,7 @@ include: "rules/report.smk"
 
 
 rule all:
+    localrule: True
     input:
         f"{REPORTS}/index.html",
         [f for table in TABLES for f in table_files(table)],

@@ -1,5 +1,6 @@
 rule aggregate:
     """Every metrics.json into one tidy table: run, method, role, seed, protocol, test_set, metric, value."""
+    localrule: True  # seconds of reading JSON: not worth a cluster job
     input:
         eval_outputs(),
     output:

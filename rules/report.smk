@@ -1,5 +1,6 @@
 rule report:
     """HTML report (+ Markdown/CSV tables and PNG plots) under reports/<profile>/."""
+    localrule: True
     input:
         metrics=METRICS,
         benchmarks=benchmark_files(),

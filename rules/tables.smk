@@ -13,6 +13,7 @@ def table_files(table):
 rule paper_table:
     """Reproduced mean ± 95% CI beside the published numbers, claim verdicts (paired tests over seeds),
     Markdown/LaTeX/CSV, a plot, the compute cost and provenance."""
+    localrule: True  # seconds of statistics and plotting on finished evaluations
     input:
         evaluations=lambda w: eval_outputs(TABLE_EVALS[w.table]),
         cams=lambda w: cam_files() if w.table in CAM_TABLES else [],
@@ -38,5 +39,6 @@ for _table in TABLES:
     rule:
         name:
             _table
+        localrule: True
         input:
             table_files(_table),
