@@ -108,6 +108,12 @@ def test_paired_test_verdicts():
     same = rg._test(np.array([0.7, 0.7, 0.7]), "greater", 0.0, None)
     assert same["verdict"] == "inconclusive" and same["p_value"] == pytest.approx(0.25)
     assert rg._test(np.full(6, 0.7), "greater", 0.0, None)["verdict"] == "reproduced"  # 2 * 0.5**6 < 0.05
+    # the same difference reached through different float sums (round-off in the 15th digit) is no spread either
+    noisy = np.array([100 * (5 / 6 - 1), 100 * (10 / 12 - 1), 100 * 5 / 6 - 100]) + np.array([0, 1e-13, -1e-13])
+    assert noisy.std() > 0
+    judged = rg._test(noisy, "greater", 0.0, None)
+    assert judged["p_value"] == pytest.approx(0.25) and judged["verdict"] == "inconclusive"
+    assert judged["d_z"] == -math.inf
     assert rg._test(np.array([-2.0, -2.5, -1.8]), "less", 0.0, None)["verdict"] == "reproduced"
     # equivalence within ±1 pp: tight differences around 0 are equal, far ones are not
     assert rg._test(np.array([0.1, -0.1, 0.05, 0.0]), "approx_equal", 0.0, 1.0)["verdict"] == "reproduced"

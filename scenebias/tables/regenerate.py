@@ -265,7 +265,7 @@ def _test(diffs: np.ndarray, direction: str, margin: float, tolerance: float | N
     n = len(diffs)
     mean = float(diffs.mean()) if n else math.nan
     sd = float(diffs.std(ddof=1)) if n > 1 else math.nan
-    d_z = mean / sd if sd and sd > 0 else (math.copysign(math.inf, mean) if n > 1 and mean != 0 else math.nan)
+    d_z = mean / sd if sd and sd > SAME else (math.copysign(math.inf, mean) if n > 1 and mean != 0 else math.nan)
     out = {"effect": mean, "d_z": d_z, "n": n}
     if n < 2:
         return out | {"p_value": math.nan, "verdict": "inconclusive"}
@@ -285,17 +285,25 @@ def _test(diffs: np.ndarray, direction: str, margin: float, tolerance: float | N
     return out | {"p_value": p, "verdict": "inconclusive"}
 
 
+SAME = 1e-9  # pp: per-seed differences closer than this are the same count of videos (float round-off only)
+
+
+def _no_spread(x: np.ndarray) -> bool:
+    # -0.8333 pp from different totals can differ in the 15th digit; a t-test would read that as certainty
+    return bool(np.all(np.abs(x - x[0]) < SAME))
+
+
 def _two_sided(x: np.ndarray) -> float:
     # No spread (accuracies are discrete, so every seed can differ by the same few videos): the t statistic is
     # undefined, and calling it infinite would make 3 seeds "certain". Fall back to the exact sign test.
-    if np.all(x == x[0]):
-        return 1.0 if x[0] == 0 else min(1.0, 2 * 0.5 ** len(x))
+    if _no_spread(x):
+        return 1.0 if abs(x[0]) < SAME else min(1.0, 2 * 0.5 ** len(x))
     return float(stats.ttest_1samp(x, 0.0).pvalue)
 
 
 def _one_sided(x: np.ndarray, alternative: str) -> float:
-    if np.all(x == x[0]):
-        return 0.5 ** len(x) if (x[0] > 0 if alternative == "greater" else x[0] < 0) else 1.0
+    if _no_spread(x):
+        return 0.5 ** len(x) if (x[0] > SAME if alternative == "greater" else x[0] < -SAME) else 1.0
     return float(stats.ttest_1samp(x, 0.0, alternative=alternative).pvalue)
 
 
