@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
-from collections import Counter
 from pathlib import Path
 
 from .errors import ConfigError, ScenebiasError
@@ -208,6 +207,7 @@ def cmd_tables(args: argparse.Namespace) -> None:
 
 def cmd_table(args: argparse.Namespace) -> None:
     from .config import report_dir, results_dir
+    from .report.tables import tally as claim_tally
     from .tables.render import build_table
 
     cfg = _config(args)
@@ -215,7 +215,7 @@ def cmd_table(args: argparse.Namespace) -> None:
     cams = (Path(args.cams_csv), Path(args.cams_png)) if args.cams_csv and args.cams_png else None
     record = build_table(cfg, args.table, args.results or results_dir(cfg), out, cams=cams)
     def tally(key: str) -> str:
-        counts = Counter(claim[key] for claim in record["claims"])
+        counts = claim_tally([record], key)
         return ", ".join(f"{n} {v}" for v, n in sorted(counts.items())) or "none"
 
     print(f"{record['label']}: {out / args.table}.{{md,tex,csv,png,json}}; claims: {tally('verdict')}"

@@ -182,9 +182,8 @@ def judge_claims(table: dict[str, Any], values: pd.DataFrame, cfg: dict[str, Any
         base = {"table": table["id"], "claim": claim["id"], "text": claim["text"], "section": claim["section"],
                 "direction": claim["direction"], "holds_on_published": claim_holds(claim, table)}
         if claim["direction"] == "qualitative":
-            judged = {"verdict": "not testable", "effect": math.nan, "p_value": math.nan, "n_seeds": 0,
-                      "detail": "qualitative: see the figure (class activation maps)"}
-            swapped = {**judged, "detail": "qualitative"}
+            judged = _not_testable("qualitative: see the figure (class activation maps)")
+            swapped = _not_testable("qualitative")
         elif claim["direction"] == "negative_correlation":
             judged = _judge_correlation(claim, points)
             swapped = _not_testable("per-class static-bias correlation: measured on the biased test set only")
@@ -227,8 +226,7 @@ def _judge_comparisons(claim, values, cells) -> dict[str, Any]:
             continue
         results.append(_test(diffs, direction, margin, claim.get("tolerance")) | {"pair": f"{ra}/{ca} − {rb}/{cb}"})
     if not results:
-        return {"verdict": "not testable", "effect": math.nan, "p_value": math.nan, "n_seeds": 0,
-                "detail": "; ".join(skipped) or "no comparison"}
+        return _not_testable("; ".join(skipped) or "no comparison")
     if any(r["verdict"] == "contradicted" for r in results):
         verdict = "contradicted"
     elif all(r["verdict"] == "reproduced" for r in results):
@@ -309,8 +307,7 @@ def _one_sided(x: np.ndarray, alternative: str) -> float:
 
 def _judge_correlation(claim, points) -> dict[str, Any]:
     if points is None or points.empty:
-        return {"verdict": "not testable", "effect": math.nan, "p_value": math.nan, "n_seeds": 0,
-                "detail": "no per-class points"}
+        return _not_testable("no per-class points")
     results = []
     for row in claim["rows"]:
         mine = points[points["row"] == row]
