@@ -7,9 +7,13 @@ Separation (one mask per clip, constant over time):
   P(F|x) = P(x|F) / (P(x|F) + P(x|B)), blurred, min-max normalised; the top ⌊β·HW⌋ pixels form the mask M.
 Merging (eq. 6): X_merge = X ⊙ M + Y ⊙ (1 − M), Y another clip of the batch, before colour augmentation.
 
-Paper vs. code (methods-spec.md): `colour_mode="paper"` uses the hue angle in radians; `"official-code"`
-multiplies it by 2π once more, as the authors' code does (the hue wraps about six times). `partner=
-"derangement"` never pairs a clip with itself; `"permutation"` is the code's torch.randperm, which can.
+Paper vs. code (methods-spec.md): `colour_mode="paper"` (default) is the paper's reading: the hue angle in radians,
+truncated 0-based levels (see `foreground_posterior`). `"official-code"` is the authors' FAME module (Mark12Ding/
+FAME, moco/loader.py) step by step, see `official_posterior`: kornia's HSV, the hue (already radians) times 2π again
+(it wraps about six times), rounded 1-based levels (half to even) in bins h + 10(s'−1) + 100(v'−1), histograms from
+torch.topk seed samples normalised by (sum + 1e-8), no epsilon in the posterior, blur kernel ⌊0.1·crop⌋//2·2+1, and
+background partners from a plain randperm whatever `partner` says. `partner="derangement"` (default) never pairs a
+clip with itself; `"permutation"` is the code's torch.randperm, which can.
 Table 6 masks: `gauss`, `seed`, `grid`, `fame`; Table 4 `background`: `inter` (another video) or `intra`
 (another clip of the same video); Table 5 `branches`: merge one view (`single`) or both (`both`).
 """
@@ -83,16 +87,81 @@ def rgb_to_hsv(rgb: torch.Tensor) -> torch.Tensor:
 
 
 def colour_bins(mean_frame: torch.Tensor, colour_mode: str) -> torch.Tensor:
-    """Colour-bin index in [0, 1000) of each pixel of the time-averaged frames (B, 3, H, W) -> (B, H, W)."""
+    """Colour-bin index of each pixel of the time-averaged frames (B, 3, H, W) -> (B, H, W): in [0, 1000) for
+    `paper` (truncated 0-based levels of the HSV disk), the authors' [1, 999] for `official-code`."""
+    if colour_mode == "official-code":
+        return official_colour_bins(mean_frame)
     hue, sat, val = rgb_to_hsv(mean_frame.clamp(0, 1)).unbind(1)
-    theta = hue * (2 * math.pi) if colour_mode == "official-code" else hue
-    hx, hy = (sat * torch.cos(theta) + 1) / 2, (sat * torch.sin(theta) + 1) / 2
+    hx, hy = (sat * torch.cos(hue) + 1) / 2, (sat * torch.sin(hue) + 1) / 2
     q = [(c * COLOUR_LEVELS).long().clamp(0, COLOUR_LEVELS - 1) for c in (hx, hy, val)]
     return (q[0] * COLOUR_LEVELS + q[1]) * COLOUR_LEVELS + q[2]
 
 
+# ------------------------------------------------- colour_mode="official-code": the authors' FAME module, step by step
+def official_blur_kernel(crop: int) -> int:
+    """The authors' kernel ⌊0.1·crop⌋//2·2+1: the same as `blur_kernel` from 20 px up, 1 (no blur) below."""
+    return int(0.1 * crop) // 2 * 2 + 1
+
+
+def official_hsv(rgb: torch.Tensor) -> torch.Tensor:
+    """kornia's rgb_to_hsv, which the authors call: (B, 3, H, W) -> hue 2π·((h6 / 6) mod 1) in [0, 2π], h6 the
+    sextant hue over the channel range (a zero range divides by 1; the first channel wins a tie for the max),
+    saturation range / (max + 1e-8), value max. Float rounding of the mod can give exactly 2π."""
+    value, argmax = rgb.max(dim=1)
+    delta = value - rgb.min(dim=1).values
+    rc, gc, bc = (value.unsqueeze(1) - rgb).unbind(1)
+    span = torch.where(delta == 0, torch.ones_like(delta), delta)
+    sextant = torch.stack([bc - gc, (rc - bc) + 2 * span, (gc - rc) + 4 * span], dim=1) / span.unsqueeze(1)
+    hue = 2 * math.pi * ((sextant.gather(1, argmax.unsqueeze(1)).squeeze(1) / 6) % 1)
+    return torch.stack([hue, delta / (value + EPS), value], dim=1)
+
+
+def official_colour_bins(mean_frame: torch.Tensor) -> torch.Tensor:
+    """The authors' colour bins (B, 3, H, W) -> (B, H, W): θ = hue·2π (the hue is already in radians),
+    hx = (s·cos θ + 1)/2, hy = (s·sin θ + 1)/2; per axis the rounded 1-based level round(x·9 + 1) in 1..10
+    (torch.round: half to even, so a grey pixel's hx = 0.5 gives round(5.5) = 6); bin h + 10(s'−1) + 100(v'−1).
+    The index lies in [1, 999]: h = s' = 10 would need s > 1, so the code's 1000-bin histograms never overflow
+    (bin 0 stays empty). Clamping to [0, 1] first changes nothing for valid pixels and keeps v' ≤ 10 otherwise."""
+    hue, sat, val = official_hsv(mean_frame.clamp(0, 1)).unbind(1)
+    theta = hue * 2 * math.pi
+    hx, hy = (sat * torch.cos(theta) + 1) / 2, (sat * torch.sin(theta) + 1) / 2
+    h, s, v = (torch.round(c * (COLOUR_LEVELS - 1) + 1) for c in (hx, hy, val))
+    return (h + (s - 1) * COLOUR_LEVELS + (v - 1) * COLOUR_LEVELS ** 2).long()
+
+
+def official_likelihood(bins: torch.Tensor, samples: torch.Tensor, smoothing: float,
+                        dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """P(x | ·) per pixel (B, HW) as the authors compute it: a 1000-bin histogram of the bins of the sampled pixels
+    (B, K), plus `smoothing` in every bin, divided by (its sum + 1e-8)."""
+    hist = torch.full((bins.shape[0], COLOUR_LEVELS ** 3), float(smoothing), dtype=dtype, device=bins.device)
+    hist.scatter_add_(1, bins.gather(1, samples), torch.ones(samples.shape, dtype=dtype, device=bins.device))
+    return (hist / (hist.sum(dim=1, keepdim=True) + EPS)).gather(1, bins)
+
+
+def official_posterior(clips: torch.Tensor) -> torch.Tensor:
+    """The authors' soft mask (FAME eqs. 3–5 as their code computes them) for clips (B, C, T, H, W) -> (B, H, W).
+
+    Where it differs from `paper` (`foreground_posterior`): bins from `official_colour_bins`; foreground and
+    background samples are torch.topk of the seed map (largest ⌊0.5·HW⌋, smallest ⌊0.1·HW⌋), not an argsort, so
+    ties resolve as the code's; histograms are divided by (sum + 1e-8); P(F|x) = P(x|F) / (P(x|B) + P(x|F)) with no
+    epsilon (P(x|B) > 0 thanks to the +1 smoothing); the blur kernel is `official_blur_kernel`. The min-max is the
+    same: (x − min) / (max(x − min) + 1e-8), the epsilon on the max of the shifted map only."""
+    b, _, _, h, w = clips.shape
+    kernel = official_blur_kernel(min(h, w))
+    seeds = min_max(gaussian_blur(seed_map(clips), kernel)).flatten(1)
+    bins = official_colour_bins(clips.mean(dim=2)).flatten(1)
+    fg = seeds.topk(int(FOREGROUND_SAMPLES * h * w), dim=1).indices
+    bg = seeds.topk(int(BACKGROUND_SAMPLES * h * w), dim=1, largest=False).indices
+    dtype = torch.promote_types(torch.float32, seeds.dtype)  # the code's float32; float64 stays float64
+    p_fg, p_bg = official_likelihood(bins, fg, 0.0, dtype), official_likelihood(bins, bg, 1.0, dtype)
+    return min_max(gaussian_blur((p_fg / (p_bg + p_fg)).view(b, h, w), kernel))
+
+
 def foreground_posterior(clips: torch.Tensor, colour_mode: str = "paper") -> torch.Tensor:
-    """P(F | colour) per pixel (B, H, W) from colour histograms of the seed map's extremes (FAME eqs. 3–5)."""
+    """P(F | colour) per pixel (B, H, W) from colour histograms of the seed map's extremes (FAME eqs. 3–5), blurred
+    and min-max normalised; `official-code` is `official_posterior`, the authors' code."""
+    if colour_mode == "official-code":
+        return official_posterior(clips)
     b, _, _, h, w = clips.shape
     kernel = blur_kernel(min(h, w))
     seeds = min_max(gaussian_blur(seed_map(clips), kernel)).flatten(1)
@@ -151,8 +220,9 @@ def derangement(n: int, generator: torch.Generator) -> torch.Tensor:
 
 
 def merge(foreground: torch.Tensor, background: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """FAME eq. 6: X ⊙ M + Y ⊙ (1 − M), the (B, H, W) mask broadcast over channels and time."""
-    m = mask[:, None, None].to(foreground.dtype)
+    """FAME eq. 6: X ⊙ M + Y ⊙ (1 − M); a (B, H, W) mask is broadcast over channels and time, a (B, T, H, W)
+    one (the oracle's per-frame actor masks) over channels."""
+    m = (mask[:, None, None] if mask.dim() == 3 else mask[:, None]).to(foreground.dtype)
     return foreground * m + background * (1 - m)
 
 
@@ -160,29 +230,40 @@ def merge(foreground: torch.Tensor, background: torch.Tensor, mask: torch.Tensor
                  defaults={"queue_size": 2048, "momentum": 0.999, "temperature": 0.1, "dim": 128,
                            "shuffle_bn_splits": 2, "beta": 0.5, "mask": "fame", "background": "inter",
                            "branches": "single", "colour_mode": "paper", "partner": "derangement"},
-                 variants={"mask": ["fame", "gauss", "seed", "grid"], "background": ["inter", "intra"],
+                 variants={"mask": ["fame", "gauss", "seed", "grid", "oracle"], "background": ["inter", "intra"],
                            "branches": ["single", "both"], "colour_mode": ["paper", "official-code"],
                            "partner": ["derangement", "permutation"]})
 class FameObjective(MocoObjective):
-    """MoCo + FAME: the foreground of one clip merged onto the background of another, as a positive."""
+    """MoCo + FAME: the foreground of one clip merged onto the background of another, as a positive.
+
+    `mask="oracle"` is the suite's positive control, not a paper row: the merge of eq. 6 with the generator's
+    ground-truth actor mask of every frame instead of the estimated one (generated data only), the upper
+    bound of what a perfect foreground mask gives; β does not apply to it."""
 
     def __init__(self, backbone, num_classes, beta, mask, background, branches, colour_mode, partner, **moco):
         super().__init__(backbone, num_classes, **moco)
         self.beta, self.mask, self.background = beta, mask, background
         self.branches, self.colour_mode, self.partner = branches, colour_mode, partner
+        self.needs_masks = mask == "oracle"
 
-    def fame(self, clips: torch.Tensor, other_clips: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def fame(self, clips: torch.Tensor, other_clips: torch.Tensor, generator: torch.Generator,
+             actor_masks: torch.Tensor | None = None) -> torch.Tensor:
         """Merge each clip's foreground onto a background clip: another video's (`inter`) or `other_clips`,
-        the second clip of the same video (`intra`)."""
-        m = foreground_mask(clips, self.mask, self.beta, self.colour_mode)
+        the second clip of the same video (`intra`). `actor_masks` (B, T, H, W): the oracle's masks."""
+        m = actor_masks if self.mask == "oracle" else foreground_mask(clips, self.mask, self.beta, self.colour_mode)
         if self.background == "intra":
             return merge(clips, other_clips, m)
         n = clips.shape[0]
-        partner = derangement(n, generator) if self.partner == "derangement" else torch.randperm(n, generator=generator)
+        authors = self.partner == "permutation" or self.colour_mode == "official-code"  # the code's plain randperm
+        partner = torch.randperm(n, generator=generator) if authors else derangement(n, generator)
         return merge(clips, clips[partner.to(clips.device)], m)
 
     def make_views(self, batch, generator):
-        views = batch["views"]
+        views, masks = batch["views"], batch.get("masks")
+        if self.needs_masks and masks is None:
+            raise ValueError("moco+fame with mask='oracle' needs batches with ground-truth 'masks' "
+                             "(a ClipDataset with actor_masks)")
         a, b = views[:, 0], views[:, 1]
-        merged_a = self.fame(a, b, generator)
-        return merged_a, (self.fame(b, a, generator) if self.branches == "both" else b)
+        mask_a, mask_b = (masks[:, 0], masks[:, 1]) if self.needs_masks else (None, None)
+        merged_a = self.fame(a, b, generator, mask_a)
+        return merged_a, (self.fame(b, a, generator, mask_b) if self.branches == "both" else b)
