@@ -5,6 +5,10 @@
 - with `static: true` it is the static-video classifier of BE §4.4 / Figure 4: one frame repeated T times,
   trained from scratch; its per-class accuracy measures each class's static (scene) bias.
 - trained on the unbiased copy of the pretraining set it is the suite's motion-learnability calibration row.
+
+Augmentation: the fine-tuning protocol's (crop, flip, normalisation), as supervised training is in both papers;
+MoCo v2's colour stack (grayscale, hue jitter) erases most of what tells the generated actor from its scene and
+kept supervised motion learning at chance (issue 12's measurement).
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ class SupervisedObjective(TrainObjective):
     """Supervised cross-entropy on one clip per video (optionally a static clip)."""
 
     dataset_mode = "single"
+    augmentation = "finetune"  # a classifier trains as the fine-tuning protocol does, not with MoCo's colour stack
 
     def __init__(self, backbone, num_classes, static, dropout):
         super().__init__(backbone, num_classes)

@@ -104,8 +104,9 @@ def split(cfg: dict[str, Any], flavour: str, subset: str):
 
 
 def clip_dataset(cfg: dict[str, Any], records, mode: str, seed: int, static: bool = False,
-                 clip_len_factor: int = 1, flavour: str | None = None):
-    """Clips of `records`; with `data.frame_cache` on, frames come from the flavour's frame cache."""
+                 clip_len_factor: int = 1, flavour: str | None = None, actor_masks: bool = False):
+    """Clips of `records`; with `data.frame_cache` on, frames come from the flavour's frame cache; with
+    `actor_masks`, pair/triple items carry each view's ground-truth actor masks (generated flavours only)."""
     from .data.datasets import ClipDataset
     from .data.frame_cache import frame_cache_for
 
@@ -113,13 +114,33 @@ def clip_dataset(cfg: dict[str, Any], records, mode: str, seed: int, static: boo
     return ClipDataset(records, clip_len=c["clip_len"] * clip_len_factor, stride=c["stride"], mode=mode,
                        num_test_clips=cfg["evaluate"]["test_clips"], crop_size=c["crop_size"], static=static,
                        seed=seed, cache=True, scale=tuple(c["crop_scale"]),
-                       frame_cache=frame_cache_for(cfg, flavour) if flavour else None)
+                       frame_cache=frame_cache_for(cfg, flavour) if flavour else None,
+                       actor_masks=actor_mask_source(cfg, flavour) if actor_masks else None)
 
 
-def augment_factory(generator: torch.Generator):
+def actor_mask_source(cfg: dict[str, Any], flavour: str | None):
+    """The generator's ground-truth actor masks of a flavour (record -> (T, H, W) bool). Real datasets have no
+    ground truth: asking for it there is an error naming the flavour."""
+    from .data.synthetic.annotations import actor_mask_source as from_annotations
+
+    if flavour is None or flavour in (cfg["data"].get("real") or {}):
+        raise ConfigError(f"ground-truth actor masks (an oracle-mask run) exist only for generated data, but the "
+                          f"pretraining flavour {flavour!r} is a real dataset root; the positive control is not "
+                          f"available there (drop the run or pretrain it on a generated flavour)")
+    return from_annotations(data_dir(cfg) / flavour)
+
+
+def augment_factory(generator: torch.Generator, augmentation: str = "contrastive"):
+    """One step's batch augmentation for a method's declared `augmentation` (TrainObjective.augmentation):
+    "contrastive" is MoCo v2's colour stack (jitter, grayscale, blur) then normalisation; "finetune" is the
+    fine-tuning protocol's, normalisation only (its crop and flip happen in the dataset, as for every method)."""
     from .data.transforms import colour_augment, normalize
 
-    return lambda x: normalize(colour_augment(x, generator))
+    if augmentation == "contrastive":
+        return lambda x: normalize(colour_augment(x, generator))
+    if augmentation == "finetune":
+        return normalize
+    raise ConfigError(f"augmentation {augmentation!r}: expected 'contrastive' or 'finetune'")
 
 
 # ---------------------------------------------------------------------------------------- model files
@@ -178,8 +199,11 @@ def pretrain(cfg: dict[str, Any], run: str, seed: int, out: str | os.PathLike, w
     if objective.dataset_mode != "none":
         dataset = clip_dataset(cfg, train_split.records, objective.dataset_mode, seed,
                                static=bool(getattr(objective, "static", False)),
-                               clip_len_factor=objective.clip_len_factor, flavour=spec["flavour"])
-        log = train(objective, dataset, tcfg, work_dir, seed, augment_factory, device=device, progress=progress)
+                               clip_len_factor=objective.clip_len_factor, flavour=spec["flavour"],
+                               actor_masks=objective.needs_masks)
+        augmentation = objective.augmentation
+        log = train(objective, dataset, tcfg, work_dir, seed, lambda g: augment_factory(g, augmentation),
+                    device=device, progress=progress)
     c = cfg["clip"]
     cost = complexity(objective.backbone.cpu(), (3, c["clip_len"], c["crop_size"], c["crop_size"]))
     meta = {"train_log": log, "provenance": provenance(

@@ -35,11 +35,18 @@ class TrainObjective(nn.Module):
     clip_len_factor: clips hold clip_len × this many frames (same stride, one crop), e.g. for Clip Order's
       consecutive sub-clips; the evaluations always see clip_len frames.
     static: train on static clips (one frame repeated), e.g. the static-video classifier.
+    augmentation: the batch augmentation `training_loss` receives: "contrastive" (MoCo v2's colour jitter,
+      grayscale and blur, then normalisation: every self-supervised method) or "finetune" (the fine-tuning
+      protocol's: normalisation only; supervised rows, the static classifier and the calibration rows).
+    needs_masks: batches also hold "masks" (B, V, T, H, W) bool, the ground-truth actor mask of each view
+      (generated data only), e.g. for the oracle-mask positive control.
     """
 
     dataset_mode: ClassVar[str] = "pair"
     clip_len_factor: ClassVar[int] = 1
     static: bool = False
+    augmentation: ClassVar[str] = "contrastive"
+    needs_masks: bool = False
 
     def __init__(self, backbone: nn.Module, num_classes: int) -> None:
         super().__init__()

@@ -27,9 +27,12 @@ def _batch(objective, seed=11):
     g = torch.Generator().manual_seed(seed)
     t = CLIP_LEN * objective.clip_len_factor
     views = 3 if objective.dataset_mode == "triple" else 2
-    return {"views": torch.rand(BATCH, views, 3, t, SIZE, SIZE, generator=g),
-            "clip": torch.rand(BATCH, 3, t, SIZE, SIZE, generator=g),
-            "label": torch.tensor([0, 1, 2, 0]), "index": torch.arange(BATCH)}
+    batch = {"views": torch.rand(BATCH, views, 3, t, SIZE, SIZE, generator=g),
+             "clip": torch.rand(BATCH, 3, t, SIZE, SIZE, generator=g),
+             "label": torch.tensor([0, 1, 2, 0]), "index": torch.arange(BATCH)}
+    if objective.needs_masks:  # ground-truth actor masks of each view, as ClipDataset(actor_masks=...) gives
+        batch["masks"] = torch.rand(BATCH, views, t, SIZE, SIZE, generator=g) < 0.3
+    return batch
 
 
 def _build(name, options, seed=0):

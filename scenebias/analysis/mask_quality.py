@@ -36,6 +36,7 @@ from ..data import transforms as T
 from ..data.datasets import ClipDataset, uniform_clip_starts
 from ..data.formats import VideoRecord
 from ..data.synthetic import load_annotation
+from ..data.synthetic.annotations import annotation_path  # noqa: F401 - re-exported for the CAM code
 from ..errors import DataError
 from ..io import atomic_path
 
@@ -91,16 +92,6 @@ def resize_center_crop_masks(masks: torch.Tensor, size: int) -> torch.Tensor:
     if min(m.shape[-2:]) != size:
         m = TF.resize(m, [size], interpolation=TF.InterpolationMode.NEAREST)
     return TF.center_crop(m, [size, size])[:, 0].bool()
-
-
-def annotation_path(flavour_root: Path, record: VideoRecord) -> Path:
-    """<flavour>/annotations/<video path relative to the flavour root>.npz (see scenebias.data.synthetic)."""
-    try:
-        rel = Path(record.path).relative_to(flavour_root)
-    except ValueError:
-        raise DataError(f"{record.path}: video is not under the flavour folder {flavour_root}, "
-                        f"so its annotation cannot be located") from None
-    return flavour_root / "annotations" / rel.with_suffix(".npz")
 
 
 def clip_and_truth(dataset: ClipDataset, index: int, annotation: Path) -> tuple[torch.Tensor, torch.Tensor]:

@@ -35,10 +35,14 @@ each DataLoader worker fills its own copy.
 
 `frame_cache` (a `scenebias.data.frame_cache.CachedFrames`, or anything with `frames(path)`) reads each
 video's frames from the on-disk frame cache instead of decoding the file; the items are identical.
+
+`actor_masks` (a function record -> (T, H, W) bool array of the whole video, e.g. the generator's ground truth)
+adds "masks" (V, T, crop, crop) bool to pair/triple items: each view's frames through the view's own crop and
+flip (bilinear, then > 0.5), so a mask lies exactly on its view's actor.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 import torch
@@ -76,7 +80,8 @@ class ClipDataset(Dataset):
                  num_test_clips: int = 10, crop_size: int = 32, static: bool = False, seed: int = 0,
                  cache: bool = True, scale: tuple[float, float] = (0.2, 1.0),
                  ratio: tuple[float, float] = (3 / 4, 4 / 3), flip_p: float = 0.5,
-                 frame_cache: CachedFrames | None = None) -> None:
+                 frame_cache: CachedFrames | None = None,
+                 actor_masks: Callable[[VideoRecord], np.ndarray] | None = None) -> None:
         if mode not in MODES:
             raise ConfigError(f"mode: {mode!r} is not one of {list(MODES)}")
         for name, val in (("clip_len", clip_len), ("stride", stride), ("num_test_clips", num_test_clips),
@@ -89,8 +94,10 @@ class ClipDataset(Dataset):
         self.seed, self.cache = int(seed), cache
         self.scale, self.ratio, self.flip_p = tuple(scale), tuple(ratio), float(flip_p)
         self.frame_cache = frame_cache
+        self.actor_masks = actor_masks
         self.epoch = 0
         self._cache: dict[int, torch.Tensor] = {}
+        self._mask_cache: dict[int, torch.Tensor] = {}
 
     @property
     def span(self) -> int:
@@ -119,6 +126,21 @@ class ClipDataset(Dataset):
             self._cache[index] = video
         return video
 
+    def masks(self, index: int) -> torch.Tensor:
+        """The record's actor masks (T, H, W) bool over the frames `frames(index)` returns."""
+        if index in self._mask_cache:
+            return self._mask_cache[index]
+        rec, video = self.records[index], self.frames(index)
+        masks = torch.from_numpy(np.asarray(self.actor_masks(rec), dtype=bool))
+        n = video.shape[0]
+        if masks.ndim != 3 or masks.shape[0] < rec.start_frame + n or tuple(masks.shape[1:]) != tuple(video.shape[1:3]):
+            raise DataError(f"{rec.path}: actor masks of shape {tuple(masks.shape)} do not match the video "
+                            f"({rec.start_frame + n} frames of {video.shape[1]}x{video.shape[2]} px)")
+        masks = masks[rec.start_frame:rec.start_frame + n]
+        if self.cache:
+            self._mask_cache[index] = masks
+        return masks
+
     def _indices(self, start: int, n: int) -> torch.Tensor:
         return (start + torch.arange(self.clip_len) * self.stride) % n
 
@@ -133,9 +155,10 @@ class ClipDataset(Dataset):
             return int(torch.randint(0, starts, (), generator=g))
         return (avoid + 1 + int(torch.randint(0, starts - 1, (), generator=g))) % starts
 
-    def _random_clip(self, video: torch.Tensor, g: torch.Generator, avoid: int | None = None
-                     ) -> tuple[torch.Tensor, int]:
-        """A randomly placed, cropped and flipped clip (C, T, H, W) and its start frame."""
+    def _random_clip(self, video: torch.Tensor, g: torch.Generator, avoid: int | None = None,
+                     masks: torch.Tensor | None = None) -> tuple[torch.Tensor, int, torch.Tensor | None]:
+        """A randomly placed, cropped and flipped clip (C, T, H, W), its start frame and, given the video's
+        actor `masks` (T, H, W), the clip's masks (T, crop, crop) through the same frames, crop and flip."""
         n = video.shape[0]
         if self.static:
             start = int(torch.randint(0, n, (), generator=g))
@@ -145,7 +168,11 @@ class ClipDataset(Dataset):
             idx = self._indices(start, n)
         frames = self._gather(video, idx)
         params = T.sample_spatial(frames.shape[-2], frames.shape[-1], g, self.scale, self.ratio, self.flip_p)
-        return T.apply_spatial(frames, params, self.crop_size).permute(1, 0, 2, 3).contiguous(), start
+        clip = T.apply_spatial(frames, params, self.crop_size).permute(1, 0, 2, 3).contiguous()
+        if masks is None:
+            return clip, start, None
+        clip_masks = T.apply_spatial(masks[idx][:, None].float(), params, self.crop_size)[:, 0] > 0.5
+        return clip, start, clip_masks
 
     def test_starts(self, index: int) -> list[int]:
         return uniform_clip_starts(self.frames(index).shape[0], self.span, self.num_test_clips)
@@ -173,9 +200,12 @@ class ClipDataset(Dataset):
         if self.mode == "single":
             item["clip"] = self._random_clip(video, g)[0]
             return item
-        (first, start), (second, _) = self._random_clip(video, g), self._random_clip(video, g)
-        views = [first, second]
+        masks = self.masks(index) if self.actor_masks is not None else None
+        first, start, first_masks = self._random_clip(video, g, masks=masks)
+        views = [(first, first_masks), self._random_clip(video, g, masks=masks)[::2]]
         if self.mode == "triple":
-            views.append(self._random_clip(video, g, avoid=start)[0])
-        item["views"] = torch.stack(views)
+            views.append(self._random_clip(video, g, avoid=start, masks=masks)[::2])
+        item["views"] = torch.stack([clip for clip, _ in views])
+        if masks is not None:
+            item["masks"] = torch.stack([m for _, m in views])
         return item

@@ -245,6 +245,17 @@ def apply_colour(x: torch.Tensor, params: ColourParams, kernel: int) -> torch.Te
     return torch.clamp(frames.transpose(1, 2), 0.0, 1.0, out=torch.empty_like(x))
 
 
+BLUR_REFERENCE_CROP = 224  # MoCo v2 / FAME draw the blur's sigma from U(0.1, 2.0) px for 224-px crops
+
+
+def blur_sigma_range(crop: int, sigma_at_reference: tuple[float, float] = (0.1, 2.0)) -> tuple[float, float]:
+    """The blur's sigma range in pixels of a `crop`-px clip: the papers' (0.1, 2.0) px at 224 px, scaled with the
+    crop, so the blur removes the same share of the image's detail at any size (at 32 px: 0.014-0.29 px; the
+    unscaled 2 px would blur a 32-px frame as a 14-px blur blurs a 224-px one)."""
+    factor = crop / BLUR_REFERENCE_CROP
+    return (sigma_at_reference[0] * factor, sigma_at_reference[1] * factor)
+
+
 def colour_augment(x: torch.Tensor, generator: torch.Generator, jitter: tuple[float, float, float, float] =
                    (0.4, 0.4, 0.4, 0.1), p_jitter: float = 0.8, p_gray: float = 0.2, p_blur: float = 0.5,
                    sigma: tuple[float, float] = (0.1, 2.0)) -> torch.Tensor:
@@ -252,13 +263,15 @@ def colour_augment(x: torch.Tensor, generator: torch.Generator, jitter: tuple[fl
 
     For each clip: ColorJitter(brightness, contrast, saturation, hue) with probability p_jitter (factors
     drawn once per clip, the four ops in a random order as torchvision does), grayscale with probability
-    p_gray, Gaussian blur with probability p_blur (kernel floor(0.1*crop) made odd, sigma ~ U(0.1, 2) drawn
-    per clip). All clips' parameters are drawn at once (`sample_colour_params`) and applied batched
-    (`apply_colour`), in fp32 even under autocast (augmentation is not part of the mixed-precision forward).
+    p_gray, Gaussian blur with probability p_blur (kernel floor(0.1*crop) made odd, sigma ~ U(0.1, 2) px at a
+    224-px crop, scaled with the crop: `blur_sigma_range`) drawn per clip. All clips' parameters are drawn at
+    once (`sample_colour_params`) and applied batched (`apply_colour`), in fp32 even under autocast
+    (augmentation is not part of the mixed-precision forward).
     """
     if x.dim() != 5:
         raise ValueError(f"colour_augment expects (B, C, T, H, W); got shape {tuple(x.shape)}")
-    params = sample_colour_params(x.shape[0], generator, jitter, p_jitter, p_gray, p_blur, sigma)
+    params = sample_colour_params(x.shape[0], generator, jitter, p_jitter, p_gray, p_blur,
+                                  blur_sigma_range(int(x.shape[-2]), sigma))
     with torch.autocast(device_type=x.device.type, enabled=False):
         return apply_colour(x, params, blur_kernel_size(int(x.shape[-2])))
 

@@ -62,3 +62,19 @@ def load_annotation(path: str | os.PathLike) -> dict:
             d[k] = int(d[k])
     d["own_scene"] = bool(d["own_scene"])
     return d
+
+
+def annotation_path(flavour_root: Path, record) -> Path:
+    """<flavour>/annotations/<video path relative to the flavour root>.npz of a VideoRecord."""
+    try:
+        rel = Path(record.path).relative_to(flavour_root)
+    except ValueError:
+        raise DataError(f"{record.path}: video is not under the flavour folder {flavour_root}, "
+                        f"so its annotation cannot be located") from None
+    return Path(flavour_root) / "annotations" / rel.with_suffix(".npz")
+
+
+def actor_mask_source(flavour_root: str | os.PathLike):
+    """record -> its video's ground-truth actor masks (T, H, W) bool: a ClipDataset's `actor_masks`."""
+    root = Path(flavour_root)
+    return lambda record: load_annotation(annotation_path(root, record))["masks"]

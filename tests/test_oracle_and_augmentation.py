@@ -1,0 +1,119 @@
+"""The positive control's parts and the per-method augmentation (issue 12): ground-truth actor masks travel with
+each view through its own crop and flip; the oracle merge pastes exactly the masked actor of every frame; a
+supervised row trains with the fine-tuning protocol's augmentation; the blur scales with the crop."""
+import numpy as np
+import pytest
+import torch
+
+from scenebias.data import transforms as T
+from scenebias.data.datasets import ClipDataset
+from scenebias.data.formats import VideoRecord
+from scenebias.errors import ConfigError
+from scenebias.plugins import load_methods
+from scenebias.models.backbones import build_backbone
+
+
+class _Frames:
+    """A frame cache stand-in: a white square moving over a black frame; its masks are the white pixels."""
+
+    def __init__(self, n=12, size=24):
+        self.video = np.zeros((n, size, size, 3), dtype=np.uint8)
+        self.truth = np.zeros((n, size, size), dtype=bool)
+        for t in range(n):
+            y, x = 3 + t % 8, 2 + t
+            self.truth[t, y:y + 9, x:x + 9] = True
+        self.video[self.truth] = 255
+
+    def frames(self, path):
+        return torch.from_numpy(self.video)
+
+
+def _dataset(source, masks=True, mode="pair"):
+    records = [VideoRecord(path=f"v{i}.avi", label=0, video_id=f"v{i}") for i in range(3)]
+    return ClipDataset(records, clip_len=4, stride=2, mode=mode, crop_size=16, seed=5, scale=(0.3, 1.0),
+                       frame_cache=source, actor_masks=(lambda rec: source.truth) if masks else None)
+
+
+@pytest.mark.parametrize("mode", ["pair", "triple"])
+def test_each_views_masks_lie_on_its_actor_through_its_own_crop_and_flip(mode):
+    source = _Frames()
+    ds = _dataset(source, mode=mode)
+    for epoch in range(3):
+        ds.set_epoch(epoch)
+        for i in range(len(ds)):
+            item = ds[i]
+            views, masks = item["views"], item["masks"]
+            assert masks.dtype == torch.bool and masks.shape == (views.shape[0], 4, 16, 16)
+            bright = views.mean(dim=1) > 0.5  # (V, T, H, W): the actor's pixels in each view
+            agree = (bright == masks).float().mean().item()
+            assert agree > 0.97, agree  # only resampled edge pixels may differ
+            assert masks.any() and (~masks).any()
+
+
+def test_masks_leave_every_random_draw_unchanged():
+    source = _Frames()
+    with_masks, without = _dataset(source), _dataset(source, masks=False)
+    for i in range(3):
+        assert torch.equal(with_masks[i]["views"], without[i]["views"])
+        assert "masks" not in without[i]
+
+
+def test_oracle_merge_pastes_each_frames_masked_actor_onto_the_partner():
+    objective = load_methods().get("moco+fame").build(build_backbone("tiny3d", width=4), 3,
+                                                      {"queue_size": 16, "mask": "oracle"})
+    assert objective.needs_masks
+    g = torch.Generator().manual_seed(0)
+    views = torch.rand(4, 2, 3, 4, 8, 8, generator=g)
+    masks = torch.rand(4, 2, 4, 8, 8, generator=g) < 0.4
+    merged, key = objective.make_views({"views": views, "masks": masks}, torch.Generator().manual_seed(9))
+    assert torch.equal(key, views[:, 1])
+    a = views[:, 0]
+    for i in range(4):
+        m = masks[i, 0]  # (T, H, W), varies over time
+        on_actor = m.unsqueeze(0).expand(3, -1, -1, -1)
+        assert torch.equal(merged[i][on_actor], a[i][on_actor])  # the actor of every frame is kept
+        partner = [j for j in range(4) if torch.equal(merged[i][~on_actor], a[j][~on_actor])]
+        assert partner and partner != [i]  # the rest is another clip's background (a derangement)
+    with pytest.raises(ValueError, match="masks"):
+        objective.make_views({"views": views}, torch.Generator().manual_seed(9))
+
+
+def test_oracle_is_refused_on_a_real_root_with_the_flavour_named():
+    from scenebias.pipeline import actor_mask_source
+
+    cfg = {"data": {"real": {"ucf101": {"root": "/data/UCF101", "format": "ucf101"}}}, "paths": {"data": "x"},
+           "profile": "p"}
+    with pytest.raises(ConfigError, match="'ucf101'.*real dataset"):
+        actor_mask_source(cfg, "ucf101")
+
+
+def test_supervised_rows_train_with_the_finetune_augmentation():
+    from scenebias.pipeline import augment_factory
+
+    registry = load_methods()
+    assert registry.get("supervised").objective.augmentation == "finetune"
+    for name in ("moco", "moco+fame", "moco+be", "dsm", "rotnet"):
+        assert registry.get(name).objective.augmentation == "contrastive"
+    x = torch.rand(8, 3, 4, 16, 16, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(augment_factory(torch.Generator().manual_seed(2), "finetune")(x), T.normalize(x))
+    contrastive = augment_factory(torch.Generator().manual_seed(2), "contrastive")(x)
+    assert not torch.allclose(contrastive, T.normalize(x))  # the colour stack changed something
+    with pytest.raises(ConfigError, match="'bogus'"):
+        augment_factory(torch.Generator(), "bogus")
+
+
+def test_blur_sigma_scales_with_the_crop():
+    assert T.blur_sigma_range(224) == pytest.approx((0.1, 2.0))
+    assert T.blur_sigma_range(32) == pytest.approx((0.1 * 32 / 224, 2.0 * 32 / 224))
+    assert T.blur_sigma_range(112) == pytest.approx((0.05, 1.0))
+    # every clip blurred: the result is torchvision's blur with a sigma inside the scaled range, not the 224-px one
+    x = torch.rand(64, 3, 2, 32, 32, generator=torch.Generator().manual_seed(0))
+    params = T.sample_colour_params(64, torch.Generator().manual_seed(4), p_jitter=0.0, p_gray=0.0, p_blur=1.0,
+                                    sigma=T.blur_sigma_range(32))
+    assert params.sigma.max() <= 2.0 * 32 / 224 + 1e-6
+    got = T.colour_augment(x, torch.Generator().manual_seed(4), p_jitter=0.0, p_gray=0.0, p_blur=1.0)
+    torch.testing.assert_close(got, T.apply_colour(x, params, T.blur_kernel_size(32)))
+    # a sub-0.3-px blur barely changes a pixel; the unscaled 2-px one moves it by far more
+    unscaled = T.apply_colour(x, T.sample_colour_params(64, torch.Generator().manual_seed(4), p_jitter=0.0,
+                                                        p_gray=0.0, p_blur=1.0), 3)
+    assert (got - x).abs().mean() < 0.5 * (unscaled - x).abs().mean()
