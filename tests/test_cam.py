@@ -42,6 +42,77 @@ def regions(t=8, s=32):
     return a, b
 
 
+def _last_5d_output(model, x, within):
+    """The last 5-D tensor output by a module of `within` during model(x), with its graph (own forward hooks)."""
+    seen = []
+    hooks = [m.register_forward_hook(lambda _m, _i, o: seen.append(o) if torch.is_tensor(o) and o.dim() == 5
+                                     else None) for m in within.modules()]
+    try:
+        out = model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    return seen[-1], out
+
+
+def _min_max(maps):
+    """Each map to [0, 1]; a constant map (e.g. a Grad-CAM that the ReLU zeroes) to zeros."""
+    out = torch.zeros_like(maps)
+    for i, m in enumerate(maps):
+        if m.max() > m.min():
+            out[i] = (m - m.min()) / (m.max() - m.min())
+    return out
+
+
+def test_cam_on_a_real_backbone_is_the_channel_mean_of_its_last_feature_map():
+    """BE §4.7: ReLU of the channel mean of the last conv block's output, trilinear to the clip, min-max."""
+    torch.manual_seed(0)
+    backbone = build_backbone("tiny3d", width=4)
+    clips = torch.rand(3, 3, 8, 32, 32)
+    backbone.eval()
+    with torch.no_grad():
+        features, _ = _last_5d_output(backbone, clips, backbone)
+    backbone.train()
+    assert features.shape[0] == 3 and features.shape[2:] != (8, 32, 32)  # a coarser map, upsampled below
+    up = nn.functional.interpolate(features.mean(dim=1, keepdim=True).relu(), size=(8, 32, 32), mode="trilinear",
+                                   align_corners=False)[:, 0]
+    expected = _min_max(up)
+    cam = activation_map(backbone, clips, normalize=identity)
+    torch.testing.assert_close(cam, expected, atol=1e-5, rtol=0)
+    assert backbone.training  # the model's mode is restored
+
+
+def test_gradcam_on_a_real_backbone_by_hand():
+    """Grad-CAM (Selvaraju et al. eqs. 1–2) computed here with autograd: α_k = mean of ∂y^c/∂A_k, ReLU(Σ α_k A_k),
+    upsampled and min-max scaled; c = the predicted class, or the one asked for."""
+    torch.manual_seed(1)
+    backbone = build_backbone("tiny3d", width=4)
+    classifier = nn.Sequential(backbone, nn.Linear(backbone.feature_dim, 5))
+    clips = torch.rand(2, 3, 8, 32, 32)
+    classifier.eval()
+
+    def by_hand(target):
+        x = clips.clone().requires_grad_(True)
+        features, logits = _last_5d_output(classifier, x, backbone)
+        classes = logits.argmax(1) if target is None else torch.full((2,), target)
+        grads, = torch.autograd.grad(logits.gather(1, classes[:, None]).sum(), features)
+        weighted = (grads.mean(dim=(2, 3, 4), keepdim=True) * features).sum(dim=1, keepdim=True).relu()
+        up = nn.functional.interpolate(weighted.detach(), size=(8, 32, 32), mode="trilinear", align_corners=False)
+        return _min_max(up[:, 0]), classes
+
+    predicted, classes = by_hand(None)
+    assert predicted.flatten(1).std(1).max() > 0.05  # not all maps are flat (a flat one is all zeros)
+    classifier.train()
+    torch.testing.assert_close(activation_map(backbone, clips, classifier, normalize=identity), predicted,
+                               atol=1e-5, rtol=0)
+    other = int((classes[0] + 1) % 5)
+    classifier.eval()
+    expected_other, _ = by_hand(other)
+    got_other = activation_map(backbone, clips, classifier, target=other, normalize=identity)
+    torch.testing.assert_close(got_other, expected_other, atol=1e-5, rtol=0)
+    assert (got_other - predicted).abs().max() > 0.05  # the target class changes the map
+
+
 def test_cam_shape_and_range_on_a_real_backbone():
     torch.manual_seed(0)
     backbone = build_backbone("tiny3d", width=4)

@@ -33,10 +33,42 @@ def test_unknown_profile_lists_known():
         load_config("no-such-profile")
 
 
+def _leaves(tree, path=()):
+    """(path, value) of every non-dict value of a nested mapping."""
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            yield from _leaves(value, path + (key,))
+        else:
+            yield path + (key,), value
+
+
+def _at(cfg, path):
+    for key in path:
+        cfg = cfg[key]
+    return cfg
+
+
 def test_profiles_validate():
+    """Each profile loads, every value its file sets is the loaded value, and everything it does not set comes
+    from config/config.yaml (`default` sets nothing but its name)."""
+    import yaml
+
+    from scenebias.provenance import REPO_ROOT
+
+    base = yaml.safe_load((REPO_ROOT / "config" / "config.yaml").read_text())
     for profile in ("smoke", "default"):
         cfg = load_config(profile)
-        assert cfg["profile"] == profile
+        own = yaml.safe_load((REPO_ROOT / "config" / "profiles" / f"{profile}.yaml").read_text())
+        assert own["profile"] == profile
+        for path, value in _leaves(own):
+            assert _at(cfg, path) == value, (profile, path)
+        set_by_profile = {path for path, _ in _leaves(own)}
+        inherited = [(path, value) for path, value in _leaves(base)
+                     if not any(path[:len(p)] == p or p[:len(path)] == path for p in set_by_profile)]
+        assert len(inherited) > 20
+        for path, value in inherited:
+            assert _at(cfg, path) == value, (profile, path)
+    assert load_config("smoke")["seeds"] != load_config("default")["seeds"]  # the profiles really differ
 
 
 def test_unknown_backbone_error():

@@ -66,6 +66,10 @@ def test_seed_map_of_static_clip_is_zero_and_finds_a_moving_square():
 
 def test_hue_wrap_of_official_code_differs_from_paper():
     frame = torch.tensor([0.9, 0.5, 0.1]).view(1, 3, 1, 1).expand(1, 3, 4, 4)
+    # paper: hue (0.5 − 0.1)/(0.9 − 0.1) = 0.5 sextant -> θ = π/6; S = 0.8/0.9; hx = (0.889·cos 30° + 1)/2 = 0.885
+    # -> level 8, hy = (0.889·sin 30° + 1)/2 = 0.722 -> 7, V = 0.9 -> 9: bin (8·10 + 7)·10 + 9 = 879
+    assert fame.colour_bins(frame, "paper").unique().tolist() == [879]
+    # the official code's θ = 2π·(π/6) = 3.29 rad lands on the other side of the disk: another bin
     assert not torch.equal(fame.colour_bins(frame, "paper"), fame.colour_bins(frame, "official-code"))
 
 

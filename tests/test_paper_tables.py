@@ -9,6 +9,7 @@ import shutil
 
 import pytest
 import yaml
+from conftest import skip_or_fail
 
 from scenebias.errors import ConfigError
 from scenebias.paper_tables import (PAPER_FILES, PAPER_TABLES_DIR, SCHEMA, check_methods, claim_holds,
@@ -31,7 +32,7 @@ def tables():
 def _lines(table):
     text = paper_text(table["paper"])
     if text is None:
-        pytest.skip(f"paper text {table['paper']['file']} not found under shared/papers/")
+        skip_or_fail(f"paper text {table['paper']['file']} not found under shared/papers/")
     return text.split("\n")
 
 
@@ -48,7 +49,7 @@ def test_paper_texts_are_the_ones_the_line_numbers_refer_to(tables):
     for paper in {t["paper"]["id"]: t["paper"] for t in tables.values()}.values():
         text = paper_text(paper)
         if text is None:
-            pytest.skip(f"paper text {paper['file']} not found")
+            skip_or_fail(f"paper text {paper['file']} not found")
         assert text_sha256(text) == paper["text_sha256"], paper["file"]
 
 

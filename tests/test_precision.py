@@ -213,5 +213,9 @@ def test_finetune_auto_on_cpu_is_fp32_and_forced_bf16_channels_last_runs():
     bf16, probe = _finetune(precision="bf16", channels_last=True)
     assert probe.out_dtypes == {torch.bfloat16} and probe.weight_cl == {True}
     assert True in probe.input_cl  # the training clips (the test clips are laid out by the first convolution)
-    assert math.isfinite(bf16["train_loss"]) and 0.0 <= bf16["test"]["top1"] <= 1.0
+    # bf16 autocast changes the arithmetic, not the computation: like fp32 (0.79), two epochs bring the loss
+    # below the chance cross-entropy ln 3 = 1.10 (bf16 reaches 0.63 here; rounding makes the paths differ)
+    assert fp32["train_loss"] < math.log(3) and bf16["train_loss"] < math.log(3)
+    test = bf16["test"]
+    assert test["n"] == 6 and test["top1"] == pytest.approx(sum(test["correct"]) / 6)
     assert all(p.dtype == torch.float32 for p in bf16["model"].parameters())

@@ -155,9 +155,29 @@ def test_claims_against_external_or_same_run_are_not_testable(default_cfg, table
     verdicts = {v["claim"]: v for v in rg.judge_claims(tables["fame_table1"], _values({}), default_cfg)}
     assert verdicts["fame_beats_mlrep_linear"]["verdict"] == "not testable"
     assert "external" in verdicts["fame_beats_mlrep_linear"]["detail"]
-    # BE Table 2: MoCo+BE pretrained on "Kinetics" and on UCF101 are one run on generated data
-    be2 = {v["claim"]: v for v in rg.judge_claims(tables["be_table2"], _values({}), default_cfg)}
-    assert any("same run" in v["detail"] or v["verdict"] == "not testable" for v in be2.values())
+    assert math.isnan(verdicts["fame_beats_mlrep_linear"]["p_value"])  # no test, no number
+    # BE Table 2: MoCo+BE (I3D) pretrained on "Kinetics" and on UCF101, and MoCo+BE R3D-18 on UCF101, are one run
+    # on generated data (Kinetics runs on the UCF101 flavour, the profile's backbone): comparing them is not a test
+    table = tables["be_table2"]
+    claim = next(c for c in table["claims"] if c["id"] == "be_state_of_the_art")
+    same_run_only = {**claim, "pairs": [["moco_be_i3d_k400", "moco_be_i3d_ucf101"],
+                                        ["moco_be_i3d_k400", "moco_be_r3d18_ucf101"]]}
+    judged = rg.judge_claims({**table, "claims": [same_run_only]}, _values({}), default_cfg)[0]
+    assert judged["verdict"] == "not testable" and judged["n_seeds"] == 0
+    assert judged["detail"] == ("moco_be_i3d_k400/diving48 vs moco_be_i3d_ucf101/diving48: the same run and "
+                                "evaluation on this profile; moco_be_i3d_k400/diving48 vs moco_be_r3d18_ucf101/"
+                                "diving48: the same run and evaluation on this profile")
+    # the full claim with numbers: the testable pairs are tested, the others are named with their reason
+    values = _values({(c.row, c.column): [60.0 + s for s in (0, 1.5, 2.5)] if c.row == "moco_be_i3d_k400"
+                      else [40.0 + s for s in (0, 0.5, 2.0)] for c in table_cells(default_cfg, table) if c.reproduced})
+    full = rg.judge_claims({**table, "claims": [claim]}, values, default_cfg)[0]
+    tested, not_tested = full["detail"].split("; not tested: ")
+    assert len(tested.split("; ")) == 5 and full["verdict"] == "reproduced"
+    reasons = [part.split(": ", 1)[1] for part in not_tested.split("; ")]
+    assert sorted(reasons) == sorted(["an external row (published only)"] * 6
+                                     + ["the same run and evaluation on this profile"] * 2
+                                     + ["no real root and no generated stand-in for sports1m",
+                                        "no real root and no generated stand-in for imagenet"])
 
 
 def test_correlation_of_class_points():

@@ -1,6 +1,8 @@
 """The real Snakemake workflow, end to end on the smoke profile (generated videos -> report)."""
 import json
+import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -29,13 +31,53 @@ def smoke_paths(tmp_path_factory):
     return tmp, extra
 
 
+def _job_counts(out: str) -> dict[str, int]:
+    """The dry run's "Job stats" table: {rule: number of jobs}."""
+    lines = out.split("Job stats:", 1)[1].splitlines()
+    counts = {}
+    for line in lines[3:]:  # "Job stats:", "job  count", "----  -----", then one row per rule
+        parts = line.split()
+        if len(parts) != 2 or not parts[1].isdigit():
+            break
+        counts[parts[0]] = int(parts[1])
+    return counts
+
+
+def _expected_evaluations(cfg) -> set[tuple[str, str, str]]:
+    """Every (run, downstream, protocol): each run's own protocols on the primary downstream set (runs derived
+    from the paper tables have none), plus every selected paper table's cells."""
+    from scenebias.tables.plan import selected_tables, table_evaluations
+
+    own = {(run, cfg["data"]["downstream_flavour"], protocol) for run, spec in cfg["runs"].items()
+           if not spec.get("from_tables") for protocol in (spec.get("protocols") or cfg["evaluate"]["protocols"])}
+    return own | {key for table in selected_tables(cfg) for key in table_evaluations(cfg, table)}
+
+
 def test_dry_run_lists_every_job(smoke_paths):
+    from scenebias.config import load_config
+
     tmp, extra = smoke_paths
     proc = _snakemake("-n", "--nolock", "--configfile", "config/profiles/smoke.yaml", str(extra))
     assert proc.returncode == 0, proc.stderr + proc.stdout
-    out = proc.stdout + proc.stderr
-    for rule in ("generate", "pretrain", "evaluate", "aggregate", "report"):
-        assert rule in out
+    out = proc.stdout
+    counts = _job_counts(out)
+    cfg = load_config("smoke")
+    runs, seeds = list(cfg["runs"]), cfg["seeds"]
+    evaluations = _expected_evaluations(cfg)
+    assert counts["generate"] == 1 and counts["aggregate"] == 1 and counts["report"] == 1
+    assert counts["pretrain"] == len(runs) * len(seeds)  # every run of the profile, once per seed
+    assert counts["evaluate"] == len(evaluations) * len(seeds)
+    assert counts["paper_table"] == len(cfg["tables"])
+    assert counts["total"] == sum(v for k, v in counts.items() if k != "total")
+    # and they are the right jobs, not only the right number
+    for run in runs:
+        for seed in seeds:
+            assert f"{tmp}/results/smoke/pretrain/{run}/seed{seed}/model.pt" in out, run
+    for run, downstream, protocol in evaluations:
+        for seed in seeds:
+            assert f"{tmp}/results/smoke/eval/{run}/seed{seed}/{downstream}/{protocol}.json" in out
+    for table in cfg["tables"]:
+        assert f"{tmp}/reports/smoke/tables/{table}.json" in out
 
 
 def test_each_paper_table_is_a_target_with_only_its_jobs(smoke_paths):
@@ -53,6 +95,8 @@ def test_unknown_table_target_is_refused(smoke_paths):
     tmp, extra = smoke_paths
     proc = _snakemake("fame_table9", "-n", "--nolock", "--configfile", "config/profiles/smoke.yaml", str(extra))
     assert proc.returncode != 0
+    assert "No rule to produce fame_table9" in proc.stderr + proc.stdout  # refused for the target, not a crash
+    assert "Traceback" not in proc.stderr
 
 
 def test_scenebias_tables_lists_the_targets():
@@ -68,9 +112,18 @@ def test_studies_parse_and_expand_their_sweeps(smoke_paths, study):
     tmp, extra = smoke_paths
     proc = _snakemake("-n", "--nolock", "--configfile", "config/profiles/default.yaml", str(study), str(extra))
     assert proc.returncode == 0, proc.stderr + proc.stdout
-    sweeps = yaml.safe_load(study.read_text()).get("sweeps", {})
-    for name in sweeps:
-        assert f"pretrain/{name}@" in proc.stdout  # Paramspace-named runs are jobs of the DAG
+    spec = yaml.safe_load(study.read_text())
+    base = yaml.safe_load((REPO / "config/config.yaml").read_text())  # the default profile is the base config
+    seeds, downstream = spec.get("seeds") or base["seeds"], base["data"]["downstream_flavour"]
+    for run, run_spec in (spec.get("runs") or {}).items():  # the study's own runs: pretrained and evaluated
+        for seed in seeds:
+            assert f"pretrain/{run}/seed{seed}/model.pt" in proc.stdout, (run, seed)
+            for protocol in run_spec.get("protocols") or []:
+                assert f"eval/{run}/seed{seed}/{downstream}/{protocol}.json" in proc.stdout, (run, protocol)
+    for name, sweep in (spec.get("sweeps") or {}).items():  # Paramspace-named runs: one per grid point
+        runs = set(re.findall(rf"pretrain/({re.escape(name)}@[^/\s]+)/seed", proc.stdout))
+        assert len(runs) == math.prod(len(v) for v in sweep["grid"].values()), (name, sorted(runs))
+    assert spec.get("runs") or spec.get("sweeps")  # a study that adds nothing would test nothing
 
 
 def test_bad_config_fails_at_parse_time(smoke_paths, tmp_path):
@@ -108,7 +161,23 @@ def test_smoke_profile_end_to_end(smoke_paths):
         page = (tmp / f"reports/smoke/tables/{table}.html").read_text()
         assert "Claims" in page and f"{table}.png" in page
     record = json.loads((tmp / "reports/smoke/tables/be_figure4.json").read_text())
-    assert record["correlation"]["classes"] >= 0 and record["claims"]
+    # BE Figure 4's correlation, recomputed from its per-class points: seed-averaged, MoCo-at-0 classes dropped
+    points = pd.read_csv(tmp / "reports/smoke/tables/be_figure4.seeds.csv")
+    n_classes = points["class"].nunique()
+    assert n_classes > 0 and len(points) == n_classes * len(smoke["seeds"])
+    means = points.groupby("class")[["static_top1", "relative_improvement"]].mean().dropna()
+    corr = record["correlation"]
+    assert corr["classes"] == len(means) and corr["classes_without_moco_accuracy"] == n_classes - len(means)
+    if len(means) >= 3 and means["static_top1"].std() > 0 and means["relative_improvement"].std() > 0:
+        from scipy import stats
+
+        expected = stats.pearsonr(means["static_top1"], means["relative_improvement"])
+        assert corr["pearson_r"] == pytest.approx(expected.statistic, abs=1e-9)
+        assert corr["p_value"] == pytest.approx(expected.pvalue, rel=1e-6)
+    else:  # undefined: no number is made up (JSON null)
+        assert corr["pearson_r"] is None and corr["p_value"] is None
+    claim = {c["claim"]: c for c in record["claims"]}["negative_static_bias_correlation"]
+    assert claim["verdict"] in ("reproduced", "contradicted", "inconclusive")  # judged, not "not testable"
     assert "Paper tables and claims" in report.read_text()
     assert "paper tables" in (tmp / "reports/smoke/methods/moco_plus_fame.html").read_text()
     assert (tmp / "results/smoke/analysis/cams/seed0/cams.png").exists()
