@@ -124,6 +124,83 @@ def test_verify_names_the_corrupted_entry(videos, tmp_path):
         fc.verify_cache(cache)
 
 
+def _damage(entry: Path, how: str) -> None:
+    data = bytearray(entry.read_bytes())
+    if how == "flip":  # one byte in the middle of the frame data: same size and header, wrong pixels
+        data[len(data) // 2 + 64] ^= 0x01
+        entry.write_bytes(bytes(data))
+    elif how == "truncate":
+        entry.write_bytes(bytes(data[:-100]))
+    else:
+        entry.unlink()
+
+
+@pytest.mark.parametrize("mmap", [False, True])
+@pytest.mark.parametrize("how,problem", [("flip", "entry corrupted"), ("truncate", "entry truncated"),
+                                         ("delete", "entry missing")])
+def test_reading_a_damaged_entry_names_it_its_video_and_the_rebuild(videos, tmp_path, how, problem, mmap):
+    cache = tmp_path / "flav"
+    fc.build_cache(videos, cache, progress=False)
+    rec = read_json(cache / "index.json")["videos"][fc.source_key(videos[1], cache)]
+    _damage(cache / rec["entry"], how)
+    frames = fc.CachedFrames(cache, mmap=mmap)
+    with pytest.raises(DataError) as err:
+        frames.frames(videos[1])
+    msg = str(err.value)
+    assert msg.startswith(f"{cache / rec['entry']}: {problem}")
+    assert f"frame cache entry for video {videos[1]}" in msg
+    assert f"scenebias frame-cache --profile PROFILE --flavour flav --out {cache}" in msg
+    for v in (videos[0], videos[2]):  # the intact entries still read, identical to decoding
+        assert torch.equal(frames.frames(v), read_video(v))
+
+
+def test_entries_are_hashed_once_per_process_and_again_when_rewritten(videos, tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    fc.build_cache(videos, cache, progress=False)
+    hashed: list[Path] = []
+    real_sha = fc.file_sha256
+    monkeypatch.setattr(fc, "file_sha256", lambda p: hashed.append(Path(p)) or real_sha(p))
+    for _ in range(3):  # a new CachedFrames per job step (frame_cache_for) does not hash again either
+        frames = fc.CachedFrames(cache)
+        assert all(torch.equal(frames.frames(v), read_video(v)) for v in videos)
+    assert len(hashed) == 3
+    rec = read_json(cache / "index.json")["videos"][fc.source_key(videos[0], cache)]
+    entry = cache / rec["entry"]
+    st = entry.stat()
+    _damage(entry, "flip")  # after a verified read: the new mtime makes the next read hash it again
+    os.utime(entry, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    with pytest.raises(DataError, match=r"entry corrupted.*v0\.avi"):
+        frames.frames(videos[0])
+
+
+def test_the_rebuild_command_of_a_flavour_repairs_only_the_damaged_entry(tiny_dataset, tmp_path, capsys):
+    import json
+    import shlex
+
+    from scenebias.cli import main
+    from scenebias.config import load_config
+    from scenebias.pipeline import split
+
+    cfg = load_config("smoke", [])
+    cfg["paths"].update(data=str(tiny_dataset), frame_cache=str(tmp_path / "fc"))
+    cfg["data"]["frame_cache"] = True
+    cfg_json = ["--config-json", json.dumps(cfg), "--workers", "1", "--quiet"]
+    assert main(["frame-cache", "--flavour", "ucf101", *cfg_json]) == 0
+    video = split(cfg, "ucf101", "test").records[0].path
+    folder = fc.flavour_cache_dir(cfg, "ucf101")
+    entry = folder / read_json(folder / "index.json")["videos"][fc.source_key(video, folder)]["entry"]
+    _damage(entry, "truncate")
+    with pytest.raises(DataError, match=r"entry truncated") as err:
+        fc.frame_cache_for(cfg, "ucf101").frames(video)
+    command = f"scenebias frame-cache --profile smoke --flavour ucf101 --out {folder}"
+    assert str(err.value).endswith(command)
+    # the command as given (its --profile standing for this test's config) decodes the one damaged entry
+    capsys.readouterr()
+    assert main([*shlex.split(command)[1:], *cfg_json]) == 0
+    assert "decoded 1," in capsys.readouterr().out
+    assert torch.equal(fc.frame_cache_for(cfg, "ucf101").frames(video), read_video(video))
+
+
 def test_missing_index_and_other_decoder_are_errors(videos, tmp_path):
     with pytest.raises(DataError, match="index.json: frame cache index not found"):
         fc.CachedFrames(tmp_path / "nowhere")

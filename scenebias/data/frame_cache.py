@@ -20,6 +20,9 @@ Reading (`CachedFrames.frames`) is `np.load`, no decoding. Before serving a vide
 unchanged: its size and mtime against the index (one stat), and only when those differ, its sha256 (so
 touching or copying a video costs one hash, not an error). A video whose content changed while keeping its
 size and mtime is not detected by reading; `verify_cache(..., sources=True)` re-hashes every source.
+The entry itself is hashed against the index's entry_sha256 the first time a process reads it (then only
+stat'ed): a missing, truncated or corrupted entry is a DataError naming it, its video and the command that
+rebuilds it, never frames.
 """
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ import hashlib
 import io
 import multiprocessing as mp
 import os
+import shlex
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
@@ -207,6 +211,46 @@ def read_index(cache_dir: str | os.PathLike) -> dict[str, Any]:
     return index
 
 
+def _npy_size(entry: Path) -> int | None:
+    """The size an .npy file must have by its own header; None when the header itself is unreadable."""
+    try:
+        with open(entry, "rb") as fh:
+            version = np.lib.format.read_magic(fh)
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                np.lib.format.read_array_header_2_0
+            shape, _, dtype = read_header(fh)
+            return fh.tell() + int(np.prod(shape)) * dtype.itemsize
+    except (OSError, ValueError, EOFError):
+        return None
+
+
+def entry_problem(entry: Path, sha256: str) -> str | None:
+    """What is wrong with a cache entry ("entry missing", "entry truncated ...", "entry corrupted ..."), or
+    None when its bytes hash to `sha256`."""
+    if not entry.is_file():
+        return "entry missing"
+    found = file_sha256(entry)
+    if found == sha256:
+        return None
+    # told apart because a short file points at a killed copy or a full disk, a changed one at the storage
+    size, needed = entry.stat().st_size, _npy_size(entry)
+    if needed is None:
+        return f"entry truncated or corrupted ({size} bytes, no readable .npy header)"
+    if size < needed:
+        return f"entry truncated ({size} bytes, its .npy header says {needed})"
+    return f"entry corrupted, sha256 {found[:16]}... but the index has {sha256[:16]}..."
+
+
+def rebuild_command(cache_dir: str | os.PathLike, flavour: str | None = None, profile: str | None = None) -> str:
+    """The command that rebuilds a cache folder; it re-decodes only the entries that fail their sha256.
+
+    The workflow would not rerun its frame_cache job (the index is newer than its manifest), so errors give
+    this command rather than a snakemake target. Without a known profile it says PROFILE: use the run's."""
+    folder = Path(cache_dir)
+    return shlex.join(["scenebias", "frame-cache", "--profile", profile or "PROFILE",
+                       "--flavour", flavour or folder.name, "--out", str(folder)])
+
+
 def verify_cache(cache_dir: str | os.PathLike, sources: bool = False, progress: bool = False) -> int:
     """Re-hash every entry (and with `sources=True` every source video) against the index.
 
@@ -220,17 +264,13 @@ def verify_cache(cache_dir: str | os.PathLike, sources: bool = False, progress: 
 
         items = tqdm(items, desc="verify frame cache", unit="video", leave=False)
     bad: list[str] = []
-    hashed: dict[str, str | None] = {}
+    problems: dict[str, str | None] = {}  # entry -> problem: videos sharing an entry hash it once
     for key, rec in items:
         entry = folder / rec["entry"]
-        if rec["entry"] not in hashed:
-            hashed[rec["entry"]] = file_sha256(entry) if entry.is_file() else None
-        found = hashed[rec["entry"]]
-        if found is None:
-            bad.append(f"{entry}: entry missing (video {source_path(folder, key)})")
-        elif found != rec["entry_sha256"]:
-            bad.append(f"{entry}: entry corrupted, sha256 {found[:16]}... but the index has "
-                       f"{rec['entry_sha256'][:16]}... (video {source_path(folder, key)})")
+        if rec["entry"] not in problems:
+            problems[rec["entry"]] = entry_problem(entry, rec["entry_sha256"])
+        if problems[rec["entry"]]:
+            bad.append(f"{entry}: {problems[rec['entry']]} (video {source_path(folder, key)})")
         if sources:
             src = source_path(folder, key)
             if not src.is_file():
@@ -250,12 +290,16 @@ class CachedFrames:
     frames a clip touches are read, and DataLoader workers share the page cache; but on Python < 3.13 each
     live map holds a file descriptor, so keeping thousands of videos mapped (ClipDataset's cache=True) can
     exceed `ulimit -n`.
+
+    Each entry is hashed the first time this process reads it (see _verify_entry). `rebuild` is the command
+    errors give for rebuilding this folder (default: rebuild_command(cache_dir)).
     """
 
-    def __init__(self, cache_dir: str | os.PathLike, mmap: bool = False) -> None:
+    def __init__(self, cache_dir: str | os.PathLike, mmap: bool = False, rebuild: str | None = None) -> None:
         self.cache_dir = Path(cache_dir)
         self.videos: dict[str, dict[str, Any]] = read_index(self.cache_dir)["videos"]
         self.mmap = bool(mmap)
+        self.rebuild = rebuild or rebuild_command(self.cache_dir)
         self._checked_stat: dict[str, tuple[int, int]] = {}  # key -> (size, mtime_ns) whose sha256 matched
 
     def __len__(self) -> int:
@@ -289,22 +333,46 @@ class CachedFrames:
                             f"{digest[:16]}..., cached {rec['source_sha256'][:16]}...); rebuild the frame cache")
         self._checked_stat[key] = stat
 
+    def _verify_entry(self, entry: Path, rec: Mapping[str, Any], path: str | os.PathLike) -> None:
+        # Hashing is cheap against decoding (0.06 ms vs 11 ms for a 32-frame 32² video) but not free, so once
+        # per process: a verified entry is remembered with its stat, so later reads cost one stat, and a file
+        # rewritten since (new mtime) is hashed again.
+        try:
+            st = entry.stat()
+            seen = (os.path.abspath(entry), rec["entry_sha256"], st.st_size, st.st_mtime_ns, st.st_ino)
+        except FileNotFoundError:
+            seen = None
+        if seen is not None and seen in _VERIFIED:
+            return
+        problem = entry_problem(entry, rec["entry_sha256"])
+        if problem:
+            raise DataError(f"{entry}: {problem}; it is the frame cache entry for video {path}. Rebuild the "
+                            f"cache (it re-decodes only damaged entries): {self.rebuild}")
+        if seen is not None:  # None: the file appeared after the stat; hash it again next time
+            _VERIFIED.add(seen)
+
     def frames(self, path: str | os.PathLike) -> "torch.Tensor":
         """(T, H, W, 3) uint8 tensor, equal to read_video(path)."""
         import torch
 
         rec = self.record(path)
         entry = self.cache_dir / rec["entry"]
+        self._verify_entry(entry, rec, path)
         try:
             # "c" (copy-on-write) gives a writable array, so torch.from_numpy neither copies nor warns
             arr = np.load(entry, mmap_mode="c" if self.mmap else None, allow_pickle=False)
-        except (OSError, ValueError, EOFError) as exc:
+        except (OSError, ValueError, EOFError) as exc:  # changed between the check and the load
             raise DataError(f"{entry}: unreadable frame cache entry for {path} ({exc}); "
-                            f"run verify_cache / rebuild the cache") from exc
+                            f"rebuild the cache: {self.rebuild}") from exc
         if arr.dtype != np.uint8 or list(arr.shape) != list(rec["shape"]):
             raise DataError(f"{entry}: frame cache entry for {path} has {arr.dtype} {list(arr.shape)}, "
-                            f"the index says uint8 {rec['shape']}; rebuild the cache")
+                            f"the index says uint8 {rec['shape']}; rebuild the cache: {self.rebuild}")
         return torch.from_numpy(arr)
+
+
+# (path, entry_sha256, size, mtime_ns, inode) of entries this process has hashed; DataLoader workers forked
+# after a read inherit it, which is right: they see the same unchanged files.
+_VERIFIED: set[tuple[str, str, int, int, int]] = set()
 
 
 # ------------------------------------------------------------------------------------------------ config
@@ -333,7 +401,7 @@ def frame_cache_for(cfg: Mapping[str, Any], flavour: str) -> CachedFrames | None
             print(f"scenebias: no frame cache at {folder} (data.frame_cache is on): decoding the videos instead; "
                   f"build it with `scenebias frame-cache --flavour {flavour}` or the workflow", file=sys.stderr)
         return None
-    return CachedFrames(folder)
+    return CachedFrames(folder, rebuild=rebuild_command(folder, flavour, cfg["profile"]))
 
 
 _WARNED: set[str] = set()
