@@ -6,7 +6,7 @@ so its temporal difference is (1 − λ)·(x[t+1] − x[t]): the motion survives
 background is perturbed. The distracted clip and an undistracted clip of the same video are the positive
 pair (the distractor is applied to one view, before colour augmentation).
 
-Paper vs. code (methods-spec.md): `lambda_per="video"` draws λ per video (paper, default); `"batch"` draws one
+Paper vs. code (docs/methods.md, "moco+be"): `lambda_per="video"` draws λ per video (paper, default); `"batch"` draws one
 λ for the whole batch (the authors' code). BE Table 4's other distractors replace the static frame:
 `inter_frame` (a frame of another video), `gaussian_noise` (one noise image, the same for every frame),
 `mixup` (another video, frame by frame), `cutmix` (a box of another video, the same box on every frame).
@@ -15,7 +15,7 @@ Hard negative (§3.3.2, eq. 7; `hard_negative: true`, the setting of BE Table 4,
 one other clip of the same video (a different start time: the loader's "triple" mode, view 2) joins the
 negatives of its video's queries, so the task becomes clip-level: same background, other motion. One is
 drawn per video and step (the paper: "more hard negatives have a similar result"); it goes through the query
-encoder, gets the same colour augmentation as the other views and is not enqueued (methods-spec.md). The
+encoder, gets the same colour augmentation as the other views and is not enqueued (docs/methods.md, "moco+be"). The
 loss stays MoCo's symmetric one: the hard negative is one extra logit column in both query directions.
 View 2's start differs from view 0's (the distracted clip); it may coincide with view 1's. Default off:
 eq. 6, the suite's plain MoCo + BE.

@@ -1,5 +1,5 @@
 """DSM-style: decoupling the scene and the motion (Wang et al., "Enhancing Unsupervised Video Representation
-Learning by Decoupling the Scene and the Motion", AAAI 2021; methods-spec.md, section "DSM-style").
+Learning by Decoupling the Scene and the Motion", AAAI 2021; docs/methods.md, section "dsm").
 
 Rows: FAME Table 1, "DSM (Wang et al. 2021a)": I3D, Kinetics-400, 16 frames at 224², fine-tuned,
 UCF101 74.8 / HMDB51 52.5. The BE paper does not compare with DSM.
@@ -20,7 +20,7 @@ Losses (`loss`):
   over the intra-video negative (view 2) and an inter-video one (the next video's view 2 in the batch), and
   averaged over both anchor roles (anchor and warped clip). The EMA encoder and queue are unused here.
 
-Code vs. this file (methods-spec.md: facts carry over, the implementation is ours):
+Code vs. this file (docs/methods.md, "dsm": facts carry over, the implementation is ours):
 - The code's ranges are pixels of a 224 crop: centres 60–140, shift components 10–20 (both positive); here
   they are fractions of the crop side, so a 112 crop gets half the pixels. The code centres the falloff on
   c + s (70–160 px); here on c (60–140 px).

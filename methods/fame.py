@@ -7,7 +7,7 @@ Separation (one mask per clip, constant over time):
   P(F|x) = P(x|F) / (P(x|F) + P(x|B)), blurred, min-max normalised; the top ⌊β·HW⌋ pixels form the mask M.
 Merging (eq. 6): X_merge = X ⊙ M + Y ⊙ (1 − M), Y another clip of the batch, before colour augmentation.
 
-Paper vs. code (methods-spec.md): `colour_mode="paper"` (default) is the paper's reading: the hue angle in radians,
+Paper vs. code (docs/methods.md, "moco+fame"): `colour_mode="paper"` (default) is the paper's reading: the hue angle in radians,
 truncated 0-based levels (see `foreground_posterior`). `"official-code"` is the authors' FAME module (Mark12Ding/
 FAME, moco/loader.py) step by step, see `official_posterior`: kornia's HSV, the hue (already radians) times 2π again
 (it wraps about six times), rounded 1-based levels (half to even) in bins h + 10(s'−1) + 100(v'−1), histograms from

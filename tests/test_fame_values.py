@@ -1,4 +1,4 @@
-"""FAME's separation (`colour_mode="paper"`) against values computed by hand on a tiny clip (methods-spec.md,
+"""FAME's separation (`colour_mode="paper"`) against values computed by hand on a tiny clip (docs/methods.md, "moco+fame",
 FAME steps 1–5): the seed map, the Gaussian kernel, the colour bins, the foreground/background samples, the
 histograms, the posterior and the final mask. Expectations are literal numbers (derived in the comments) or come
 from the small NumPy/colorsys re-implementation below, never from the functions under test.

@@ -1,6 +1,6 @@
 """Fine-tuning: a copy of the backbone + Dropout + Linear, all trained; then the multi-clip test.
 
-Schedules of the papers (methods spec) are available as presets, `FinetuneConfig.preset("fame" | "be")`;
+Schedules of the papers (docs/methods.md, "Fine-tuning") are available as presets, `FinetuneConfig.preset("fame" | "be")`;
 the plain defaults are a short schedule for tiny CPU runs.
 
 Under `torchrun` (scenebias.train.distributed) fine-tuning is data-parallel: `batch_size` stays the global

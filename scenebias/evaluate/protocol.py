@@ -1,6 +1,6 @@
 """Shared pieces of the downstream protocols: input normalisation, multi-clip testing, metrics, seeding.
 
-Test protocol (methods spec, "Downstream protocols"): every test video yields N uniformly spaced centre-cropped
+Test protocol (docs/methods.md, "Multi-clip test"): every test video yields N uniformly spaced centre-cropped
 clips; the model's softmax is averaged over the N clips and the video is scored by top-1 accuracy. BE's test
 script reports mean per-class accuracy instead, so both are reported (`classification_metrics`).
 

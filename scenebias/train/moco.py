@@ -1,6 +1,6 @@
 """MoCo (He et al., CVPR 2020) as used by FAME and BE: query encoder, EMA key encoder, queue, symmetric InfoNCE.
 
-Constants follow methods-spec.md: m = 0.999, τ = 0.1 (FAME code; BE uses 0.07), projection
+Constants follow docs/methods.md, "moco": m = 0.999, τ = 0.1 (FAME code; BE uses 0.07), projection
 Linear(D, D)-ReLU-Linear(D, 128), L2-normalised. Both symmetric passes enqueue their keys; the EMA update
 happens once per step. Shuffle-BN (DDP in the papers) is emulated on one device by running the key encoder
 on `shuffle_bn_splits` disjoint shuffled sub-batches, so a query cannot find its key through shared
