@@ -178,7 +178,10 @@ def test_approx_equal_claim_reports_the_largest_tost_p(default_cfg, tables):
                  stats.ttest_1samp(d, tol, alternative="less").pvalue) for k, d in diffs.items()}
     assert max(ps.values()) < 0.05
     assert judged["verdict"] == "reproduced"
-    assert judged["p_value"] == pytest.approx(max(ps.values()), rel=1e-9)
+    # the claim's p is Holm-corrected over the six comparisons; the raw one is kept beside it
+    assert judged["p_value_uncorrected"] == pytest.approx(max(ps.values()), rel=1e-9)
+    assert judged["p_value"] == pytest.approx(max(
+        min(1.0, (len(ps) - k) * p) for k, p in enumerate(sorted(ps.values()))), rel=1e-9)
     worst = max(ps, key=ps.get)
     assert judged["effect"] == pytest.approx(diffs[worst].mean(), rel=1e-9)
 
@@ -195,7 +198,9 @@ def test_contradicted_claim_shows_the_strongest_contradiction(default_cfg, table
     p = {c: stats.ttest_1samp(g, 0.0).pvalue for c, g in gaps.items()}
     assert max(p.values()) < 0.05 and judged["verdict"] == "contradicted"
     strongest = min(p, key=p.get)
-    assert judged["p_value"] == pytest.approx(p[strongest], rel=1e-9)
+    # Holm over the claim's two comparisons: the smallest p is doubled; the raw one is kept beside it
+    assert judged["p_value_uncorrected"] == pytest.approx(p[strongest], rel=1e-9)
+    assert judged["p_value"] == pytest.approx(2 * p[strongest], rel=1e-9)
     assert judged["effect"] == pytest.approx(gaps[strongest].mean())
 
 
@@ -342,3 +347,145 @@ def test_figure4_without_points_or_spread_is_not_a_number(default_cfg, tables, t
     assert math.isnan(r) and math.isnan(p) and k == 0
     judged = {c["claim"]: c for c in rg.judge_claims(table, rg.seed_values(table, cfg, path_of), cfg, points)}
     assert judged["negative_static_bias_correlation"]["verdict"] == "inconclusive"
+
+
+# ------------------------------------------------------------------ Holm within a claim, the sign-test fallback
+from scenebias.analysis import stats as sstats  # noqa: E402
+
+
+def _holm_by_definition(p: list[float]) -> list[float]:
+    """Holm's adjusted p written out for the i-th smallest: max over j <= i of min(1, (m − j + 1) · p_(j))."""
+    m = len(p)
+    order = sorted(range(m), key=lambda i: p[i])
+    out = [0.0] * m
+    for rank, i in enumerate(order, start=1):
+        out[i] = max(min(1.0, (m - j + 1) * p[order[j - 1]]) for j in range(1, rank + 1))
+    return out
+
+
+def test_holm_matches_a_hand_computed_example():
+    # sorted 0.005, 0.01, 0.03, 0.04 times 4, 3, 2, 1: 0.02, 0.03, 0.06, 0.04 -> running max 0.02, 0.03, 0.06, 0.06
+    adjusted = sstats.holm([0.01, 0.04, 0.03, 0.005])
+    assert adjusted == pytest.approx([0.03, 0.06, 0.06, 0.02], abs=1e-15)
+    assert sstats.holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])  # the docstring's example
+    assert sstats.holm([0.6, 0.7]) == pytest.approx([1.0, 1.0])  # 1.2 capped at 1, 0.7 raised to it
+    assert sstats.holm([0.02]) == pytest.approx([0.02])  # one comparison: no correction
+    # an untested comparison (one seed, p NaN) is not in the family: m = 2 here
+    got = sstats.holm([math.nan, 0.02, 0.04])
+    assert math.isnan(got[0]) and got[1:] == pytest.approx([0.04, 0.04])
+    assert sstats.holm([]).shape == (0,)
+
+
+def test_holm_against_its_definition_and_the_step_down_procedure():
+    rng = np.random.default_rng(3)
+    for m in (2, 3, 6, 10):
+        for _ in range(50):
+            p = list(rng.uniform(0, 0.2, m) ** 2)
+            adjusted = sstats.holm(p)
+            assert adjusted == pytest.approx(_holm_by_definition(p), rel=1e-12)
+            assert np.all(adjusted >= np.array(p)) and np.all(adjusted <= np.minimum(1.0, m * np.array(p)) + 1e-15)
+            # rejections at α: the step-down test (p_(k) < α / (m − k + 1) for k = 1 … i, stop at the first miss)
+            reject, order = set(), np.argsort(p)
+            for k, i in enumerate(order):
+                if p[i] >= 0.05 / (m - k):
+                    break
+                reject.add(int(i))
+            assert {i for i in range(m) if adjusted[i] < 0.05} == reject
+
+
+def _beta_values(diffs: dict[tuple[str, str], np.ndarray]) -> pd.DataFrame:
+    """FAME Table 3 values: baseline 50, 51, 52 (UCF101) and 30, 31, 32 (HMDB51), each β row = baseline + diff."""
+    base = {"ucf101": np.array([50.0, 51.0, 52.0]), "hmdb51": np.array([30.0, 31.0, 32.0])}
+    pairs = {("baseline", c): list(v) for c, v in base.items()}
+    pairs |= {(row, c): list(base[c] + d) for (row, c), d in diffs.items()}
+    return _values(pairs)
+
+
+def test_a_single_p_of_003_among_six_comparisons_is_inconclusive_after_holm(default_cfg, tables):
+    """FAME Table 3, "every β < 1 beats the baseline": 3 β × 2 sets = 6 comparisons. One of them goes the other
+    way with an uncorrected p of exactly 0.03 (contradicted on its own), the other five are noise: without a
+    correction the claim would be contradicted; with Holm its p is 6 × 0.03 = 0.18 and the claim inconclusive."""
+    table = tables["fame_table3"]
+    claim = next(c for c in table["claims"] if c["id"] == "beta_below_one_beats_baseline")
+    assert len(rg.comparisons(claim)) == 6
+    t = stats.t.isf(0.015, 2)  # two-sided p 0.03 at 2 df
+    against = -t / math.sqrt(3) + np.array([-1.0, 0.0, 1.0])  # sd 1, mean −t/√3
+    assert stats.ttest_1samp(against, 0.0).pvalue == pytest.approx(0.03, rel=1e-9)
+    noise = [np.array([1.0, -0.5, 0.3]), np.array([-0.4, 0.9, 0.2]), np.array([0.6, -0.8, 0.1]),
+             np.array([0.2, 0.5, -0.9]), np.array([-0.3, 1.1, -0.2])]
+    keys = [(row, c) for row in ("beta_07", "beta_05", "beta_03") for c in ("ucf101", "hmdb51")]
+    diffs = dict(zip(keys, [against, *noise]))
+    raw = {k: stats.ttest_1samp(d, 0.0).pvalue for k, d in diffs.items()}
+    assert min(raw.values()) == pytest.approx(0.03) and sorted(raw.values())[1] > 0.3
+    assert rg._test(against, "greater", 0.0, None)["verdict"] == "contradicted"  # alone: significant
+    judged = rg.judge_claims({**table, "claims": [claim]}, _beta_values(diffs), default_cfg)[0]
+    assert judged["verdict"] == "inconclusive"
+    assert judged["comparisons_tested"] == 6
+    assert "Holm-corrected over 6 comparisons" in judged["detail"]
+    assert "p 0.18, uncorrected 0.03, inconclusive" in judged["detail"]
+    # the same comparison alone in its claim (m = 1): contradicted, p uncorrected = corrected = 0.03
+    alone = {**claim, "pairs": [["beta_07", "baseline"]], "columns": ["ucf101"]}
+    one = rg.judge_claims({**table, "claims": [alone]}, _beta_values(diffs), default_cfg)[0]
+    assert one["verdict"] == "contradicted"
+    assert one["p_value"] == pytest.approx(0.03) and one["p_value_uncorrected"] == pytest.approx(0.03)
+
+
+def test_the_uncorrected_p_is_kept_beside_the_corrected_one(default_cfg, tables):
+    table = tables["fame_table3"]
+    claim = next(c for c in table["claims"] if c["id"] == "beta_below_one_beats_baseline")
+    rng = np.random.default_rng(8)
+    keys = [(row, c) for row in ("beta_07", "beta_05", "beta_03") for c in ("ucf101", "hmdb51")]
+    # the same t on every comparison (sd 5 % of the mean): six equal p's, each multiplied by 6 after Holm
+    diffs = {k: (2.0 + i * 0.3) * np.array([0.95, 1.0, 1.05]) for i, k in enumerate(keys)}
+    values = _beta_values(diffs)
+    swapped_diffs = {k: d + rng.normal(0, 2.0, 3) for k, d in diffs.items()}
+    swapped = _beta_values(swapped_diffs).set_index(["row", "column", "seed"])["value"]
+    values["swapped"] = [swapped[(r, c, s)] for r, c, s in zip(values["row"], values["column"], values["seed"])]
+    judged = rg.judge_claims({**table, "claims": [claim]}, values, default_cfg)[0]
+    for prefix, ds in (("", diffs), ("swapped_", swapped_diffs)):
+        raw = [stats.ttest_1samp(ds[k], 0.0).pvalue for k in keys]
+        adjusted = _holm_by_definition(raw)
+        verdict = judged[f"{prefix}verdict"]
+        # the deciding comparison: the weakest (largest corrected p) unless one contradicts
+        i = (int(np.argmin(adjusted)) if verdict == "contradicted"
+             else max(range(6), key=lambda j: (adjusted[j], raw[j])))
+        assert judged[f"{prefix}p_value"] == pytest.approx(adjusted[i], rel=1e-9)
+        assert judged[f"{prefix}p_value_uncorrected"] == pytest.approx(raw[i], rel=1e-9)
+        assert judged[f"{prefix}p_value"] >= judged[f"{prefix}p_value_uncorrected"]
+        assert judged[f"{prefix}comparisons_tested"] == 6
+        expected = ("reproduced" if max(adjusted) < 0.05 else "contradicted"
+                    if any(a < 0.05 and ds[k].mean() < 0 for a, k in zip(adjusted, keys)) else "inconclusive")
+        assert verdict == expected
+    assert judged["verdict"] == "reproduced" and judged["p_value"] > judged["p_value_uncorrected"]
+    # not testable: both are NaN, the fields exist
+    none = rg.judge_claims({**table, "claims": [claim]}, _values({}), default_cfg)[0]
+    assert none["verdict"] == "not testable"
+    assert math.isnan(none["p_value"]) and math.isnan(none["p_value_uncorrected"])
+    # and the report's claims table shows both
+    from scenebias.report.tables import claims_frame, claims_table
+
+    record = {"table": "fame_table3", "label": "Table 3", "claims": [judged]}
+    html_text = claims_table([record])
+    assert "uncorrected p" in html_text and "Holm" in html_text
+    assert f"{judged['p_value_uncorrected']:.3g}" in html_text and f"{judged['p_value']:.3g}" in html_text
+    assert claims_frame([record])["p_value_uncorrected"].iloc[0] == judged["p_value_uncorrected"]
+
+
+@pytest.mark.parametrize("n", [2, 3, 4, 5, 6, 8, 10])
+@pytest.mark.parametrize("value", [0.7, -0.7, 100 * (5 / 6 - 1)])
+def test_sign_test_fallback_is_scipys_binomtest(n, value):
+    """All differences equal and non-zero (no spread): the exact sign test over n seeds, k = n positive signs or 0."""
+    x = np.full(n, value)
+    k = n if value > 0 else 0
+    assert sstats.two_sided_p(x) == pytest.approx(stats.binomtest(k, n, 0.5).pvalue, rel=1e-15)
+    assert sstats.two_sided_p(x) == pytest.approx(min(1.0, 2 * 0.5 ** n), rel=1e-12)
+    for alternative in ("greater", "less"):
+        assert sstats.one_sided_p(x, alternative) == pytest.approx(
+            stats.binomtest(k, n, 0.5, alternative=alternative).pvalue, rel=1e-15)
+    assert sstats.one_sided_p(x, "greater" if value > 0 else "less") == pytest.approx(0.5 ** n)
+    assert sstats.one_sided_p(x, "less" if value > 0 else "greater") == 1.0
+    # through the claim test (regenerate keeps the aliases): the same p
+    assert rg._two_sided is sstats.two_sided_p and rg._one_sided is sstats.one_sided_p
+    assert rg._test(x, "greater", 0.0, None)["p_value"] == pytest.approx(stats.binomtest(k, n, 0.5).pvalue)
+    # all differences 0: no sign at all, p = 1
+    assert sstats.two_sided_p(np.zeros(n)) == 1.0 and sstats.one_sided_p(np.zeros(n), "greater") == 1.0

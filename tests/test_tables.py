@@ -124,7 +124,8 @@ def test_claims_judged_from_values(default_cfg, tables):
     table = tables["fame_table4"]
     values = _values({("none", "ucf101"): [50, 51, 52], ("none", "hmdb51"): [30, 31, 32],
                       ("intra_video", "ucf101"): [55, 56, 58], ("intra_video", "hmdb51"): [35, 36, 38],
-                      ("inter_video", "ucf101"): [50, 52, 51], ("inter_video", "hmdb51"): [29, 33, 30]})
+                      ("inter_video", "ucf101"): [49, 51, 52], ("inter_video", "hmdb51"): [29, 31, 33]})
+    # inter − intra: p 0.0034 on each column, still < 0.05 after Holm over the claim's two comparisons
     verdicts = {v["claim"]: v for v in rg.judge_claims(table, values, default_cfg)}
     assert verdicts["intra_beats_none"]["verdict"] == "reproduced"
     assert verdicts["inter_beats_intra"]["verdict"] == "contradicted"

@@ -26,3 +26,78 @@ def format_ci(mean: float, half: float, scale: float = 100.0, digits: int = 1) -
     if math.isnan(half):
         return f"{mean * scale:.{digits}f}"
     return f"{mean * scale:.{digits}f} ± {half * scale:.{digits}f}"
+
+
+SAME = 1e-9  # pp: per-seed differences closer than this are the same count of videos (float round-off only)
+
+
+def no_spread(x: np.ndarray) -> bool:
+    # -0.8333 pp from different totals can differ in the 15th digit; a t-test would read that as certainty
+    return bool(np.all(np.abs(x - x[0]) < SAME))
+
+
+def _sign_test_p(x: np.ndarray, alternative: str) -> float:
+    """The exact sign test of differences that are all equal (no spread): scipy's binomial test of k positive
+    signs out of n seeds at 1/2, k = n or 0. All differences 0 carry no sign: p = 1."""
+    if abs(x[0]) < SAME:
+        return 1.0
+    n = len(x)
+    return float(stats.binomtest(n if x[0] > 0 else 0, n, 0.5, alternative=alternative).pvalue)
+
+
+def two_sided_p(x: np.ndarray) -> float:
+    """p of the two-sided one-sample t-test of mean(x) = 0 (paired differences). No spread (accuracies are
+    discrete, so every seed can differ by the same few videos): the t statistic is undefined, and calling it
+    infinite would make 3 seeds "certain"; the exact sign test (`scipy.stats.binomtest`) is used instead:
+    2 · 0.5ⁿ, at most 1."""
+    if no_spread(x):
+        return _sign_test_p(x, "two-sided")
+    return float(stats.ttest_1samp(x, 0.0).pvalue)
+
+
+def one_sided_p(x: np.ndarray, alternative: str) -> float:
+    """As `two_sided_p`, one-sided ("greater" or "less"); the sign test gives 0.5ⁿ when every difference lies on
+    the alternative's side, else 1."""
+    if no_spread(x):
+        return _sign_test_p(x, alternative)
+    return float(stats.ttest_1samp(x, 0.0, alternative=alternative).pvalue)
+
+
+def holm(p_values) -> np.ndarray:
+    """Holm's step-down adjustment of a family of p-values (family-wise error rate, any dependence).
+
+    Sort the m p-values ascending, multiply the k-th smallest (k = 1 … m) by m − k + 1, take the running maximum
+    so the adjusted values keep the order of the raw ones, cap at 1; reject where the adjusted p < α. E.g.
+    (0.01, 0.04, 0.03) -> 0.01·3 = 0.03, 0.03·2 = 0.06, max(0.04·1, 0.06) = 0.06: (0.03, 0.06, 0.06).
+    NaN entries (comparisons not tested) stay NaN and do not count in m. Returned in the input order.
+    """
+    p = np.asarray(list(p_values), dtype=float)
+    out = np.full(p.shape, math.nan)
+    tested = np.flatnonzero(~np.isnan(p))
+    m = len(tested)
+    if m == 0:
+        return out
+    order = tested[np.argsort(p[tested], kind="stable")]
+    scaled = p[order] * (m - np.arange(m))  # k-th smallest (0-based k) times m − k
+    out[order] = np.minimum(np.maximum.accumulate(scaled), 1.0)
+    return out
+
+
+def minimum_detectable_effect(sd: float, n: int, alpha: float = 0.05, power: float = 0.8) -> float:
+    """Smallest true mean difference a two-sided paired t-test over n seeds detects with the given power, for
+    per-seed differences of standard deviation `sd`: the exact noncentral-t solution (NaN below two seeds)."""
+    if n < 2 or not math.isfinite(sd):
+        return math.nan
+    df = n - 1
+    crit = stats.t.ppf(1 - alpha / 2, df)
+    from scipy.optimize import brentq
+
+    if sd <= 0:
+        return 0.0
+
+    def shortfall(nc: float) -> float:  # power at noncentrality nc minus the target
+        lower = float(stats.nct.cdf(-crit, df, nc))  # the wrong-sign rejections: negligible, NaN in scipy's tail
+        return float(stats.nct.sf(crit, df, nc)) + (0.0 if math.isnan(lower) else lower) - power
+
+    nc = brentq(shortfall, 1e-9, 40.0)  # power 0.8 needs nc < 40 for any n >= 2 at alpha >= 1e-3
+    return float(nc * sd / math.sqrt(n))

@@ -25,8 +25,9 @@ def load_records(paths: list[Path]) -> list[dict[str, Any]]:
 def claims_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     rows = [{"table": r["label"], "table_id": r["table"], **c} for r in records for c in r["claims"]]
     return pd.DataFrame(rows, columns=["table", "table_id", "claim", "text", "section", "direction", "verdict",
-                                       "effect", "p_value", "n_seeds", "holds_on_published", "detail",
-                                       "swapped_verdict", "swapped_effect", "swapped_p_value", "swapped_detail"])
+                                       "effect", "p_value", "p_value_uncorrected", "n_seeds", "holds_on_published",
+                                       "detail", "swapped_verdict", "swapped_effect", "swapped_p_value",
+                                       "swapped_p_value_uncorrected", "swapped_detail"])
 
 
 def tally(records: list[dict[str, Any]], key: str = "verdict") -> Counter:
@@ -49,8 +50,10 @@ def overview_section(records: list[dict[str, Any]], css_prefix: str = "") -> str
     return f"""
 <h2>Paper tables and claims</h2>
 <p>Every table and figure of both papers regenerated on this profile, published numbers beside ours. Claims: {summary}
-(paired t-test over seeds, two-sided α = 0.05; <i>not testable</i>: a comparison with another paper's method, a
-dataset without stand-in, two rows that are the same run here, or a qualitative statement).</p>
+(paired t-test over seeds, two-sided; the comparisons within one claim are Holm-corrected together, so each claim
+is judged at a family-wise α = 0.05: its verdict uses the corrected p, and the uncorrected p is shown beside it;
+<i>not testable</i>: a comparison with another paper's method, a dataset without stand-in, two rows that are the same
+run here, or a qualitative statement).</p>
 <p>The same claims judged on the <b>scene-swapped</b> copy of the test set (each actor on another class's scene;
 UCF101-like cells only — the suite's addition, not the papers' setting): {swapped}.</p>
 <ul>{links}</ul>
@@ -70,12 +73,13 @@ def claims_table(records: list[dict[str, Any]], link: bool = True) -> str:
                 f"<td style='background:{VERDICT_COLOURS[c['verdict']]}'>{c['verdict']}</td>"
                 f"<td>{format_number(c.get('effect'), signed=True)}</td>"
                 f"<td>{format_number(c.get('p_value'), digits=3)}</td>"
+                f"<td>{format_number(c.get('p_value_uncorrected'), digits=3)}</td>"
                 f"<td>{c.get('n_seeds', 0)}</td><td>{holds_text(c.get('holds_on_published'))}</td>"
                 f"<td style='background:{VERDICT_COLOURS[c.get('swapped_verdict', 'not testable')]}' "
                 f"title='{html.escape(c.get('swapped_detail', ''))}'>{html.escape(swapped_text(c))}</td>"
                 f"<td class='detail'>{_detail(c.get('detail', ''))}</td></tr>")
     return ("<table class='claims'><tr><th>table</th><th>claim</th><th>verdict</th><th>effect (pp or r) of the deciding comparison</th>"
-            "<th>p</th><th>seeds</th><th>on published numbers</th><th>on the scene-swapped test</th><th>detail</th></tr>"
+            "<th>p (Holm within the claim)</th><th>uncorrected p</th><th>seeds</th><th>on published numbers</th><th>on the scene-swapped test</th><th>detail</th></tr>"
             + "".join(rows) + "</table>")
 
 

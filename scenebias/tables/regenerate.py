@@ -14,12 +14,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..analysis import stats as stats_
 from ..analysis.stats import mean_ci
 from ..errors import DataError
 from ..io import read_json
 from .plan import RETRIEVAL_SPACE, Cell, all_cells
 
-ALPHA = 0.05  # two-sided level of every claim test (no correction across claims: each is reported separately)
+ALPHA = 0.05  # family-wise level of each claim: its comparisons are Holm-corrected (claims are reported separately)
 VERDICTS = ("reproduced", "contradicted", "inconclusive", "not testable")
 
 SUMMARY_COLUMNS = ["row", "label", "column", "column_label", "published", "mean", "ci95", "seeds", "run",
@@ -196,7 +197,8 @@ def judge_claims(table: dict[str, Any], values: pd.DataFrame, cfg: dict[str, Any
 
 
 def _not_testable(detail: str) -> dict[str, Any]:
-    return {"verdict": "not testable", "effect": math.nan, "p_value": math.nan, "n_seeds": 0, "detail": detail}
+    return {"verdict": "not testable", "effect": math.nan, "p_value": math.nan, "p_value_uncorrected": math.nan,
+            "comparisons_tested": 0, "n_seeds": 0, "detail": detail}
 
 
 def comparisons(claim: dict[str, Any]) -> list[tuple[str, str, str, str]]:
@@ -208,6 +210,10 @@ def comparisons(claim: dict[str, Any]) -> list[tuple[str, str, str, str]]:
 
 
 def _judge_comparisons(claim, values, cells) -> dict[str, Any]:
+    """A claim's comparisons tested one by one, their p-values Holm-corrected within the claim (the family), each
+    comparison's verdict taken on its corrected p; then the claim: contradicted if any comparison is, reproduced if
+    all are, else inconclusive. `p_value` is the deciding comparison's corrected p, `p_value_uncorrected` its raw
+    one."""
     direction, margin = claim["direction"], claim.get("margin", 0.0)
     results, skipped = [], []
     for ra, ca, rb, cb in comparisons(claim):
@@ -227,6 +233,7 @@ def _judge_comparisons(claim, values, cells) -> dict[str, Any]:
         results.append(_test(diffs, direction, margin, claim.get("tolerance")) | {"pair": f"{ra}/{ca} − {rb}/{cb}"})
     if not results:
         return _not_testable("; ".join(skipped) or "no comparison")
+    _correct(results, direction)
     if any(r["verdict"] == "contradicted" for r in results):
         verdict = "contradicted"
     elif all(r["verdict"] == "reproduced" for r in results):
@@ -234,18 +241,40 @@ def _judge_comparisons(claim, values, cells) -> dict[str, Any]:
     else:
         verdict = "inconclusive"
     # the effect and p shown are the deciding comparison's: the strongest contradiction, else the weakest one
+    # (by corrected p, ties broken by the raw p)
     deciding = [r for r in results if r["verdict"] == "contradicted"] if verdict == "contradicted" else results
     pick = min if verdict == "contradicted" else max
-    worst = pick(deciding, key=lambda r: np.nan_to_num(r["p_value"], nan=1.0))
+    worst = pick(deciding, key=lambda r: (np.nan_to_num(r["p_value"], nan=1.0),
+                                          np.nan_to_num(r["p_value_uncorrected"], nan=1.0)))
+    m = sum(1 for r in results if not math.isnan(r["p_value_uncorrected"]))
     detail = "; ".join(f"{r['pair']}: {r['effect']:+.1f} pp " + (
-        f"(d_z {r['d_z']:.2f}, p {r['p_value']:.3g}, {r['verdict']})" if r["n"] > 1 else "(one seed: no test)")
+        f"(d_z {r['d_z']:.2f}, p {r['p_value']:.3g}"
+        + (f", uncorrected {r['p_value_uncorrected']:.3g}" if m > 1 else "") + f", {r['verdict']})"
+        if r["n"] > 1 else "(one seed: no test)")
         for r in results)
+    if m > 1:
+        detail = f"Holm-corrected over {m} comparisons: " + detail
     if margin:
         detail = f"tested against the stated margin of {margin:g} pp: " + detail
     if skipped:
         detail += "; not tested: " + "; ".join(skipped)
     return {"verdict": verdict, "effect": worst["effect"], "p_value": worst["p_value"],
+            "p_value_uncorrected": worst["p_value_uncorrected"], "comparisons_tested": m,
             "n_seeds": min(r["n"] for r in results), "detail": detail}
+
+
+def _correct(results: list[dict[str, Any]], direction: str) -> None:
+    """Holm within one claim, in place: each comparison keeps its raw p as `p_value_uncorrected`, gets the corrected
+    one as `p_value` and its verdict again on the corrected p's. Comparisons with one seed (p NaN) are not in the
+    family. approx_equal has two families of the same size: the equivalence p's (TOST, for "reproduced") and the
+    non-equivalence p's (for "contradicted"), each corrected on its own."""
+    raw = [r["p_value"] for r in results]
+    adjusted = stats_.holm(raw)
+    outside = stats_.holm([r["p_outside"] for r in results]) if direction == "approx_equal" else [None] * len(results)
+    for r, p_raw, p_adj, p_out in zip(results, raw, adjusted, outside):
+        r["p_value_uncorrected"], r["p_value"] = p_raw, float(p_adj)
+        if r["n"] > 1:
+            r["verdict"] = _verdict(direction, r["agrees"], float(p_adj), p_out)
 
 
 def _paired(values: pd.DataFrame, a: tuple[str, str], b: tuple[str, str]) -> np.ndarray:
@@ -259,53 +288,48 @@ def _paired(values: pd.DataFrame, a: tuple[str, str], b: tuple[str, str]) -> np.
 
 
 def _test(diffs: np.ndarray, direction: str, margin: float, tolerance: float | None) -> dict[str, Any]:
-    """A paired t-test on per-seed differences A − B (percentage points)."""
+    """A paired t-test on per-seed differences A − B (percentage points), uncorrected: the verdict of this one
+    comparison alone (a claim with several corrects them together, `_correct`)."""
     n = len(diffs)
     mean = float(diffs.mean()) if n else math.nan
     sd = float(diffs.std(ddof=1)) if n > 1 else math.nan
     d_z = mean / sd if sd and sd > SAME else (math.copysign(math.inf, mean) if n > 1 and mean != 0 else math.nan)
     out = {"effect": mean, "d_z": d_z, "n": n}
     if n < 2:
-        return out | {"p_value": math.nan, "verdict": "inconclusive"}
+        return out | {"p_value": math.nan, "p_outside": math.nan, "agrees": None, "verdict": "inconclusive"}
     if direction == "approx_equal":  # two one-sided tests against ±tolerance
         p_low = _one_sided(diffs + tolerance, "greater")
         p_high = _one_sided(diffs - tolerance, "less")
         p = max(p_low, p_high)
-        if p < ALPHA:
-            return out | {"p_value": p, "verdict": "reproduced"}
         outside = min(_one_sided(diffs - tolerance, "greater"), _one_sided(diffs + tolerance, "less"))
-        return out | {"p_value": p, "verdict": "contradicted" if outside < ALPHA else "inconclusive"}
+        return out | {"p_value": p, "p_outside": outside, "agrees": True,
+                      "verdict": _verdict(direction, True, p, outside)}
     shifted = diffs - margin if direction == "greater" else diffs + margin
     p = _two_sided(shifted)
-    agrees = (mean > margin) if direction == "greater" else (mean < -margin)
+    agrees = bool((mean > margin) if direction == "greater" else (mean < -margin))
+    return out | {"p_value": p, "p_outside": math.nan, "agrees": agrees,
+                  "verdict": _verdict(direction, agrees, p, None)}
+
+
+def _verdict(direction: str, agrees: bool, p: float, p_outside: float | None) -> str:
+    """One comparison's verdict from its p (corrected or not): significant in the claimed direction (approx_equal:
+    equivalent within the tolerance) -> reproduced; significant the other way (approx_equal: `p_outside`, outside
+    the tolerance) -> contradicted; else inconclusive."""
+    if direction == "approx_equal":
+        return "reproduced" if p < ALPHA else "contradicted" if p_outside < ALPHA else "inconclusive"
     if p < ALPHA:
-        return out | {"p_value": p, "verdict": "reproduced" if agrees else "contradicted"}
-    return out | {"p_value": p, "verdict": "inconclusive"}
+        return "reproduced" if agrees else "contradicted"
+    return "inconclusive"
 
 
-SAME = 1e-9  # pp: per-seed differences closer than this are the same count of videos (float round-off only)
-
-
-def _no_spread(x: np.ndarray) -> bool:
-    # -0.8333 pp from different totals can differ in the 15th digit; a t-test would read that as certainty
-    return bool(np.all(np.abs(x - x[0]) < SAME))
-
-
-def _two_sided(x: np.ndarray) -> float:
-    # No spread (accuracies are discrete, so every seed can differ by the same few videos): the t statistic is
-    # undefined, and calling it infinite would make 3 seeds "certain". Fall back to the exact sign test.
-    if _no_spread(x):
-        return 1.0 if abs(x[0]) < SAME else min(1.0, 2 * 0.5 ** len(x))
-    return float(stats.ttest_1samp(x, 0.0).pvalue)
-
-
-def _one_sided(x: np.ndarray, alternative: str) -> float:
-    if _no_spread(x):
-        return 0.5 ** len(x) if (x[0] > SAME if alternative == "greater" else x[0] < -SAME) else 1.0
-    return float(stats.ttest_1samp(x, 0.0, alternative=alternative).pvalue)
+# The p-value helpers live with the other seed statistics (scenebias.analysis.stats); the claim judge and the
+# calibration gates share them.
+SAME = stats_.SAME
+_no_spread, _two_sided, _one_sided = stats_.no_spread, stats_.two_sided_p, stats_.one_sided_p
 
 
 def _judge_correlation(claim, points) -> dict[str, Any]:
+    """Pearson's r of each listed row, p Holm-corrected over the rows (one row in both papers: no change)."""
     if points is None or points.empty:
         return _not_testable("no per-class points")
     results = []
@@ -313,17 +337,21 @@ def _judge_correlation(claim, points) -> dict[str, Any]:
         mine = points[points["row"] == row]
         r, p, k = correlation(mine)
         results.append((row, r, p, k, mine["seed"].nunique()))
+    adjusted = [float(a) for a in stats_.holm([p for _, _, p, _, _ in results])]
     details = "; ".join(f"{row}: r = {r:.2f}, p = {p:.3g} over {k} classes (seed-averaged, {s} seeds)"
                         for row, r, p, k, s in results)
+    if len(results) > 1:
+        details = f"Holm-corrected over {len(results)} rows (p uncorrected here): " + details
     if any(math.isnan(r) for _, r, _, _, _ in results):
         verdict = "inconclusive"
-    elif all(r < 0 and p < ALPHA for _, r, p, _, _ in results):
+    elif all(r < 0 and p < ALPHA for (_, r, _, _, _), p in zip(results, adjusted)):
         verdict = "reproduced"
-    elif any(r > 0 and p < ALPHA for _, r, p, _, _ in results):
+    elif any(r > 0 and p < ALPHA for (_, r, _, _, _), p in zip(results, adjusted)):
         verdict = "contradicted"
     else:
         verdict = "inconclusive"
-    return {"verdict": verdict, "effect": results[0][1], "p_value": results[0][2],
+    return {"verdict": verdict, "effect": results[0][1], "p_value": adjusted[0], "p_value_uncorrected": results[0][2],
+            "comparisons_tested": sum(1 for _, _, p, _, _ in results if not math.isnan(p)),
             "n_seeds": min(s for *_, s in results), "detail": details}
 
 
