@@ -9,3 +9,17 @@ rule aggregate:
         f"{RESULTS}/logs/aggregate.log",
     shell:
         "scenebias aggregate {input:q} --out {output.table:q} > {log:q} 2>&1"
+
+
+rule calibration:
+    """The calibration gates from the gate runs alone (scenebias.analysis.calibration): `snakemake calibration`
+    answers "can this profile measure anything?" without running every method (the calibration study's target)."""
+    localrule: True
+    input:
+        eval_outputs(calibration_keys()),
+    output:
+        gates=f"{RESULTS}/calibration.json",
+    log:
+        f"{RESULTS}/logs/calibration.log",
+    shell:
+        "scenebias calibration --config-json \"$SCENEBIAS_CONFIG_JSON\" {input:q} --out {output.gates:q} > {log:q} 2>&1"

@@ -106,6 +106,13 @@ def eval_keys():
     return sorted(keys)
 
 
+def calibration_keys():
+    """(run, downstream, protocol) of the calibration gates' runs that this config has (analysis/calibration.py)."""
+    from scenebias.analysis.calibration import GATE_EVALUATIONS
+
+    return [(run, DOWNSTREAM, protocol) for run, protocol in GATE_EVALUATIONS if run in RUNS]
+
+
 def eval_path(run, seed, downstream, protocol, kind="eval", ext="json"):
     return f"{RESULTS}/{kind}/{run}/seed{seed}/{downstream}/{protocol}.{ext}"
 

@@ -12,6 +12,8 @@ rule report:
             category="Overview",
             caption="../reports/templates/caption.rst",
         ),
+        calibration=f"{REPORTS}/calibration.json",
+        leaderboard=f"{REPORTS}/tables/leaderboard.csv",
         accuracy_plot=report(f"{REPORTS}/plots/biased_vs_swapped.png", category="Plots",
                              caption="../reports/templates/accuracy_plot.rst"),
         training_plot=report(f"{REPORTS}/plots/training_curves.png", category="Plots",

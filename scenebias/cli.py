@@ -101,6 +101,23 @@ def cmd_aggregate(args: argparse.Namespace) -> None:
     print(f"wrote {args.out} ({len(frame)} rows)")
 
 
+def cmd_calibration(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from .analysis.aggregate import COLUMNS, rows_of
+    from .analysis.calibration import calibration_gates
+    from .io import write_json
+
+    cfg = _config(args)
+    frame = pd.DataFrame([row for p in args.inputs for row in rows_of(Path(p))], columns=COLUMNS)
+    real = cfg["data"].get("real") or {}
+    gates = calibration_gates(frame, ground_truth=cfg["data"]["pretrain_flavour"] not in real)
+    write_json(Path(args.out), gates)
+    for g in gates["gates"]:
+        print(f"({g['gate']}) {g['name']}: {g['status']}")
+    print(f"calibration: {gates['overall']} -> {args.out}")
+
+
 def cmd_mask_quality(args: argparse.Namespace) -> None:
     from .analysis.mask_quality import mask_quality
     from .config import results_dir
@@ -270,6 +287,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+")
     p.add_argument("--out", required=True, help=".csv or .parquet")
     p.set_defaults(func=cmd_aggregate)
+
+    p = sub.add_parser("calibration", help="the calibration gates (motion learnable, scene tempting, MoCo takes "
+                                           "the shortcut, the oracle beats MoCo) from evaluation records")
+    _add_config_args(p)
+    p.add_argument("inputs", nargs="+", help="evaluation records (metrics JSON) of the gate runs")
+    p.add_argument("--out", required=True, help="calibration.json")
+    p.set_defaults(func=cmd_calibration)
 
     p = sub.add_parser("mask-quality", help="IoU of FAME's mask variants with the generated set's actor masks")
     _add_config_args(p)

@@ -321,6 +321,78 @@ def datasets_section(cfg: dict[str, Any]) -> str:
                f"</ul></details>" if skipped else "<p class='note'>No video was skipped.</p>"))
 
 
+GATE_COLOURS = {"pass": "#d9f2d9", "fail": "#f8d0d0", "missing": "#fff1c2", "not available": "#eceff1"}
+
+
+def _pct(summary: dict[str, Any] | None) -> str:
+    return format_ci(summary["mean"], summary["ci95"]) if summary and summary.get("seeds") else "–"
+
+
+def _gate_values(g: dict[str, Any]) -> str:
+    """The measured values of one gate, in words."""
+    if g["gate"] == "a":
+        seeds = ", ".join(f"{100 * v:.1f}" for v in g["swapped"]["per_seed"].values()) or "–"
+        return f"swapped top-1 {_pct(g['swapped'])}% (seeds: {seeds})"
+    if g["gate"] == "b":
+        return f"biased {_pct(g['biased'])}%, swapped {_pct(g['swapped'])}%"
+    if g["gate"] == "c":
+        gap = "–" if math.isnan(g["gap_pp"]) else f"{g['gap_pp']:.1f} pp"
+        return f"MoCo swapped {_pct(g['moco_swapped'])}%; below (a) by {gap}"
+    mde = "–" if math.isnan(g.get("mde_pp", math.nan)) else f"{g['mde_pp']:.1f} pp"
+    if g["status"] == "not available":
+        return f"{g['detail']}; MDE of a paired test at this seed count {mde}"
+    effect = g.get("effect_pp", math.nan)
+    shown = "–" if math.isnan(effect) else (f"{effect:+.1f}" + ("" if math.isnan(g.get("effect_ci95_pp", math.nan))
+                                                              else f" ± {g['effect_ci95_pp']:.1f}") + " pp")
+    p = g.get("p_value", math.nan)
+    return (f"oracle swapped {_pct(g.get('oracle_swapped'))}% vs MoCo {_pct(g.get('moco_swapped'))}%: "
+            f"{shown}, p {'–' if math.isnan(p) else f'{p:.3g}'} ({g.get('seeds', 0)} seeds); "
+            f"MDE of a paired test at this seed count {mde}")
+
+
+def calibration_section(calibration: dict[str, Any]) -> str:
+    """The report's first screen: every gate with its rule, values and verdict; a red banner above everything
+    when one fails."""
+    rows = "".join(
+        f"<tr><td>({g['gate']}) {html.escape(g['name'])}</td>"
+        f"<td style='background:{GATE_COLOURS[g['status']]}'><b>{g['status']}</b></td>"
+        f"<td>{html.escape(_gate_values(g))}</td><td class='detail'>{html.escape(g['rule'])}</td></tr>"
+        for g in calibration["gates"])
+    overall = calibration["overall"]
+    banner = "" if overall == "pass" else (
+        "<div class='verdict' style='border-left-color:#c0392b;background:#fbe3e3'><b>This profile "
+        + ("fails a calibration gate" if overall == "fail" else "lacks the runs of a calibration gate")
+        + "</b>: it cannot be trusted to tell a debiasing method from no method. Every verdict below describes the "
+        "generated data at this size, not the methods.</div>")
+    return f"""{banner}
+<h2>Calibration gates: can this benchmark measure anything?</h2>
+<table class='claims'><tr><th>gate</th><th>verdict</th><th>measured (mean ± 95% CI over seeds)</th><th>rule</th></tr>
+{rows}</table>
+<p class="note">Thresholds fixed before any run (issue 12). The positive control <code>moco+oracle_mask</code> is FAME's
+merge (eq. 6) with the generator's ground-truth actor mask of every frame: the upper bound of what a perfect
+foreground mask gives. MDE: the smallest true difference to MoCo a paired t-test over these seeds detects with
+power 0.8 (α 0.05), from the pooled spread of every run's per-seed difference to MoCo. Also in
+<a href="calibration.json">calibration.json</a>.</p>"""
+
+
+def leaderboard(raw: pd.DataFrame, protocol: str = "linear") -> pd.DataFrame:
+    """Every method and reference run on `protocol`, ranked by scene-swapped top-1 (mean over seeds)."""
+    if raw.empty:
+        return pd.DataFrame()
+    rows = raw[(raw["protocol"] == protocol) & raw["role"].isin(["method", "reference"])]
+    rows = rows.sort_values("swapped_mean", ascending=False, kind="stable")
+    marks = {"moco": " (baseline)", "moco+oracle_mask": " (positive control)"}
+    return pd.DataFrame({
+        "rank": range(1, len(rows) + 1),
+        "run": [r + marks.get(r, "") for r in rows["run"]],
+        "role": rows["role"].to_numpy(),
+        "swapped top-1 %": [format_ci(m, h) for m, h in zip(rows["swapped_mean"], rows["swapped_ci95"])],
+        "biased top-1 %": [format_ci(m, h) for m, h in zip(rows["biased_mean"], rows["biased_ci95"])],
+        "contrasted %": [format_ci(m, h) for m, h in zip(rows["contrasted_mean"], rows["contrasted_ci95"])],
+        "seeds": rows["seeds"].to_numpy(),
+    })
+
+
 def _verdicts(raw: pd.DataFrame) -> list[str]:
     out = []
     if raw.empty:  # no evaluation yet: the report says so instead of failing
@@ -364,6 +436,12 @@ def build_report(cfg: dict[str, Any], metrics_csv: Path, out_dir: Path, benchmar
 
     acc, raw = accuracy_table(df)
     _save_table(acc, out_dir, "accuracy")
+    from ..analysis.calibration import calibration_gates
+
+    calibration = calibration_gates(df, ground_truth=cfg["data"]["pretrain_flavour"] not in (cfg["data"].get("real") or {}))
+    write_json(out_dir / "calibration.json", calibration)
+    board = leaderboard(raw)
+    _save_table(board, out_dir, "leaderboard")
     retrieval = retrieval_table(df)
     _save_table(retrieval, out_dir, "retrieval")
     compute = compute_table(benchmarks)
@@ -396,8 +474,14 @@ def build_report(cfg: dict[str, Any], metrics_csv: Path, out_dir: Path, benchmar
 downstream; {len(classes)} motion classes, chance {100 * chance:.1f}%). Backbone <code>{html.escape(cfg['backbone']['name'])}</code>,
 {cfg['pretrain']['epochs']} pretraining epochs, seeds {cfg['seeds']}. Runs: {html.escape(runs)}.
 Test sets: {test_sets}.</p>
-{datasets_section(cfg)}
+{calibration_section(calibration)}
+<h2>Leaderboard (linear probe, ranked by scene-swapped top-1)</h2>
+<p class="note">Every method and reference row, mean ± 95% CI over seeds; <b>contrasted</b>: right on the swapped
+clip and wrong on its static twin. MoCo is the baseline, <code>moco+oracle_mask</code> the positive control (what a
+perfect foreground mask gives). Also as <a href="tables/leaderboard.md">Markdown</a>.</p>
+{_html_table(board)}
 {papers_section}
+{datasets_section(cfg)}
 <h2>Does MoCo take the background shortcut?</h2>
 <div class="verdict"><ul>{verdicts}</ul></div>
 <p class="note"><b>biased</b>: the test split of the biased set (scenes correlate with classes as in training).

@@ -1,0 +1,107 @@
+"""The calibration study (issue 12): each candidate setting of the generated data, clip and schedule, judged by the
+calibration gates alone (scenebias.analysis.calibration), never by a method under test.
+
+    python -m benchmarks.calibration.study config/studies/calibration.yaml [--candidate NAME ...] [--cores N]
+
+For every candidate the study writes an overlay config (`profile: cal-<name>`, the study's seeds, the candidate's
+overrides) under results/calibration-study/, runs `snakemake calibration` on the base profile plus that overlay
+(the four gate runs only: motion_learnability, scene_shortcut, moco, moco+oracle_mask) and collects each
+candidate's calibration.json into reports/calibration-study/study.{md,json}. Candidates already run are reused
+(Snakemake reruns nothing that is up to date). Progress is Snakemake's own.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from scenebias.config import read_yaml
+from scenebias.errors import ConfigError
+from scenebias.io import write_json, write_text
+
+ROOT = Path(__file__).resolve().parents[2]
+OUT = Path("results/calibration-study")
+REPORT = Path("reports/calibration-study")
+
+
+def load_study(path: Path) -> dict[str, Any]:
+    study = read_yaml(path)
+    for key in ("base", "seeds", "candidates"):
+        if key not in study:
+            raise ConfigError(f"{path}: the study lacks the key {key!r} (base, seeds, candidates)")
+    if not isinstance(study["candidates"], dict) or not study["candidates"]:
+        raise ConfigError(f"{path}: candidates must be a non-empty mapping name -> {{overrides: ...}}")
+    for name, cand in study["candidates"].items():
+        if not isinstance(cand, dict) or not isinstance(cand.get("overrides", {}), dict):
+            raise ConfigError(f"{path}: candidates.{name}.overrides must be a mapping of config overrides")
+    return study
+
+
+def overlay(study: dict[str, Any], name: str) -> dict[str, Any]:
+    """The candidate's config on top of the base profile: its own profile name (own data and results)."""
+    return {**study["candidates"][name].get("overrides", {}), "profile": f"cal-{name}", "seeds": study["seeds"],
+            "tables": []}
+
+
+def run_candidate(study: dict[str, Any], name: str, cores: int) -> dict[str, Any]:
+    folder = OUT / name
+    folder.mkdir(parents=True, exist_ok=True)
+    config = folder / "overlay.yaml"
+    config.write_text(yaml.safe_dump(overlay(study, name), sort_keys=False), encoding="utf-8")
+    base = ROOT / "config" / "profiles" / f"{study['base']}.yaml"
+    cmd = ["snakemake", "--cores", str(cores), "--keep-going", "--rerun-incomplete", "calibration",
+           "--configfile", str(base), str(config)]
+    print("$ " + " ".join(cmd), flush=True)
+    subprocess.run(cmd, check=True, cwd=ROOT)
+    return json.loads((ROOT / "results" / f"cal-{name}" / "calibration.json").read_text(encoding="utf-8"))
+
+
+def _cell(g: dict[str, Any]) -> str:
+    def pct(s):
+        return "–" if not s or not s.get("seeds") else (
+            f"{100 * s['mean']:.1f}" + ("" if math.isnan(s["ci95"]) else f" ± {100 * s['ci95']:.1f}"))
+
+    value = {"a": lambda: pct(g["swapped"]), "b": lambda: f"{pct(g['biased'])} → {pct(g['swapped'])}",
+             "c": lambda: f"{pct(g['moco_swapped'])} ({g['gap_pp']:.1f} pp below a)",
+             "d": lambda: (f"{g.get('effect_pp', math.nan):+.1f} pp, p {g.get('p_value', math.nan):.3g}; "
+                           f"MDE {g.get('mde_pp', math.nan):.1f} pp")}[g["gate"]]()
+    return f"{g['status']}: {value}"
+
+
+def study_table(results: dict[str, dict[str, Any]], study: dict[str, Any]) -> str:
+    head = ("| candidate | what changes | (a) motion learnable | (b) scene tempting | (c) MoCo takes the shortcut | "
+            "(d) oracle beats MoCo | overall |\n|---|---|---|---|---|---|---|\n")
+    rows = []
+    for name, gates in results.items():
+        cells = [_cell(g) for g in gates["gates"]]
+        rows.append(f"| {name} | {study['candidates'][name].get('why', '')} | " + " | ".join(cells)
+                    + f" | **{gates['overall']}** |")
+    return head + "\n".join(rows) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("study", type=Path)
+    parser.add_argument("--candidate", action="append", default=[], help="run only these (repeatable)")
+    parser.add_argument("--cores", type=int, default=2)
+    args = parser.parse_args(argv)
+    study = load_study(args.study)
+    names = args.candidate or list(study["candidates"])
+    unknown = [n for n in names if n not in study["candidates"]]
+    if unknown:
+        raise ConfigError(f"{args.study}: unknown candidate(s) {unknown}; expected one of {list(study['candidates'])}")
+    results = {name: run_candidate(study, name, args.cores) for name in names}
+    write_json(ROOT / REPORT / "study.json", results)
+    write_text(ROOT / REPORT / "study.md", study_table(results, study))
+    print(study_table(results, study))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
