@@ -5,8 +5,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PROFILE ?= default
 CORES ?= all
+TARGETS ?=  # snakemake targets; empty: every table and the report (e.g. TARGETS=calibration, TARGETS=fame_table4)
+SNAKEMAKE = PATH=$(abspath $(BIN)):$$PATH $(BIN)/snakemake --configfile config/profiles/$(PROFILE).yaml
 
-.PHONY: reproduce test smoke venv lock clean
+.PHONY: reproduce test smoke venv lock clean unlock
+
+# A killed run leaves Snakemake's lock files; `make reproduce` removes them only when they are stale
+# (scenebias/workflow_lock.py says how it tells), `make unlock` always.
 
 $(STAMP): envs/requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,8 +22,12 @@ $(STAMP): envs/requirements.lock pyproject.toml
 venv: $(STAMP)
 
 reproduce: $(STAMP)  ## generate data, run every job of the profile, write reports/$(PROFILE)/index.html
-	PATH=$(abspath $(BIN)):$$PATH $(BIN)/snakemake --cores $(CORES) --keep-going --rerun-incomplete --configfile config/profiles/$(PROFILE).yaml
+	@if $(BIN)/python -m scenebias.workflow_lock $(PROFILE); then $(SNAKEMAKE) --unlock $(TARGETS); fi
+	$(SNAKEMAKE) --cores $(CORES) --keep-going --rerun-incomplete $(TARGETS)
 	@echo "report: reports/$(PROFILE)/index.html"
+
+unlock: $(STAMP)  ## after a killed run: remove Snakemake's lock (.snakemake/locks); then make reproduce resumes
+	$(SNAKEMAKE) --unlock $(TARGETS)
 
 smoke:
 	$(MAKE) reproduce PROFILE=smoke
