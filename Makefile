@@ -6,9 +6,10 @@ STAMP := $(VENV)/.installed
 PROFILE ?= default
 CORES ?= all
 TARGETS ?=  # snakemake targets; empty: every table and the report (e.g. TARGETS=calibration, TARGETS=fame_table4)
+EXTRA ?=    # more snakemake arguments (make tables passes --config tables=[all])
 SNAKEMAKE = PATH=$(abspath $(BIN)):$$PATH $(BIN)/snakemake --configfile config/profiles/$(PROFILE).yaml
 
-.PHONY: reproduce test smoke venv lock clean unlock
+.PHONY: reproduce tables test smoke venv lock clean unlock
 
 # A killed run leaves Snakemake's lock files; `make reproduce` removes them only when they are stale
 # (scenebias/workflow_lock.py says how it tells), `make unlock` always.
@@ -23,8 +24,11 @@ venv: $(STAMP)
 
 reproduce: $(STAMP)  ## generate data, run every job of the profile, write reports/$(PROFILE)/index.html
 	@if $(BIN)/python -m scenebias.workflow_lock $(PROFILE); then $(SNAKEMAKE) --unlock $(TARGETS); fi
-	$(SNAKEMAKE) --cores $(CORES) --keep-going --rerun-incomplete $(TARGETS)
+	$(SNAKEMAKE) --cores $(CORES) --keep-going --rerun-incomplete --prioritize=calibration $(TARGETS) $(EXTRA)
 	@echo "report: reports/$(PROFILE)/index.html"
+
+tables: $(STAMP)  ## every paper table and figure on the profile (the default regenerates the headline tables only)
+	$(MAKE) reproduce PROFILE=$(PROFILE) CORES=$(CORES) EXTRA="--config 'tables=[all]'"
 
 unlock: $(STAMP)  ## after a killed run: remove Snakemake's lock (.snakemake/locks); then make reproduce resumes
 	$(SNAKEMAKE) --unlock $(TARGETS)

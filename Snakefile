@@ -26,5 +26,6 @@ rule all:
     localrule: True
     input:
         f"{REPORTS}/index.html",
+        f"{RESULTS}/calibration.json",
         [f for table in TABLES for f in table_files(table)],
     default_target: True

@@ -226,6 +226,18 @@ def merge(foreground: torch.Tensor, background: torch.Tensor, mask: torch.Tensor
     return foreground * m + background * (1 - m)
 
 
+def actor_free_scene(clips: torch.Tensor, actor_masks: torch.Tensor) -> torch.Tensor:
+    """The scene of each clip without its actor (B, C, T, H, W): per pixel the mean over the frames where the
+    ground-truth actor mask is off (exact for the generator's static scenes, whose actor moves), the clip's mean
+    where the actor covers a pixel in every frame. The oracle's background: a perfect separation pastes the actor
+    onto the partner's scene, not onto the partner's scene *and actor*."""
+    free = (~actor_masks).unsqueeze(1).to(clips.dtype)  # (B, 1, T, H, W)
+    seen = free.sum(dim=2, keepdim=True)
+    scene = (clips * free).sum(dim=2, keepdim=True) / seen.clamp_min(1)
+    scene = torch.where(seen > 0, scene, clips.mean(dim=2, keepdim=True))
+    return scene.expand_as(clips)
+
+
 @register_method("moco+fame", paper="FAME §3.2–3.3 eqs. 2–6; Tables 1–6",
                  defaults={"queue_size": 2048, "momentum": 0.999, "temperature": 0.1, "dim": 128,
                            "shuffle_bn_splits": 2, "beta": 0.5, "mask": "fame", "background": "inter",
@@ -247,16 +259,21 @@ class FameObjective(MocoObjective):
         self.needs_masks = mask == "oracle"
 
     def fame(self, clips: torch.Tensor, other_clips: torch.Tensor, generator: torch.Generator,
-             actor_masks: torch.Tensor | None = None) -> torch.Tensor:
+             masks: torch.Tensor | None = None, other_masks: torch.Tensor | None = None) -> torch.Tensor:
         """Merge each clip's foreground onto a background clip: another video's (`inter`) or `other_clips`,
-        the second clip of the same video (`intra`). `actor_masks` (B, T, H, W): the oracle's masks."""
-        m = actor_masks if self.mask == "oracle" else foreground_mask(clips, self.mask, self.beta, self.colour_mode)
+        the second clip of the same video (`intra`). `masks`, `other_masks` (B, T, H, W): the oracle's ground truth
+        of `clips` and `other_clips`."""
+        m = masks if self.mask == "oracle" else foreground_mask(clips, self.mask, self.beta, self.colour_mode)
         if self.background == "intra":
-            return merge(clips, other_clips, m)
-        n = clips.shape[0]
-        authors = self.partner == "permutation" or self.colour_mode == "official-code"  # the code's plain randperm
-        partner = torch.randperm(n, generator=generator) if authors else derangement(n, generator)
-        return merge(clips, clips[partner.to(clips.device)], m)
+            background, background_masks = other_clips, other_masks
+        else:
+            n = clips.shape[0]
+            authors = self.partner == "permutation" or self.colour_mode == "official-code"  # the code's randperm
+            partner = (torch.randperm(n, generator=generator) if authors else derangement(n, generator)).to(clips.device)
+            background, background_masks = clips[partner], (masks[partner] if masks is not None else None)
+        if self.mask == "oracle":  # a perfect separation pastes the actor onto the partner's scene, minus its actor
+            background = actor_free_scene(background, background_masks)
+        return merge(clips, background, m)
 
     def make_views(self, batch, generator):
         views, masks = batch["views"], batch.get("masks")
@@ -265,5 +282,5 @@ class FameObjective(MocoObjective):
                              "(a ClipDataset with actor_masks)")
         a, b = views[:, 0], views[:, 1]
         mask_a, mask_b = (masks[:, 0], masks[:, 1]) if self.needs_masks else (None, None)
-        merged_a = self.fame(a, b, generator, mask_a)
-        return merged_a, (self.fame(b, a, generator, mask_b) if self.branches == "both" else b)
+        merged_a = self.fame(a, b, generator, mask_a, mask_b)
+        return merged_a, (self.fame(b, a, generator, mask_b, mask_a) if self.branches == "both" else b)

@@ -130,14 +130,19 @@ def actor_mask_source(cfg: dict[str, Any], flavour: str | None):
     return from_annotations(data_dir(cfg) / flavour)
 
 
-def augment_factory(generator: torch.Generator, augmentation: str = "contrastive"):
+def augment_factory(generator: torch.Generator, augmentation: str = "contrastive",
+                    colour: dict[str, Any] | None = None):
     """One step's batch augmentation for a method's declared `augmentation` (TrainObjective.augmentation):
-    "contrastive" is MoCo v2's colour stack (jitter, grayscale, blur) then normalisation; "finetune" is the
-    fine-tuning protocol's, normalisation only (its crop and flip happen in the dataset, as for every method)."""
+    "contrastive" is MoCo v2's colour stack (jitter, grayscale, blur; `colour` overrides its parameters, the
+    profile's `pretrain.colour`) then normalisation; "finetune" is the fine-tuning protocol's, normalisation only
+    (its crop and flip happen in the dataset, as for every method)."""
     from .data.transforms import colour_augment, normalize
 
     if augmentation == "contrastive":
-        return lambda x: normalize(colour_augment(x, generator))
+        kw = dict(colour or {})
+        if "jitter" in kw:
+            kw["jitter"] = tuple(kw["jitter"])
+        return lambda x: normalize(colour_augment(x, generator, **kw))
     if augmentation == "finetune":
         return normalize
     raise ConfigError(f"augmentation {augmentation!r}: expected 'contrastive' or 'finetune'")
@@ -202,7 +207,7 @@ def pretrain(cfg: dict[str, Any], run: str, seed: int, out: str | os.PathLike, w
                                clip_len_factor=objective.clip_len_factor, flavour=spec["flavour"],
                                actor_masks=objective.needs_masks)
         augmentation = objective.augmentation
-        log = train(objective, dataset, tcfg, work_dir, seed, lambda g: augment_factory(g, augmentation),
+        log = train(objective, dataset, tcfg, work_dir, seed, lambda g: augment_factory(g, augmentation, tcfg.colour),
                     device=device, progress=progress)
     c = cfg["clip"]
     cost = complexity(objective.backbone.cpu(), (3, c["clip_len"], c["crop_size"], c["crop_size"]))

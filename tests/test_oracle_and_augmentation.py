@@ -58,7 +58,27 @@ def test_masks_leave_every_random_draw_unchanged():
         assert "masks" not in without[i]
 
 
-def test_oracle_merge_pastes_each_frames_masked_actor_onto_the_partner():
+def test_actor_free_scene_recovers_a_static_scene_behind_a_moving_actor():
+    from methods.fame import actor_free_scene
+
+    g = torch.Generator().manual_seed(0)
+    scene = torch.rand(2, 3, 1, 6, 6, generator=g).expand(2, 3, 4, 6, 6)
+    masks = torch.zeros(2, 4, 6, 6, dtype=torch.bool)
+    for t in range(4):
+        masks[:, t, 1:3, t:t + 2] = True  # a 2x2 actor moving right; column 0..4 free in some frame
+    masks[:, :, 5, 5] = True              # one pixel covered in every frame: the clip's mean there
+    clips = torch.where(masks.unsqueeze(1), torch.ones_like(scene), scene)
+    got = actor_free_scene(clips, masks)
+    free_somewhere = ~masks.all(dim=1)
+    assert torch.allclose(got[:, :, 0][free_somewhere.unsqueeze(1).expand(2, 3, 6, 6)],
+                          scene[:, :, 0][free_somewhere.unsqueeze(1).expand(2, 3, 6, 6)])
+    assert torch.allclose(got[:, :, :, 5, 5], clips[:, :, :, 5, 5].mean(dim=2, keepdim=True).expand(2, 3, 4))
+    assert torch.equal(got[:, :, 0], got[:, :, 3])  # one scene for every frame
+
+
+def test_oracle_merge_pastes_each_frames_actor_onto_the_partners_actor_free_scene():
+    from methods.fame import actor_free_scene
+
     objective = load_methods().get("moco+fame").build(build_backbone("tiny3d", width=4), 3,
                                                       {"queue_size": 16, "mask": "oracle"})
     assert objective.needs_masks
@@ -67,13 +87,12 @@ def test_oracle_merge_pastes_each_frames_masked_actor_onto_the_partner():
     masks = torch.rand(4, 2, 4, 8, 8, generator=g) < 0.4
     merged, key = objective.make_views({"views": views, "masks": masks}, torch.Generator().manual_seed(9))
     assert torch.equal(key, views[:, 1])
-    a = views[:, 0]
+    a, scenes = views[:, 0], actor_free_scene(views[:, 0], masks[:, 0])
     for i in range(4):
-        m = masks[i, 0]  # (T, H, W), varies over time
-        on_actor = m.unsqueeze(0).expand(3, -1, -1, -1)
+        on_actor = masks[i, 0].unsqueeze(0).expand(3, -1, -1, -1)  # (C, T, H, W), varies over time
         assert torch.equal(merged[i][on_actor], a[i][on_actor])  # the actor of every frame is kept
-        partner = [j for j in range(4) if torch.equal(merged[i][~on_actor], a[j][~on_actor])]
-        assert partner and partner != [i]  # the rest is another clip's background (a derangement)
+        partner = [j for j in range(4) if torch.allclose(merged[i][~on_actor], scenes[j][~on_actor])]
+        assert partner and partner != [i]  # the rest is another clip's scene without its actor (a derangement)
     with pytest.raises(ValueError, match="masks"):
         objective.make_views({"views": views}, torch.Generator().manual_seed(9))
 
@@ -117,3 +136,20 @@ def test_blur_sigma_scales_with_the_crop():
     unscaled = T.apply_colour(x, T.sample_colour_params(64, torch.Generator().manual_seed(4), p_jitter=0.0,
                                                         p_gray=0.0, p_blur=1.0), 3)
     assert (got - x).abs().mean() < 0.5 * (unscaled - x).abs().mean()
+
+
+def test_the_profiles_colour_settings_reach_the_contrastive_augmentation():
+    from scenebias.pipeline import augment_factory
+    from scenebias.train.loop import TrainConfig
+
+    x = torch.rand(8, 3, 4, 16, 16, generator=torch.Generator().manual_seed(1))
+    off = {"p_jitter": 0.0, "p_gray": 0.0, "p_blur": 0.0}
+    torch.testing.assert_close(augment_factory(torch.Generator().manual_seed(2), "contrastive", off)(x),
+                               T.normalize(x))
+    gray_only = augment_factory(torch.Generator().manual_seed(2), "contrastive",
+                                {"p_jitter": 0.0, "p_gray": 1.0, "p_blur": 0.0})(T.denormalize(T.normalize(x)))
+    channels = T.denormalize(gray_only)
+    torch.testing.assert_close(channels[:, 0], channels[:, 1], atol=1e-5, rtol=0)  # every clip grey
+    # the setting is part of the training fingerprint: a checkpoint of another colour setting is not resumed
+    assert TrainConfig.from_dict({"colour": off}).colour == off
+    assert TrainConfig.from_dict({}).colour == {}

@@ -345,3 +345,24 @@ def test_generate_subset_of_flavours(tmp_path):
     m = generate(GeneratorConfig.tiny(flavours=["diving48"]), tmp_path / "d", workers=1, progress=False)
     assert set(S.flavour_roots(tmp_path / "d")) == {"diving48"}
     assert all(f["path"].startswith("diving48/") for f in m["files"])
+
+
+def test_two_tone_actors_keep_every_other_draw_and_add_a_contrasting_second_colour():
+    import colorsys
+
+    shade, two = TINY, GeneratorConfig.tiny(actor_palette="two_tone")
+    hue_gaps, value_ratios = [], []
+    for plan in S.make_plans(shade)["ucf101"][:12]:
+        a, b = S.render(shade, plan), S.render(two, plan)
+        assert np.array_equal(a.masks, b.masks) and np.array_equal(a.background, b.background)  # same actor, scene
+        pixels = b.frames[b.masks].astype(float) / 255  # the actor's pixels over the clip
+        hsv = np.array([colorsys.rgb_to_hsv(*p) for p in pixels[::7]])
+        bright, dark = hsv[hsv[:, 2] > 0.7], hsv[hsv[:, 2] < 0.5]
+        assert len(bright) and len(dark), "every two-tone actor is textured with a bright and a dark colour"
+        gap = abs(np.median(bright[:, 0]) - np.median(dark[:, 0]))
+        hue_gaps.append(min(gap, 1 - gap))
+        value_ratios.append(np.median(dark[:, 2]) / np.median(bright[:, 2]))
+    assert np.median(hue_gaps) > 0.1  # the second colour has its own hue ("shade" keeps one hue: gap 0)
+    assert max(value_ratios) < 0.65   # and is darker: a luminance pattern grayscale keeps
+    with pytest.raises(ConfigError, match="actor_palette"):
+        GeneratorConfig.from_dict({"actor_palette": "rainbow"})

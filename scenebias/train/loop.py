@@ -17,7 +17,7 @@ import math
 import os
 import signal
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,9 @@ class TrainConfig:
     # on CUDA and fp32 + contiguous elsewhere; "fp32"/"bf16" and true/false force one.
     precision: str = "auto"
     channels_last: bool | str = "auto"
+    # The contrastive colour augmentation's parameters (scenebias.data.transforms.colour_augment keywords); empty:
+    # MoCo v2 / FAME's. Used by the stage that builds the augmentation; part of the fingerprint (it changes numbers).
+    colour: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], where: str = "pretrain") -> "TrainConfig":

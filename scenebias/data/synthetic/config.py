@@ -11,6 +11,8 @@ from .. import formats
 from .flavours import FLAVOURS, ucf_class_name
 from .motions import MOTIONS
 
+ACTOR_PALETTES = ("shade", "two_tone")
+
 
 def _range(v: Any) -> bool:
     return isinstance(v, (list, tuple)) and len(v) == 2 and all(
@@ -40,6 +42,11 @@ class GeneratorConfig:
     background_motion  max scroll speed of the scene texture, px/frame (direction random). Default 0.
     camera_jitter      max whole-frame shift per frame in px (moves scene, actor and mask together). Default 0.
     pixel_noise        std of Gaussian pixel noise added to every frame (0-255 scale). Default 0.
+    actor_palette      "shade": a textured actor's second colour is its first, darkened (one hue per actor: under
+                       the papers' hue jitter and grayscale little but hue tells one actor from another);
+                       "two_tone": the second colour has its own hue, saturation and value, drawn from a stream of
+                       its own (so every other draw is unchanged) — a luminance and hue-contrast pattern that
+                       colour augmentation keeps, as real clothing has. Every actor is textured then. Default "shade".
     ucf_groups         groups per UCF class (g01..gNN, like UCF101's 25). Default 25.
     ucf_clips_per_group [min, max] clips per group (UCF101 has 4-7). Default [6, 9].
                        actor_size, speed and ucf_clips_per_group were chosen by the motion-learnability
@@ -69,6 +76,7 @@ class GeneratorConfig:
     background_motion: float = 0.0
     camera_jitter: float = 0.0
     pixel_noise: float = 0.0
+    actor_palette: str = "shade"
     ucf_groups: int = 25
     ucf_clips_per_group: list[int] = field(default_factory=lambda: [6, 9])
     ucf_test_groups: int = 7
@@ -172,6 +180,8 @@ class GeneratorConfig:
         num_in("background_motion", 0.0, None)
         num_in("camera_jitter", 0.0, None)
         num_in("pixel_noise", 0.0, 255.0)
+        if self.actor_palette not in ACTOR_PALETTES:
+            raise bad("actor_palette", f"{self.actor_palette!r} is not one of {list(ACTOR_PALETTES)}")
         int_at_least("ucf_groups", 2)
         range_in("ucf_clips_per_group", 1, None, integer=True)
         int_at_least("ucf_test_groups", 1)

@@ -98,6 +98,10 @@ def render(cfg: GeneratorConfig, plan: VideoPlan) -> Rendered:
     tex_period = ra.uniform(0.35, 0.6)  # texture period as a fraction of the actor diameter
     tex_angle = ra.uniform(0, np.pi)
     rad = ra.uniform(*cfg.actor_size) * R / 2
+    if cfg.actor_palette == "two_tone":  # its own stream: the draws above and below are those of "shade"
+        rt = _rng(seed, ns, idx, "actor-two-tone")
+        col_b = _hsv(rt.uniform(), rt.uniform(0.3, 1.0), rt.uniform(0.1, 0.45))  # another hue, dark: contrast
+        texture = ACTOR_TEXTURES[1 + int(rt.integers(0, len(ACTOR_TEXTURES) - 1))]  # stripes or checker
     # ---- motion
     rm = _rng(seed, ns, idx, "motion")
     v = rm.uniform(*cfg.speed)
