@@ -82,7 +82,10 @@ def test_dry_run_lists_every_job(smoke_paths):
 
 def test_each_paper_table_is_a_target_with_only_its_jobs(smoke_paths):
     tmp, extra = smoke_paths
-    proc = _snakemake("fame_table4", "-n", "--nolock", "--configfile", "config/profiles/default.yaml", str(extra))
+    every_table = tmp / "every-table.yaml"  # the default profile regenerates the headline tables; make tables all
+    every_table.write_text("tables: [all]\n")
+    proc = _snakemake("fame_table4", "-n", "--nolock", "--configfile", "config/profiles/default.yaml", str(extra),
+                      str(every_table))
     assert proc.returncode == 0, proc.stderr + proc.stdout
     out = proc.stdout
     # FAME Table 4: MoCo, intra- and inter-video FAME (the profile's moco+fame), fine-tuned on two sets, 3 seeds
@@ -107,7 +110,12 @@ def test_scenebias_tables_lists_the_targets():
     assert proc.returncode == 0 and proc.stdout.split() == table_ids()
 
 
-@pytest.mark.parametrize("study", sorted((REPO / "config/studies").glob("*.yaml")), ids=lambda p: p.stem)
+def _is_calibration_study(path):
+    return "candidates" in yaml.safe_load(path.read_text())
+
+
+@pytest.mark.parametrize("study", sorted(p for p in (REPO / "config/studies").glob("*.yaml")
+                                         if not _is_calibration_study(p)), ids=lambda p: p.stem)
 def test_studies_parse_and_expand_their_sweeps(smoke_paths, study):
     tmp, extra = smoke_paths
     proc = _snakemake("-n", "--nolock", "--configfile", "config/profiles/default.yaml", str(study), str(extra))
@@ -186,3 +194,26 @@ def test_smoke_profile_end_to_end(smoke_paths):
     # nothing left to do: outputs are complete and up to date
     again = _snakemake("-n", "--nolock", "--configfile", "config/profiles/smoke.yaml", str(extra))
     assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_the_calibration_study_names_valid_configs_for_every_candidate(tmp_path):
+    """config/studies/calibration.yaml is not a config overlay but a list of candidates: each candidate's overlay
+    (benchmarks.calibration.study.overlay) validates on the base profile and sets what the candidate says."""
+    from benchmarks.calibration.study import load_study, overlay
+    from scenebias.config import load_config
+
+    path = REPO / "config/studies/calibration.yaml"
+    study = load_study(path)
+    assert "chosen" in study["candidates"] and study["seeds"] == [0, 1, 2]
+    for name, candidate in study["candidates"].items():
+        file = tmp_path / f"{name}.yaml"
+        file.write_text(yaml.safe_dump(overlay(study, name)))
+        cfg = load_config(study["base"], [file])
+        assert cfg["profile"] == f"cal-{name}" and cfg["seeds"] == [0, 1, 2]
+        for section, values in candidate.get("overrides", {}).items():
+            for key, value in values.items():
+                got = cfg[section][key]
+                if isinstance(value, dict):
+                    assert {k: got[k] for k in value} == value, (name, section, key)
+                else:
+                    assert got == value, (name, section, key)

@@ -44,9 +44,9 @@ def load_study(path: Path) -> dict[str, Any]:
 
 
 def overlay(study: dict[str, Any], name: str) -> dict[str, Any]:
-    """The candidate's config on top of the base profile: its own profile name (own data and results)."""
-    return {**study["candidates"][name].get("overrides", {}), "profile": f"cal-{name}", "seeds": study["seeds"],
-            "tables": []}
+    """The candidate's config on top of the base profile: its own profile name (own data and results). Only the
+    `calibration` target is built, so the profile's tables add nothing but planning."""
+    return {**study["candidates"][name].get("overrides", {}), "profile": f"cal-{name}", "seeds": study["seeds"]}
 
 
 def run_candidate(study: dict[str, Any], name: str, cores: int) -> dict[str, Any]:

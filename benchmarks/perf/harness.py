@@ -137,7 +137,10 @@ def make_batch(mode: str, factor: int, size: Size, device: str, seed: int = 0) -
     if mode == "single":
         batch["clip"] = torch.rand(size.batch, *clip, generator=g)
     else:
-        batch["views"] = torch.rand(size.batch, 3 if mode == "triple" else 2, *clip, generator=g)
+        views = 3 if mode == "triple" else 2
+        batch["views"] = torch.rand(size.batch, views, *clip, generator=g)
+        # ground-truth actor masks (B, V, T, H, W), as ClipDataset(actor_masks=...) adds them for the oracle
+        batch["masks"] = torch.rand(size.batch, views, *clip[1:], generator=g) < 0.2
     return {k: v.to(device) for k, v in batch.items()}
 
 
