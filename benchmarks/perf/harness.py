@@ -346,7 +346,8 @@ def measure_step(run: Run, batches: Batches, spec: MethodSpec, case: Case, backb
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
-        losses[:] = [loss.detach()]
+        if not losses:  # the first step's loss: the timed repetitions train on one fixed random batch for as long as
+            losses.append(loss.detach())  # the clock allows, and a bf16 run may diverge on it after many steps
 
     with amp.fp32_view_builder(objective, device, enabled=run.precision == "bf16"):
         entry = run.timed("train_step", case.name, device, step, run.size.batch, **info, backbone=backbone[0],
