@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +23,7 @@ import yaml
 from scenebias.config import read_yaml
 from scenebias.errors import ConfigError
 from scenebias.io import write_json, write_text
+from scenebias.report.build import gate_values
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = Path("results/calibration-study")
@@ -62,24 +62,12 @@ def run_candidate(study: dict[str, Any], name: str, cores: int) -> dict[str, Any
     return json.loads((ROOT / "results" / f"cal-{name}" / "calibration.json").read_text(encoding="utf-8"))
 
 
-def _cell(g: dict[str, Any]) -> str:
-    def pct(s):
-        return "–" if not s or not s.get("seeds") else (
-            f"{100 * s['mean']:.1f}" + ("" if math.isnan(s["ci95"]) else f" ± {100 * s['ci95']:.1f}"))
-
-    value = {"a": lambda: pct(g["swapped"]), "b": lambda: f"{pct(g['biased'])} → {pct(g['swapped'])}",
-             "c": lambda: f"{pct(g['moco_swapped'])} ({g['gap_pp']:.1f} pp below a)",
-             "d": lambda: (f"{g.get('effect_pp', math.nan):+.1f} pp, p {g.get('p_value', math.nan):.3g}; "
-                           f"MDE {g.get('mde_pp', math.nan):.1f} pp")}[g["gate"]]()
-    return f"{g['status']}: {value}"
-
-
 def study_table(results: dict[str, dict[str, Any]], study: dict[str, Any]) -> str:
     head = ("| candidate | what changes | (a) motion learnable | (b) scene tempting | (c) MoCo takes the shortcut | "
             "(d) oracle beats MoCo | overall |\n|---|---|---|---|---|---|---|\n")
     rows = []
     for name, gates in results.items():
-        cells = [_cell(g) for g in gates["gates"]]
+        cells = [f"{g['status']}: {gate_values(g)}" for g in gates["gates"]]  # the report's wording
         rows.append(f"| {name} | {study['candidates'][name].get('why', '')} | " + " | ".join(cells)
                     + f" | **{gates['overall']}** |")
     return head + "\n".join(rows) + "\n"

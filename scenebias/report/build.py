@@ -328,7 +328,7 @@ def _pct(summary: dict[str, Any] | None) -> str:
     return format_ci(summary["mean"], summary["ci95"]) if summary and summary.get("seeds") else "–"
 
 
-def _gate_values(g: dict[str, Any]) -> str:
+def gate_values(g: dict[str, Any]) -> str:
     """The measured values of one gate, in words."""
     if g["gate"] == "a":
         seeds = ", ".join(f"{100 * v:.1f}" for v in g["swapped"]["per_seed"].values()) or "–"
@@ -356,7 +356,7 @@ def calibration_section(calibration: dict[str, Any]) -> str:
     rows = "".join(
         f"<tr><td>({g['gate']}) {html.escape(g['name'])}</td>"
         f"<td style='background:{GATE_COLOURS[g['status']]}'><b>{g['status']}</b></td>"
-        f"<td>{html.escape(_gate_values(g))}</td><td class='detail'>{html.escape(g['rule'])}</td></tr>"
+        f"<td>{html.escape(gate_values(g))}</td><td class='detail'>{html.escape(g['rule'])}</td></tr>"
         for g in calibration["gates"])
     overall = calibration["overall"]
     banner = "" if overall == "pass" else (
