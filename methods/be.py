@@ -31,7 +31,7 @@ from scenebias.plugins import register_method
 from scenebias.train.moco import MoCo
 
 from .fame import derangement
-from .moco import MocoObjective
+from .moco import MOCO_DEFAULTS, MOCO_VARIANTS, MocoObjective
 
 GAMMA = 0.3  # upper bound of the mixing weight λ (BE §4.1)
 
@@ -88,25 +88,23 @@ def distract(clips: torch.Tensor, distractor: str, gamma: float, lambda_per: str
 def contrast_with_hard_negative(moco: MoCo, view_a: torch.Tensor, view_b: torch.Tensor, negative: torch.Tensor,
                                 video_index: torch.Tensor, generator: torch.Generator | None = None
                                 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """MoCo's symmetric step (each view once query, once key; one EMA update; both keys enqueued) with eq. 7's
-    hard negative: `negative` (B, C, T, H, W), another clip of each video, is encoded by the query encoder and
-    added as one extra logit column for both query directions. It is not enqueued."""
+    """MoCo's symmetric step (each view once query, once key; one EMA update; both keys enqueued in the MoCo's
+    `enqueue` order) with eq. 7's hard negative: `negative` (B, C, T, H, W), another clip of each video, is
+    encoded by the query encoder and added as one extra logit column for both query directions. It is not
+    enqueued."""
     moco.momentum_update()
     q_a, q_b, n = (F.normalize(moco.encoder_q(x), dim=1) for x in (view_a, view_b, negative))
     k_a, k_b = moco.keys(view_a, generator), moco.keys(view_b, generator)
-    loss_ab, stats_ab = moco.contrast(q_a, k_b, video_index, extra_negatives=n[:, None])
-    loss_ba, stats_ba = moco.contrast(q_b, k_a, video_index, extra_negatives=n[:, None])
-    moco.enqueue_passes([k_a, k_b], video_index)
-    stats = {key: (stats_ab[key] + stats_ba[key]) / 2 for key in stats_ab}
+    loss, stats = moco.symmetric_loss(q_a, q_b, k_a, k_b, video_index, extra_negatives=n[:, None])
     stats["hard_neg_sim"] = ((q_a + q_b) * n).sum(dim=1).mean().detach() / 2
-    return (loss_ab + loss_ba) / 2, stats
+    return loss, stats
 
 
 @register_method("moco+be", paper="BE §3.3 eqs. 3–7; Tables 3–4",
-                 defaults={"queue_size": 2048, "momentum": 0.999, "temperature": 0.1, "dim": 128,
-                           "shuffle_bn_splits": 2, "distractor": "intra_frame", "gamma": GAMMA,
-                           "lambda_per": "video", "hard_negative": False},
-                 variants={"distractor": ["intra_frame", "inter_frame", "gaussian_noise", "mixup", "cutmix"],
+                 defaults={**MOCO_DEFAULTS, "distractor": "intra_frame", "gamma": GAMMA, "lambda_per": "video",
+                           "hard_negative": False},
+                 variants={**MOCO_VARIANTS,
+                           "distractor": ["intra_frame", "inter_frame", "gaussian_noise", "mixup", "cutmix"],
                            "lambda_per": ["video", "batch"], "hard_negative": [False, True]})
 class BackgroundErasingObjective(MocoObjective):
     """MoCo + BE: a clip with a static frame of itself blended in is a positive of the clean clip."""

@@ -43,7 +43,7 @@ import torch.nn.functional as F
 from scenebias.plugins import register_method
 
 from .be import contrast_with_hard_negative
-from .moco import MocoObjective
+from .moco import MOCO_DEFAULTS, MOCO_VARIANTS, MocoObjective
 
 WARPS = (1, 3)                  # local warps per clip, drawn uniformly (code: np.random.randint(1, 4))
 CENTRE = (60 / 224, 140 / 224)  # warp centre, fraction of the crop side (code: 60–140 px of 224)
@@ -110,9 +110,8 @@ def dsm_triplet(anchor: torch.Tensor, positive: torch.Tensor, negative: torch.Te
 
 
 @register_method("dsm", paper="DSM (Wang et al., AAAI 2021); FAME Table 1 'DSM' row",
-                 defaults={"queue_size": 2048, "momentum": 0.999, "temperature": 0.1, "dim": 128,
-                           "shuffle_bn_splits": 2, "loss": "infonce", "margin": MARGIN},
-                 variants={"loss": ["infonce", "triplet"]})
+                 defaults={**MOCO_DEFAULTS, "loss": "infonce", "margin": MARGIN},
+                 variants={**MOCO_VARIANTS, "loss": ["infonce", "triplet"]})
 class DsmObjective(MocoObjective):
     """DSM-style: a locally warped clip is a positive, another moment of the same video a negative."""
 

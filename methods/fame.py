@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from scenebias.plugins import register_method
 
-from .moco import MocoObjective
+from .moco import MOCO_DEFAULTS, MOCO_VARIANTS, MocoObjective
 
 FOREGROUND_SAMPLES = 0.5  # share of pixels with the largest seed values taken as foreground colours
 BACKGROUND_SAMPLES = 0.1  # share with the smallest seed values taken as background colours
@@ -239,10 +239,10 @@ def actor_free_scene(clips: torch.Tensor, actor_masks: torch.Tensor) -> torch.Te
 
 
 @register_method("moco+fame", paper="FAME §3.2–3.3 eqs. 2–6; Tables 1–6",
-                 defaults={"queue_size": 2048, "momentum": 0.999, "temperature": 0.1, "dim": 128,
-                           "shuffle_bn_splits": 2, "beta": 0.5, "mask": "fame", "background": "inter",
+                 defaults={**MOCO_DEFAULTS, "beta": 0.5, "mask": "fame", "background": "inter",
                            "branches": "single", "colour_mode": "paper", "partner": "derangement"},
-                 variants={"mask": ["fame", "gauss", "seed", "grid", "oracle"], "background": ["inter", "intra"],
+                 variants={**MOCO_VARIANTS,
+                           "mask": ["fame", "gauss", "seed", "grid", "oracle"], "background": ["inter", "intra"],
                            "branches": ["single", "both"], "colour_mode": ["paper", "official-code"],
                            "partner": ["derangement", "permutation"]})
 class FameObjective(MocoObjective):

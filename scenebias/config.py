@@ -121,6 +121,10 @@ def _check_names(cfg: dict[str, Any], source: str) -> None:
                           f"expected one of: {', '.join(BACKBONES.names())}")
     check_backbone_options(cfg["backbone"]["name"], cfg["backbone"].get("options", {}),
                            f"{source}: backbone.options")
+    for name in cfg["clip"].get("crop_size_by_backbone") or {}:  # a misspelt name would silently not apply
+        if name not in BACKBONES:
+            raise ConfigError(f"{source}: clip.crop_size_by_backbone: unknown backbone {name!r}; "
+                              f"expected one of: {', '.join(BACKBONES.names())}")
     for run, spec in cfg["runs"].items():
         if spec["method"] not in methods:
             raise ConfigError(f"{source}: runs.{run}.method: unknown method {spec['method']!r}; "

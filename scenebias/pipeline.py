@@ -44,6 +44,14 @@ def run_backbone(cfg: dict[str, Any], run: str) -> dict[str, Any]:
         {"name": cfg["backbone"]["name"], "options": cfg["backbone"].get("options", {})}
 
 
+def with_backbone_crop(cfg: dict[str, Any], backbone: str) -> dict[str, Any]:
+    """`cfg` as a run of `backbone` sees it: `clip.crop_size` is `clip.crop_size_by_backbone[backbone]` where the
+    profile names that backbone (the paper profile: FAME's scripts train and test I3D at 224 px), for the run's
+    pretraining and evaluation clips alike; `cfg` itself, untouched, for every other backbone."""
+    crop = (cfg["clip"].get("crop_size_by_backbone") or {}).get(backbone)
+    return cfg if crop is None else {**cfg, "clip": {**cfg["clip"], "crop_size": crop}}
+
+
 def run_spec(cfg: dict[str, Any], run: str) -> dict[str, Any]:
     if run not in cfg["runs"]:
         raise ConfigError(f"run {run!r} is not in runs; expected one of: {', '.join(cfg['runs'])}")
@@ -133,9 +141,9 @@ def actor_mask_source(cfg: dict[str, Any], flavour: str | None):
 def augment_factory(generator: torch.Generator, augmentation: str = "contrastive",
                     colour: dict[str, Any] | None = None):
     """One step's batch augmentation for a method's declared `augmentation` (TrainObjective.augmentation):
-    "contrastive" is MoCo v2's colour stack (jitter, grayscale, blur; `colour` overrides its parameters, the
-    profile's `pretrain.colour`) then normalisation; "finetune" is the fine-tuning protocol's, normalisation only
-    (its crop and flip happen in the dataset, as for every method)."""
+    "contrastive" is MoCo v2's colour stack (jitter, grayscale, blur; `colour` overrides its parameters and the
+    order of its `stages`, the profile's `pretrain.colour`) then normalisation; "finetune" is the fine-tuning
+    protocol's, normalisation only (its crop and flip happen in the dataset, as for every method)."""
     from .data.transforms import colour_augment, normalize
 
     if augmentation == "contrastive":
@@ -197,6 +205,7 @@ def pretrain(cfg: dict[str, Any], run: str, seed: int, out: str | os.PathLike, w
     method = get_method(spec["method"])
     train_split = split(cfg, spec["flavour"], "train")
     bcfg = run_backbone(cfg, run)
+    cfg = with_backbone_crop(cfg, bcfg["name"])
     backbone = build_backbone(bcfg["name"], **bcfg["options"])
     objective = method.build(backbone, len(train_split.class_names), spec.get("options"))
     tcfg = TrainConfig.from_dict({**cfg["pretrain"], **spec.get("pretrain", {})}, where=f"runs.{run}.pretrain")
@@ -247,6 +256,7 @@ def evaluate(cfg: dict[str, Any], run: str, seed: int, protocol: str, model_path
     device = ddp.init_from_env(resolve_device(cfg))  # under torchrun: fine-tuning shards its batches
     seed_everything(seed, cfg.get("threads", 1))
     model = load_model(model_path)
+    cfg = with_backbone_crop(cfg, model["backbone_name"])  # evaluated at the size it was trained at
     backbone = model["backbone_module"]
     static = model["static"]
     downstream = downstream or cfg["data"]["downstream_flavour"]
@@ -262,19 +272,22 @@ def evaluate(cfg: dict[str, Any], run: str, seed: int, protocol: str, model_path
                                                    static=True, flavour=counterpart)
     ecfg = cfg["evaluate"]
     bs = ecfg["batch_size"]
+    # absent from a profile means softmax (the schema fills no default: existing profiles' job hashes stay put)
+    clip_average = proto.resolve_clip_average(ecfg.get("clip_average", "softmax"), model["backbone_name"])
     if protocol == "linear":
         train_set = clip_dataset(cfg, train_split.records, "single", seed, static, flavour=downstream)
         results = lin.linear_probe(backbone, train_set,
                                    test_sets, num_classes, lin.LinearProbeConfig.from_dict(ecfg["linear"]),
-                                   device, seed)
+                                   device, seed, clip_average=clip_average)
     elif protocol == "finetune":
         train_set = clip_dataset(cfg, train_split.records, "single", seed, static, flavour=downstream)
         results = ft.finetune(backbone, train_set,
-                              test_sets, num_classes, ft.FinetuneConfig.from_dict(ecfg["finetune"]), device, seed)
+                              test_sets, num_classes, ft.FinetuneConfig.from_dict(ecfg["finetune"]), device, seed,
+                              clip_average=clip_average)
     elif protocol == "retrieval":
         gallery = clip_dataset(cfg, train_split.records, "test", seed, static, flavour=downstream)
-        results = ret.retrieval(backbone, gallery, test_sets, ks=tuple(ecfg["retrieval"]["ks"]), device=device,
-                                centred=ecfg["retrieval"]["centred"], batch_size=bs)
+        rcfg = ret.RetrievalConfig.from_dict({**ecfg["retrieval"], "batch_size": bs})
+        results = ret.retrieval_levels(backbone, gallery, test_sets, rcfg, device)
     elif protocol == "classifier":
         if model["head"] is None:
             raise ConfigError(f"runs.{run}.protocols: 'classifier' needs a method trained with labels, "
@@ -291,7 +304,7 @@ def evaluate(cfg: dict[str, Any], run: str, seed: int, protocol: str, model_path
         net = classifier.classifier().to(device).eval()
         results = {}
         for name, ds in test_sets.items():
-            probs, labels = proto.multi_clip_predict(net, ds, bs, device)
+            probs, labels = proto.multi_clip_predict(net, ds, bs, device, clip_average=clip_average)
             results[name] = proto.classification_metrics(probs, labels, num_classes)
     else:
         raise ConfigError(f"unknown protocol {protocol!r}; expected linear, finetune, retrieval or classifier")

@@ -120,3 +120,21 @@ def test_manifest_without_real_roots_is_an_error_and_writes_nothing(tmp_path, ca
     out = tmp_path / "m.json"
     assert main(["manifest", "--profile", "smoke", "--out", str(out)]) == 2
     assert "no data.real roots" in capsys.readouterr().err and not out.exists()
+
+
+def test_evaluation_options_unset_leave_profiles_as_they_were():
+    """The evaluation options the paper profile sets have no schema default, so the default and smoke profiles'
+    evaluate sections (hashed into every evaluation job and its provenance) are what they were without them."""
+    for profile in ("default", "smoke"):
+        evaluate = load_config(profile)["evaluate"]
+        assert "clip_average" not in evaluate and set(evaluate["retrieval"]) == {"ks", "centred"}
+        assert not {"views", "normalize_features"} & set(evaluate["linear"]) and "colour" not in evaluate["finetune"]
+    paper = load_config("paper")["evaluate"]
+    assert paper["clip_average"] == "by_backbone"
+    assert paper["linear"]["views"] == "per_epoch" and paper["linear"]["normalize_features"] is False
+    assert paper["finetune"]["batch_size"] == 128 and paper["finetune"]["lr"] == 0.025
+    assert paper["finetune"]["colour"] == {"p_jitter": 0.8, "p_gray": 0.2}
+    assert paper["retrieval"] == {"ks": [1, 5, 10, 20, 50], "centred": "both", "levels": ["video", "clip"],
+                                  "clip_normalize": True, "clip_level_pooling": "max", "input_stats": "imagenet"}
+    with pytest.raises(ConfigError, match="clip_average"):
+        load_config("smoke", overrides={"evaluate": {"clip_average": "median"}})

@@ -5,8 +5,9 @@ What must match, and why (scenebias.train.distributed states the conventions):
 - Data: each rank trains on its contiguous block of every global batch, and DDP averages the gradients, so the
   optimisation is the one-process one up to the order of float sums (per-rank means, then the all-reduce).
 - MoCo: keys are gathered before they are enqueued, so the queue is identical on every rank and, gathered pass
-  by pass, equal to the one-process queue slot for slot. Shuffle-BN across 2 ranks with `shuffle_bn_splits=2`
-  forms exactly the one-process BN groups of the key encoder.
+  by pass, equal to the one-process queue slot for slot, whether the passes enqueue after the step or one by
+  one (`enqueue: between_passes`). Shuffle-BN across 2 ranks with `shuffle_bn_splits=2` forms exactly the
+  one-process BN groups of the key encoder.
 - What cannot match exactly: BatchNorm in the *query* encoder normalises over each rank's half batch instead of
   the whole batch (as in the papers' DDP code), so with BN the losses and weights leave the one-process ones
   from the first step on. Hence two checks:
@@ -109,7 +110,10 @@ SCRIPT = textwrap.dedent("""
                 real_save({"state": res.pop("model").state_dict(), "results": res, "world": ddp.world_size()},
                           root / name / f"rank{ddp.rank()}.pt")
                 continue
-            objective = get_method("moco").build(backbone, 3, {"queue_size": 32, "shuffle_bn_splits": 2})
+            options = {"queue_size": 32, "shuffle_bn_splits": 2}
+            if name.startswith("between"):  # the authors' symmetric-loss order: pass 1's keys enqueued first
+                options["enqueue"] = "between_passes"
+            objective = get_method("moco").build(backbone, 3, options)
             init = {k: v.clone() for k, v in objective.state_dict().items()}
             cfg = TrainConfig(epochs=int(epochs), batch_size=8, lr=0.05, checkpoint_every=1)
             log = train(objective, Pairs(int(videos)), cfg, root / name / "work", seed=0, progress=False,
@@ -148,6 +152,7 @@ SCRIPT = textwrap.dedent("""
 """)
 
 GROUP = "group:group:2:24"  # 3 steps per epoch, 6 steps; queue 32 = two steps of 16 keys, wraps 3 times
+BETWEEN = "between:group:2:24"  # GROUP with MoCo's `enqueue: between_passes`
 BATCH = "batch:batch:1:8"  # one step
 FINETUNE = "finetune:group:2:21"  # global batches 8, 8, 5: the last one splits 3 / 2 over the ranks
 FINETUNE_BN = "finetune_bn:batch:1:21"
@@ -175,8 +180,8 @@ def _load(tmp: Path, root: str, scenario: str, rank: int) -> dict:
 def runs(tmp_path_factory):
     """One process; two ranks; two ranks killed at step KILL_AT; the same two ranks resumed."""
     tmp = tmp_path_factory.mktemp("ddp")
-    jobs = [f"{tmp / 'one'}|1||{GROUP},{BATCH},{FINETUNE}",
-            f"{tmp / 'two'}|2||{GROUP},{BATCH},{FINETUNE},{FINETUNE_BN}",
+    jobs = [f"{tmp / 'one'}|1||{GROUP},{BATCH},{FINETUNE},{BETWEEN}",
+            f"{tmp / 'two'}|2||{GROUP},{BATCH},{FINETUNE},{FINETUNE_BN},{BETWEEN}",
             f"{tmp / 'resume'}|2|{KILL_AT}|{GROUP}", f"{tmp / 'resume'}|2||{GROUP}"]
     done = subprocess.run([sys.executable, str(_script(tmp)), *jobs], env=_env(), capture_output=True, text=True,
                           timeout=300)
@@ -192,8 +197,11 @@ def _is_bn_statistic(key: str) -> bool:
     return key.endswith(("running_mean", "running_var", "num_batches_tracked"))
 
 
-def test_two_ranks_match_one_process_without_batch_statistics(runs):
-    one, two = _load(runs, "one", GROUP, 0), _load(runs, "two", GROUP, 0)
+@pytest.mark.parametrize("scenario", [GROUP, BETWEEN])
+def test_two_ranks_match_one_process_without_batch_statistics(runs, scenario):
+    """Also with `enqueue: between_passes`: each pass's keys are gathered before they are enqueued, so pass 2
+    meets the global batch's pass-1 keys on every rank, as in one process."""
+    one, two = _load(runs, "one", scenario, 0), _load(runs, "two", scenario, 0)
     assert one["world"] == 1 and two["world"] == 2
     moved = max((one["state"][k].float() - one["init"][k].float()).abs().max().item() for k in one["state"])
     assert moved > 1e-3  # the tolerance below is far smaller than what training changed
@@ -206,6 +214,8 @@ def test_two_ranks_match_one_process_without_batch_statistics(runs):
     for r1, r2 in zip(one["log"], two["log"]):  # the log holds means over ranks = the global-batch means
         for key in ("loss", "lr", "instance_acc", "pos_sim", "neg_sim", "queue_same_video"):
             assert r2[key] == pytest.approx(r1[key], rel=1e-5, abs=1e-7), key
+    if scenario == BETWEEN:  # the option took effect: another training than GROUP's from the same start
+        assert not torch.equal(one["state"]["moco.queue"], _load(runs, "one", GROUP, 0)["state"]["moco.queue"])
 
 
 def test_queue_after_one_step_with_shuffle_bn_across_ranks_is_the_one_process_queue(runs):
@@ -217,7 +227,7 @@ def test_queue_after_one_step_with_shuffle_bn_across_ranks_is_the_one_process_qu
     assert not torch.allclose(one["moco.queue"][:16], init["moco.queue"][:16])  # this step wrote them
 
 
-@pytest.mark.parametrize("scenario", [GROUP, BATCH])
+@pytest.mark.parametrize("scenario", [GROUP, BATCH, BETWEEN])
 def test_ranks_hold_identical_parameters_and_queue(runs, scenario):
     r0, r1 = _load(runs, "two", scenario, 0), _load(runs, "two", scenario, 1)
     for key, value in r0["state"].items():

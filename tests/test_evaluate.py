@@ -5,6 +5,7 @@ single mode {"clip": (C,T,H,W), "label", "index"}, test mode {"clips": (N,C,T,H,
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -18,13 +19,19 @@ from scenebias.evaluate.features import extract_features
 from scenebias.evaluate.finetune import FinetuneConfig, finetune
 from scenebias.evaluate.linear import LinearProbeConfig, linear_probe
 from scenebias.evaluate.protocol import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    INPUT_STATS,
     KINETICS_MEAN,
     KINETICS_STD,
+    average_clip_scores,
     classification_metrics,
     contrasted_accuracy,
+    imagenet_normalize,
     kinetics_normalize,
     mean_class_accuracy,
     multi_clip_predict,
+    resolve_clip_average,
     top1,
 )
 from scenebias.evaluate.retrieval import RetrievalConfig, recall_at_k, retrieval
@@ -291,3 +298,262 @@ def test_finetune_leaves_backbone_untouched_and_beats_chance():
         [sum(c for c, y in zip(test["correct"], labels) if y == k) / 4 for k in range(3)])
     assert res["train_top1"] > 0.9
     assert res["train_loss"] < 0.5 * math.log(3)  # well below the chance cross-entropy ln 3
+
+
+# ------------------------------------------------------------------------------------- clip averaging
+
+# One video, three clips, two classes; clip logits (0, 10), (3, 0), (3, 0).
+#   softmax averaged: p0 = (sigmoid(-10) + 2 sigmoid(3)) / 3 = (0.0000454 + 2 * 0.9525741) / 3 = 0.6350646 -> class 0
+#   logits averaged: (6/3, 10/3) = (2, 3.3333); softmax -> p1 = sigmoid(4/3) = 0.7913915                 -> class 1
+#   log-softmax averaged: the logits' mean minus the clips' mean log-sum-exp, a constant per video: the same
+#   softmax as the logits' (why by_backbone's two readings rank alike)
+LOGITS = torch.tensor([[[0.0, 10.0], [3.0, 0.0], [3.0, 0.0]]], dtype=torch.float64)
+
+
+def test_clip_average_softmax_and_logits_disagree_by_hand():
+    soft = average_clip_scores(LOGITS, "softmax")
+    logits = average_clip_scores(LOGITS, "logits")
+    log_soft = average_clip_scores(LOGITS, "log_softmax")
+    np.testing.assert_allclose(soft.numpy(), [[0.6350646, 0.3649354]], atol=1e-6)
+    np.testing.assert_allclose(logits.numpy(), [[1 - 0.7913915, 0.7913915]], atol=1e-6)
+    np.testing.assert_allclose(log_soft.numpy(), logits.numpy(), atol=1e-12)
+    assert classification_metrics(soft.numpy(), [1], 2)["top1"] == 0.0
+    assert classification_metrics(logits.numpy(), [1], 2)["top1"] == 1.0
+    with pytest.raises(ConfigError, match="by_backbone"):
+        average_clip_scores(LOGITS, "by_backbone")  # resolved against the backbone before use
+
+
+def test_by_backbone_is_log_softmax_for_i3d_and_logits_otherwise():
+    assert resolve_clip_average("by_backbone", "i3d") == "log_softmax"
+    assert resolve_clip_average("by_backbone", "r2plus1d_18") == "logits"
+    assert resolve_clip_average("softmax", "i3d") == "softmax"
+    with pytest.raises(ConfigError, match="clip_average"):
+        resolve_clip_average("median", "i3d")
+
+
+class LogitTableModel(nn.Module):
+    """A clip filled with value v gets the logits LOGITS[0, v]."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return LOGITS[0][x[:, 0, 0, 0, 0].round().long()].float()
+
+
+def test_multi_clip_predict_averages_as_asked():
+    ds = ClipValueVideos([[0, 1, 2]])  # label 1
+    soft, _ = multi_clip_predict(LogitTableModel(), ds, 1, "cpu", normalize=identity)
+    logits, _ = multi_clip_predict(LogitTableModel(), ds, 1, "cpu", normalize=identity, clip_average="logits")
+    assert soft.argmax() == 0 and logits.argmax() == 1
+    np.testing.assert_allclose(logits, [[1 - 0.7913915, 0.7913915]], atol=1e-6)
+
+
+@pytest.mark.parametrize("protocol", ["linear", "finetune"])
+def test_protocols_pass_clip_average_to_the_test(protocol, monkeypatch):
+    import scenebias.evaluate.linear as linear_module
+    import scenebias.evaluate.protocol as protocol_module
+
+    seen = []
+    real = protocol_module.average_clip_scores
+
+    def spy(logits, how="softmax"):
+        seen.append(how)
+        return real(logits, how)
+
+    monkeypatch.setattr(linear_module, "average_clip_scores", spy)
+    monkeypatch.setattr(protocol_module, "average_clip_scores", spy)
+    train, tests = BrightnessClips(6, 3, "single"), {"test": BrightnessClips(3, 3, "test")}
+    if protocol == "linear":
+        linear_probe(MeanBackbone(), train, tests, 3, LinearProbeConfig(epochs=1), "cpu", clip_average="logits")
+    else:
+        finetune(MeanBackbone(), train, tests, 3, FinetuneConfig(epochs=1, batch_size=3, progress=False), "cpu",
+                 clip_average="logits")
+    assert seen and set(seen) == {"logits"}
+
+
+# ------------------------------------------------------------------------- linear probe: training views
+
+
+class SwapAfterFirstEpoch(BrightnessClips):
+    """Single-mode clips whose brightness gives the class at epoch 0 and the other class from epoch 1 on (two
+    classes); the epochs set are recorded."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__(n, 2, "single", seed=1)
+        self.epochs_set: list[int] = []
+
+    def set_epoch(self, epoch: int) -> None:
+        super().set_epoch(epoch)
+        self.epochs_set.append(epoch)
+
+    def _clip(self, label: int, g: torch.Generator) -> torch.Tensor:
+        return super()._clip(label if self.epoch == 0 else 1 - label, g)
+
+
+def test_linear_probe_per_epoch_draws_every_epoch_and_cached_once():
+    # cached: the layer sees epoch 0's view for all 4 epochs and classifies the (epoch-0-like) test set;
+    # per_epoch: epochs 1..3 show the swapped brightness, so the layer learns the swap and misclassifies it
+    bb, tests = MeanBackbone(), {"test": BrightnessClips(8, 2, "test", seed=2)}
+    results = {}
+    for views in ("cached", "per_epoch"):
+        train = SwapAfterFirstEpoch(16)
+        # raw features: MeanBackbone's L2-normalised features would all be (1, 1, 1) / sqrt 3; no lr decay
+        cfg = LinearProbeConfig(epochs=4, lr=1.0, batch_size=4, views=views, normalize_features=False,
+                                milestones=(1.0,))
+        results[views] = linear_probe(bb, train, tests, 2, cfg, "cpu", seed=0, normalize=identity)
+        assert train.epochs_set == ([0] if views == "cached" else [0, 1, 2, 3])
+    assert results["cached"]["test"]["top1"] == 1.0
+    assert results["per_epoch"]["test"]["top1"] == 0.0
+    assert results["per_epoch"]["train_top1"] == 1.0  # on the last epoch's (swapped) features
+
+
+def test_linear_probe_views_are_checked():
+    with pytest.raises(ConfigError, match="views"):
+        LinearProbeConfig(views="sometimes")
+    with pytest.raises(ConfigError, match="train_views"):
+        LinearProbeConfig(views="per_epoch", train_views=2)
+
+
+# ------------------------------------------------------------------------- finetune: colour augmentation
+
+
+class IndexClips(Dataset):
+    """Single-mode clips filled per channel with values set by the index (no randomness): the raw clips."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def clip(self, index: int) -> torch.Tensor:
+        values = torch.tensor([0.2 + 0.07 * index, 0.5, 0.8 - 0.05 * index])
+        return values.view(3, 1, 1, 1).expand(3, 2, 8, 8).clone()
+
+    def __getitem__(self, index: int) -> dict:
+        return {"clip": self.clip(index), "label": index % 2, "index": index}
+
+
+def _finetune_inputs(colour, seed=0):
+    """The clips the model is trained on (before normalisation), in order."""
+    seen = []
+
+    def spy(x):
+        seen.append(x.clone())
+        return x
+
+    train = IndexClips(8)
+    cfg = FinetuneConfig(epochs=2, batch_size=4, dropout=0.0, progress=False, colour=colour)
+    finetune(MeanBackbone(), train, {}, 2, cfg, "cpu", seed=seed, normalize=spy)
+    return torch.cat(seen), [train.clip(i) for i in range(len(train))]
+
+
+def test_finetune_colour_off_trains_on_the_raw_clips_and_on_changes_them():
+    off, raw = _finetune_inputs(None)
+    assert off.shape[0] == 16 and all(any(torch.equal(c, r) for r in raw) for c in off)
+    on, _ = _finetune_inputs({"p_jitter": 0.8, "p_gray": 0.2})
+    changed = [not any(torch.equal(c, r) for r in raw) for c in on]
+    assert sum(changed) >= 8  # p(a clip untouched) = 0.2 * 0.8 = 0.16
+    assert on.min() >= 0 and on.max() <= 1
+    again, _ = _finetune_inputs({"p_jitter": 0.8, "p_gray": 0.2})
+    assert torch.equal(on, again)  # seeded from (seed, epoch): reproducible
+    assert not torch.equal(on, _finetune_inputs({"p_jitter": 0.8, "p_gray": 0.2}, seed=1)[0])
+
+
+def test_finetune_colour_options_are_checked_and_completed():
+    cfg = FinetuneConfig.from_dict({"colour": {"p_gray": 0.5, "jitter": [0.1, 0.2, 0.3, 0.05]}})
+    assert cfg.colour == {"jitter": (0.1, 0.2, 0.3, 0.05), "p_jitter": 0.8, "p_gray": 0.5, "p_blur": 0.0,
+                          "stages": ("grayscale", "jitter", "blur")}  # FAME's Augment_GPU_ft order
+    with pytest.raises(ConfigError, match="stages"):
+        FinetuneConfig(colour={"stages": ["jitter", "blur"]})
+    with pytest.raises(ConfigError, match="p_grey"):
+        FinetuneConfig(colour={"p_grey": 0.2})
+    with pytest.raises(ConfigError, match="probabilities"):
+        FinetuneConfig(colour={"p_jitter": 1.5})
+    assert FinetuneConfig().colour is None
+
+
+# ------------------------------------------------------------------------------- retrieval options
+
+
+class VectorVideos(Dataset):
+    """Test-mode videos whose clips are given per channel: a clip spec (c0, c1, c2) fills channel k with c_k, a
+    number or a list over time (T = 2)."""
+
+    def __init__(self, videos: list[list[tuple]], labels: list[int]) -> None:
+        self.videos, self.labels = videos, labels
+
+    def __len__(self) -> int:
+        return len(self.videos)
+
+    @staticmethod
+    def _clip(spec: tuple) -> torch.Tensor:
+        return torch.stack([torch.as_tensor(c, dtype=torch.float32).expand(2).view(2, 1, 1) for c in spec])
+
+    def __getitem__(self, i: int) -> dict:
+        return {"clips": torch.stack([self._clip(s) for s in self.videos[i]]), "label": self.labels[i], "index": i}
+
+
+class MapBackbone(MeanBackbone):
+    """The clip itself is the feature map: average pooling is the per-channel mean, max pooling the maximum."""
+
+    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+def test_retrieval_clip_normalize_by_hand():
+    # gallery: A (label 0) clips (10, 0, 0), (0, 1, 0); B (label 1) clips (1, 0, 0) twice; query (label 0): (1, .2, 0)
+    # raw mean:        A (5, .5, 0):  cos(q, A) = 5.1 / (1.0198 * 5.0249) = .9952 > cos(q, B) = 1 / 1.0198 = .9806
+    #                  -> A first, hit
+    # clips L2 first:  A (.5, .5, 0): cos(q, A) = .6 / (1.0198 * .7071) = .8321 < .9806 -> B first, hit at rank 2
+    gallery = VectorVideos([[(10, 0, 0), (0, 1, 0)], [(1, 0, 0), (1, 0, 0)]], [0, 1])
+    queries = {"q": VectorVideos([[(1, 0.2, 0)]], [0])}
+    run = functools.partial(retrieval, MeanBackbone(), gallery, queries, ks=(1, 2), centred="plain", normalize=identity)
+    assert run()["plain"]["q"] == {"R@1": 1.0, "R@2": 1.0}
+    assert run(clip_normalize=True)["plain"]["q"] == {"R@1": 0.0, "R@2": 1.0}
+
+
+def test_retrieval_clip_level_max_pooling_by_hand():
+    # one clip per video; features over T = 2 frames: average (mean) or max pooling
+    # gallery A (label 0): c0 [1, 0]              -> avg (.5, 0, 0),  max (1, 0, 0)
+    # gallery B (label 1): c0 1, c1 .5, c2 [1, -1] -> avg (1, .5, 0),  max (1, .5, 1)
+    # query (label 0):     c0 1, c1 .5             -> (1, .5, 0) both ways
+    # avg: cos(q, B) = 1 > cos(q, A) = .894 -> B first: miss at 1
+    # max: cos(q, B) = 1.25 / 1.677 = .745 < cos(q, A) = .894 -> A first: hit
+    gallery = VectorVideos([[([1, 0], 0, 0)], [(1, 0.5, [1, -1])]], [0, 1])
+    queries = {"q": VectorVideos([[(1, 0.5, 0)]], [0])}
+    run = functools.partial(retrieval, MapBackbone(), gallery, queries, ks=(1,), centred="plain", level="clip",
+                            normalize=identity)
+    assert run()["plain"]["q"]["R@1"] == 0.0
+    assert run(pooling="max")["plain"]["q"]["R@1"] == 1.0
+    with pytest.raises(ConfigError, match="feature_map"):
+        retrieval(MeanBackbone(), gallery, queries, level="clip", pooling="max", normalize=identity)
+
+
+def test_retrieval_levels_keeps_video_keys_and_adds_clip_keys(monkeypatch):
+    # query video (label 0) with clips (1, 0, 0) and (0, 1, 0); gallery A (label 0) (1, 0, 0), B (label 1) (0, 1, 0)
+    # video level: the query's mean (.5, .5, 0) is as close to A as to B; the tie goes to gallery order: A, hit
+    # clip level: clip 1 -> A (hit), clip 2 -> B (miss): R@1 = 1/2
+    import scenebias.evaluate.retrieval as retrieval_module
+
+    gallery = VectorVideos([[(1, 0, 0)], [(0, 1, 0)]], [0, 1])
+    queries = {"q": VectorVideos([[(1, 0, 0), (0, 1, 0)]], [0])}
+    monkeypatch.setitem(retrieval_module.INPUT_STATS, "kinetics", identity)
+    out = retrieval_module.retrieval_levels(MapBackbone(), gallery, queries,
+                                            RetrievalConfig(ks=(1,), levels=("video", "clip")))
+    assert list(out) == ["centred", "plain", "clip_centred", "clip_plain"]
+    assert out["plain"]["q"]["R@1"] == 1.0 and out["clip_plain"]["q"]["R@1"] == 0.5
+    default = retrieval_module.retrieval_levels(MapBackbone(), gallery, queries, RetrievalConfig(ks=(1,)))
+    assert default == retrieval(MapBackbone(), gallery, queries, ks=(1,), normalize=identity)
+
+
+def test_retrieval_input_stats():
+    x = torch.rand(2, 3, 2, 4, 4)
+    for c in range(3):
+        assert torch.allclose(imagenet_normalize(x)[:, c], (x[:, c] - IMAGENET_MEAN[c]) / IMAGENET_STD[c])
+    assert IMAGENET_MEAN == (0.485, 0.456, 0.406) and IMAGENET_STD == (0.229, 0.224, 0.225)
+    assert INPUT_STATS["imagenet"] is imagenet_normalize and INPUT_STATS["kinetics"] is kinetics_normalize
+    with pytest.raises(ConfigError, match="input_stats"):
+        RetrievalConfig(input_stats="coco")
+    with pytest.raises(ConfigError, match="clip_level_pooling"):
+        RetrievalConfig(clip_level_pooling="median")
+    with pytest.raises(ConfigError, match="levels"):
+        RetrievalConfig(levels=("video", "video"))

@@ -1,16 +1,21 @@
-"""MoCo mechanics: EMA update, queue FIFO with video ids, symmetric loss, shuffle-BN key order."""
+"""MoCo mechanics: EMA update, queue FIFO with video ids, symmetric loss and its enqueue order, shuffle-BN key
+order."""
+import pytest
 import torch
 import torch.nn.functional as F
 
+from scenebias.errors import ConfigError
 from scenebias.models.backbones import build_backbone
+from scenebias.plugins import get_method
+from scenebias.train import moco as moco_module
 from scenebias.train.moco import MoCo, info_nce_logits
 
 
-def _moco(queue_size=8, momentum=0.9, splits=2):
+def _moco(queue_size=8, momentum=0.9, splits=2, enqueue="after_step"):
     torch.manual_seed(0)
     backbone = build_backbone("tiny3d", width=4)
     return MoCo(backbone, backbone.feature_dim, dim=16, queue_size=queue_size, momentum=momentum,
-                temperature=0.1, shuffle_bn_splits=splits)
+                temperature=0.1, shuffle_bn_splits=splits, enqueue=enqueue)
 
 
 def test_key_encoder_is_ema_of_query_encoder():
@@ -91,3 +96,90 @@ def test_moco_step_runs_under_bf16_autocast():
     loss.backward()
     assert torch.isfinite(loss) and objective.moco.queue.dtype == torch.float32
     assert int(objective.moco.queue_ptr) == 8
+
+
+# ------------------------------------------------------------------------------------- enqueue order
+def _unit(*entries):
+    """A (16,) unit vector with the given {index: value} entries."""
+    v = torch.zeros(16)
+    for i, x in entries:
+        v[i] = x
+    return F.normalize(v, dim=0)
+
+
+@pytest.mark.parametrize("enqueue", ["after_step", "between_passes"])
+def test_pass_two_meets_pass_one_keys_only_between_passes(monkeypatch, enqueue):
+    """Tiny hand-made features, an all-zero queue, τ = 0.1: pass 2's logit of q_b[1] against queue slot 1 is
+    q_b[1]·k_b[1]/τ = (1/√2)/0.1 ≈ 7.07 when pass 1's keys were enqueued first (k_b[1] went to slot 1), and
+    0 (the empty slot) when the queue is the one of before the step."""
+    logits = []
+    monkeypatch.setattr(moco_module, "info_nce_logits", lambda *a: logits.append(info_nce_logits(*a)) or logits[-1])
+    m = _moco(queue_size=4, enqueue=enqueue)
+    m.queue.zero_()
+    q_a, k_a = torch.stack([_unit((0, 1)), _unit((3, 1))]), torch.stack([_unit((5, 1)), _unit((3, 1))])
+    q_b, k_b = torch.stack([_unit((5, 1)), _unit((1, 1))]), torch.stack([_unit((5, 1)), _unit((1, 1), (2, 1))])
+    m.symmetric_loss(q_a, q_b, k_a, k_b, torch.tensor([0, 1]))
+    first, second = logits
+    assert first.shape == second.shape == (2, 1 + 4)
+    torch.testing.assert_close(first[:, 1:], torch.zeros(2, 4))  # pass 1 sees the empty queue either way
+    torch.testing.assert_close(second[:, 0], torch.tensor([10.0, 0.0]))  # positives q_b·k_a / τ, unchanged
+    own_key = second[1, 1 + 1]
+    if enqueue == "between_passes":
+        assert own_key.item() == pytest.approx(2 ** -0.5 / 0.1)  # q_b[1] meets its own clip's key k_b[1]
+        torch.testing.assert_close(m.queue, torch.cat([k_b, k_a]))  # pass 1's keys, then pass 2's
+    else:
+        assert own_key.item() == 0.0
+        torch.testing.assert_close(second[:, 1:], torch.zeros(2, 4))
+        torch.testing.assert_close(m.queue, torch.cat([k_a, k_b]))  # both after the step, as before the option
+
+
+class _QueueSpy:
+    """Wraps MoCo.contrast; records each call's key argument and the queue it scored against."""
+
+    def __init__(self, moco):
+        self.calls, self.inner, self.moco = [], moco.contrast, moco
+        moco.contrast = self
+
+    def __call__(self, q, k, video_index, extra_negatives=None):
+        self.calls.append((k.detach().clone(), self.moco.queue.clone()))
+        return self.inner(q, k, video_index, extra_negatives)
+
+
+MOCO_BASED = [("moco", {}), ("moco+be", {}), ("moco+be", {"hard_negative": True}), ("moco+fame", {}),
+              ("moco+mixup", {"hard_negative": True}), ("moco+cutmix", {}), ("dsm", {})]
+
+
+@pytest.mark.parametrize("name, options", MOCO_BASED)
+@pytest.mark.parametrize("enqueue", ["after_step", "between_passes"])
+def test_every_moco_based_method_takes_the_enqueue_order(name, options, enqueue):
+    """Through a run's options, for MoCo and every method built on it (BE's and DSM's hard-negative step
+    included): between passes, pass 2 scores against a queue whose newest B keys are pass 1's keys; after the
+    step, both passes see the same queue and it then holds [pass 2's keys (k_a), pass 1's keys (k_b)]."""
+    torch.manual_seed(0)
+    b = 4
+    objective = get_method(name).build(build_backbone("tiny3d", width=4), 3, {"queue_size": 16, "enqueue": enqueue,
+                                                                              **options})
+    assert objective.moco.enqueue_order == enqueue
+    spy = _QueueSpy(objective.moco)
+    views = torch.rand(b, 3, 3, 4, 16, 16, generator=torch.Generator().manual_seed(1))
+    objective.training_loss({"views": views, "index": torch.arange(b)}, lambda x: x, torch.Generator().manual_seed(2))
+    (k_1, queue_1), (k_2, queue_2) = spy.calls
+    queue_after = objective.moco.queue
+    if enqueue == "between_passes":
+        torch.testing.assert_close(queue_2[:b], k_1)
+        torch.testing.assert_close(queue_2[b:], queue_1[b:])
+        torch.testing.assert_close(queue_after[:2 * b], torch.cat([k_1, k_2]))
+    else:
+        assert torch.equal(queue_2, queue_1)
+        torch.testing.assert_close(queue_after[:2 * b], torch.cat([k_2, k_1]))
+    assert int(objective.moco.queue_ptr) == 2 * b  # never the hard negatives
+
+
+def test_enqueue_order_is_validated():
+    assert get_method("moco").defaults["enqueue"] == "after_step"
+    for name, _ in MOCO_BASED:
+        assert get_method(name).build(build_backbone("tiny3d", width=4), 3).moco.enqueue_order == "after_step"
+    with pytest.raises(ConfigError, match="enqueue"):
+        get_method("moco+fame").options({"enqueue": "before_step"})
+    with pytest.raises(ValueError, match="enqueue"):
+        _moco(enqueue="sometimes")

@@ -246,3 +246,25 @@ def test_missing_evaluation_is_an_error_naming_the_file(default_cfg, tmp_path):
     with pytest.raises(DataError, match="eval/moco/seed0/ucf101/finetune.json"):
         build_table(default_cfg, "fame_table3", tmp_path / "results", tmp_path / "out")
     assert not list((tmp_path / "out").glob("*")) if (tmp_path / "out").exists() else True
+
+
+def test_retrieval_cells_read_their_table_s_variant_and_level(default_cfg, tables):
+    """FAME Table 2 reads the centred variant, BE Table 3 the plain one (their `protocol_options.variant`); BE
+    Table 3 reads the clip level where the profile computes it (evaluate.retrieval.levels), else the video level."""
+    fame = [c for c in table_cells(default_cfg, tables["fame_table2"]) if c.reproduced]
+    be = [c for c in table_cells(default_cfg, tables["be_table3"]) if c.reproduced]
+    assert fame and {c.retrieval for c in fame} == {("centred", "video")}
+    assert be and {c.retrieval for c in be} == {("plain", "video")}
+    clip_cfg = load_config("default", overrides={"tables": ["be_table3"],
+                                                 "evaluate": {"retrieval": {"levels": ["video", "clip"]}}})
+    clip_cells = [c for c in table_cells(clip_cfg, tables["be_table3"]) if c.reproduced]
+    assert {c.retrieval for c in clip_cells} == {("plain", "clip")}
+    assert {c.eval_key for c in clip_cells} == {c.eval_key for c in be}  # the same jobs compute both levels
+
+    recalls = {"centred": 0.1, "plain": 0.2, "clip_centred": 0.3, "clip_plain": 0.4}
+    record = {"test_sets": {"test": "hmdb51"},
+              "results": {key: {"test": {"R@1": r, "R@5": r}} for key, r in recalls.items()}}
+    cell = next(c for c in clip_cells if c.k in (1, 5))
+    assert rg.cell_value(record, cell, "x.json") == pytest.approx(40.0)
+    assert rg.cell_value(record, next(c for c in be if c.k in (1, 5)), "x.json") == pytest.approx(20.0)
+    assert rg.cell_value(record, next(c for c in fame if c.k in (1, 5)), "x.json") == pytest.approx(10.0)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -100,6 +101,8 @@ def blur_kernel_size(crop: int) -> int:
 
 
 JITTER_OPS = ("brightness", "contrast", "saturation", "hue")  # ColorJitter's four ops, in factor-column order
+# The colour stack's stages in the suite's order (the default); the FAME code runs grayscale before the jitter.
+COLOUR_STAGES = ("jitter", "grayscale", "blur")
 
 
 @dataclass(frozen=True)
@@ -199,11 +202,21 @@ def _blur(frames: torch.Tensor, sigma: torch.Tensor, kernel: int) -> torch.Tenso
     return planes.view(n, t, c, h, w)
 
 
-def _colour_ops(params: ColourParams) -> list[tuple[str, torch.Tensor]]:
-    """apply_colour's batched operations in order, each with the (CPU) indices of the clips it touches: jitter op
-    `order[b, s]` at step s for every clip with jitter on, then grayscale, then blur; empty ones left out."""
-    masks = [(JITTER_OPS[op], params.jitter & (params.order[:, step] == op)) for step in range(4) for op in range(4)]
-    masks += [("grayscale", params.gray), ("blur", params.blur)]
+def check_stages(stages: Sequence[str]) -> None:
+    """`stages` must name each of COLOUR_STAGES once (any order)."""
+    if sorted(stages) != sorted(COLOUR_STAGES):
+        raise ValueError(f"colour stages {list(stages)!r}: expected each of {list(COLOUR_STAGES)} once")
+
+
+def _colour_ops(params: ColourParams, stages: Sequence[str] = COLOUR_STAGES) -> list[tuple[str, torch.Tensor]]:
+    """apply_colour's batched operations in order, each with the (CPU) indices of the clips it touches, stage by
+    stage in `stages` order: the jitter stage is op `order[b, s]` at step s for every clip with jitter on;
+    grayscale and blur are one operation each; empty ones left out."""
+    check_stages(stages)
+    by_stage = {"jitter": [(JITTER_OPS[op], params.jitter & (params.order[:, step] == op))
+                           for step in range(4) for op in range(4)],
+                "grayscale": [("grayscale", params.gray)], "blur": [("blur", params.blur)]}
+    masks = [pair for stage in stages for pair in by_stage[stage]]
     return [(name, mask.nonzero().flatten()) for name, mask in masks if bool(mask.any())]
 
 
@@ -214,15 +227,17 @@ def _to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
     return t.to(device)
 
 
-def apply_colour(x: torch.Tensor, params: ColourParams, kernel: int) -> torch.Tensor:
-    """Apply drawn parameters to a batch (B, C, T, H, W) in [0, 1] (kernel: the blur's size).
+def apply_colour(x: torch.Tensor, params: ColourParams, kernel: int,
+                 stages: Sequence[str] = COLOUR_STAGES) -> torch.Tensor:
+    """Apply drawn parameters to a batch (B, C, T, H, W) in [0, 1] (kernel: the blur's size), the stages in
+    `stages` order.
 
     Each operation runs once per step on all the clips that need it (gathered, processed as one batch, put back),
     so the work is that of the per-clip loop without the loop; the indices and per-clip values reach the device
     in two asynchronous copies. The result has the input's memory format (channels_last_3d stays so).
     """
     batch = x.shape[0]
-    ops = _colour_ops(params)
+    ops = _colour_ops(params, stages)
     values = _to_device(torch.cat([params.factors, params.sigma[:, None]], dim=1).to(x.dtype), x.device)
     rows = _to_device(torch.cat([index for _, index in ops]) if ops else torch.zeros(0, dtype=torch.long), x.device)
     # (B, T, C, H, W), torchvision's layout (a clip's frames as a batch); a copy, since the ops write into it
@@ -258,22 +273,24 @@ def blur_sigma_range(crop: int, sigma_at_reference: tuple[float, float] = (0.1, 
 
 def colour_augment(x: torch.Tensor, generator: torch.Generator, jitter: tuple[float, float, float, float] =
                    (0.4, 0.4, 0.4, 0.1), p_jitter: float = 0.8, p_gray: float = 0.2, p_blur: float = 0.5,
-                   sigma: tuple[float, float] = (0.1, 2.0)) -> torch.Tensor:
+                   sigma: tuple[float, float] = (0.1, 2.0), stages: Sequence[str] = COLOUR_STAGES) -> torch.Tensor:
     """Per clip, temporally consistent colour augmentation of a batch (B, C, T, H, W) float in [0, 1].
 
     For each clip: ColorJitter(brightness, contrast, saturation, hue) with probability p_jitter (factors
     drawn once per clip, the four ops in a random order as torchvision does), grayscale with probability
     p_gray, Gaussian blur with probability p_blur (kernel floor(0.1*crop) made odd, sigma ~ U(0.1, 2) px at a
-    224-px crop, scaled with the crop: `blur_sigma_range`) drawn per clip. All clips' parameters are drawn at
-    once (`sample_colour_params`) and applied batched (`apply_colour`), in fp32 even under autocast
-    (augmentation is not part of the mixed-precision forward).
+    224-px crop, scaled with the crop: `blur_sigma_range`) drawn per clip. The three stages run in `stages`
+    order: the suite's jitter, grayscale, blur by default; ("grayscale", "jitter", "blur") is the FAME code's,
+    where a gray clip can still change brightness and contrast but stays gray. All clips' parameters are drawn
+    at once (`sample_colour_params`, the same draws for any order) and applied batched (`apply_colour`), in fp32
+    even under autocast (augmentation is not part of the mixed-precision forward).
     """
     if x.dim() != 5:
         raise ValueError(f"colour_augment expects (B, C, T, H, W); got shape {tuple(x.shape)}")
     params = sample_colour_params(x.shape[0], generator, jitter, p_jitter, p_gray, p_blur,
                                   blur_sigma_range(int(x.shape[-2]), sigma))
     with torch.autocast(device_type=x.device.type, enabled=False):
-        return apply_colour(x, params, blur_kernel_size(int(x.shape[-2])))
+        return apply_colour(x, params, blur_kernel_size(int(x.shape[-2])), stages)
 
 
 # ============================================================================================ normalise

@@ -6,10 +6,11 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from .protocol import Normalize, _num_batches, _progress, iter_clip_batches, kinetics_normalize
 
 MODES = ("auto", "test", "single", "per_clip")
+POOLINGS = ("avg", "max")
 
 
 @torch.no_grad()
@@ -23,6 +24,7 @@ def extract_features(
     normalize: Normalize = kinetics_normalize,
     num_workers: int = 0,
     progress: bool = False,
+    pooling: str = "avg",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pooled features of every item, in dataset order: (feats float32, labels int64 (N,)).
 
@@ -35,9 +37,13 @@ def extract_features(
       "auto"     whichever of the two the items are
       "per_clip" either kind, without averaging -> (N_items, N_clips, D) (N_clips = 1 for single-mode items)
     `batch_size` counts items (videos).
+
+    pooling: "avg" is the backbone's own output (its global average pool); "max" the global max over (T, H, W) of
+    its last feature map (`backbone.feature_map`), the max pooling of BE's retrieval (BE §4.3).
     """
     if mode not in MODES:
         raise ValueError(f"extract_features mode must be one of {MODES}, got {mode!r}")
+    pool = _pooled(backbone, pooling)
     device = torch.device(device)
     was_training = backbone.training
     backbone.eval()
@@ -52,7 +58,7 @@ def extract_features(
                                 f"got {item_mode}-mode items")
             b, n = clips.shape[:2]
             x = normalize(clips.flatten(0, 1).to(device=device, dtype=torch.float32))
-            f = backbone(x).float().view(b, n, -1)
+            f = pool(x).float().view(b, n, -1)
             feats.append((f if mode == "per_clip" else f.mean(dim=1)).cpu())
             labels.append(y)
     finally:
@@ -60,3 +66,15 @@ def extract_features(
     if not feats:
         raise DataError("cannot extract features of an empty dataset")
     return torch.cat(feats).numpy().astype(np.float32, copy=False), torch.cat(labels).numpy()
+
+
+def _pooled(backbone: nn.Module, pooling: str):
+    """clips -> pooled features of one clip each, as `pooling` says."""
+    if pooling == "avg":
+        return backbone
+    if pooling != "max":
+        raise ConfigError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
+    if not hasattr(backbone, "feature_map"):
+        raise ConfigError(f"max pooling needs a backbone with a `feature_map` method; {type(backbone).__name__} "
+                          f"has none")
+    return lambda x: backbone.feature_map(x).amax(dim=(2, 3, 4))

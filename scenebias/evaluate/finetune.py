@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from ..data.transforms import check_stages, colour_augment
 from ..errors import ConfigError
 from ..train import distributed as ddp
 from ..train import precision as amp
@@ -38,6 +39,7 @@ from .protocol import (
     milestone_epochs,
     multi_clip_predict,
     seed_everything,
+    seeded_generator,
 )
 
 RESERVED = ("train_top1", "train_loss")
@@ -50,6 +52,12 @@ PRESETS: dict[str, dict[str, Any]] = {
     "be": {"epochs": 45, "lr": 0.001, "weight_decay": 1e-8,
            "milestones": tuple(e / 45 for e in (10, 20, 25, 30, 35, 40)), "gamma": 0.3, "dropout": 0.5},
 }
+
+# Colour augmentation of the training clips (`FinetuneConfig.colour`), FAME's eval.py (moco/loader.py,
+# Augment_GPU_ft): grayscale p 0.2, then ColorJitter(0.4, 0.4, 0.4, 0.1) p 0.8, per clip, no blur. Keys a config
+# leaves out take these.
+FINETUNE_COLOUR: dict[str, Any] = {"jitter": (0.4, 0.4, 0.4, 0.1), "p_jitter": 0.8, "p_gray": 0.2, "p_blur": 0.0,
+                                   "stages": ("grayscale", "jitter", "blur")}
 
 
 @dataclass
@@ -69,6 +77,9 @@ class FinetuneConfig:
     # on CUDA and fp32 + contiguous elsewhere, for the training steps and the test forward passes.
     precision: str = "auto"
     channels_last: bool | str = "auto"
+    # Colour augmentation of the training clips before normalisation (colour_augment's jitter, p_jitter, p_gray,
+    # p_blur, stages; unset keys: FINETUNE_COLOUR); None: none (the suite's default).
+    colour: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         o = "FinetuneConfig"
@@ -80,6 +91,8 @@ class FinetuneConfig:
         if not 0 <= self.dropout < 1:
             raise ConfigError(f"{o}.dropout must be in [0, 1), got {self.dropout!r}")
         amp.check_options(o, self.precision, self.channels_last)
+        if self.colour is not None:
+            self.colour = _colour_options(o, self.colour)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> "FinetuneConfig":
@@ -117,6 +130,7 @@ def finetune(
     *,
     normalize: Normalize = kinetics_normalize,
     return_model: bool = False,
+    clip_average: str = "softmax",
 ) -> dict[str, Any]:
     """Fine-tune a deep copy of `backbone` (the caller's module is never modified) and test it.
 
@@ -125,7 +139,8 @@ def finetune(
     `cfg.precision` and `cfg.channels_last` (scenebias.train.precision; "auto": bf16 + channels_last_3d on CUDA).
     Returns {test_name: classification_metrics, ..., "train_top1", "train_loss"} where the train numbers
     are running averages over the last epoch (augmented clips, dropout on). With `return_model`, the
-    fine-tuned model (on `device`, eval mode) is added under "model".
+    fine-tuned model (on `device`, eval mode) is added under "model". With `cfg.colour`, every training clip is
+    colour-augmented before normalisation; `clip_average` combines a test video's clip scores.
     """
     cfg = cfg or FinetuneConfig()
     check_result_names(list(test_sets), RESERVED + ("model",))
@@ -165,12 +180,13 @@ def finetune(
                                  seed=loader_seed)
             weights = [1.0] * len(loader)
         n_seen, n_correct, loss_sum = 0, 0, 0.0
+        colour = _colour_step(cfg.colour, seed, epoch, rank)
         bar = _progress(loader, progress, f"finetune {epoch + 1}/{cfg.epochs}", len(loader))
         for batch, weight in zip(bar, weights):
             clips, mode = batch_clips(batch)
             if mode != "single":
                 raise ConfigError("finetune trains on single-mode items ('clip'); got test-mode items ('clips')")
-            x = normalize(clips[:, 0].to(device=device, dtype=torch.float32))
+            x = normalize(colour(clips[:, 0].to(device=device, dtype=torch.float32)))
             if channels_last:
                 x = amp.clips_channels_last(x)
             y = torch.as_tensor(batch["label"]).long().view(-1).to(device)
@@ -195,13 +211,47 @@ def finetune(
     results: dict[str, Any] = {}
     for name, test_set in test_sets.items():
         with amp.autocast(precision, device):  # the test forward passes (the softmax is taken in float64)
-            probs, labels = _predict(model, test_set, num_classes, cfg, device, normalize, progress)
+            probs, labels = _predict(model, test_set, num_classes, cfg, device, normalize, progress, clip_average)
         results[name] = classification_metrics(probs, labels, num_classes)
     results["train_top1"] = float(train_top1)
     results["train_loss"] = float(train_loss)
     if return_model:
         results["model"] = model
     return results
+
+
+def _colour_options(owner: str, colour: Mapping[str, Any]) -> dict[str, Any]:
+    """`colour` checked and completed with FINETUNE_COLOUR's values."""
+    unknown = sorted(set(colour) - set(FINETUNE_COLOUR))
+    if unknown:
+        raise ConfigError(f"{owner}.colour: unknown key(s) {', '.join(unknown)}; "
+                          f"expected: {', '.join(FINETUNE_COLOUR)}")
+    out = {**FINETUNE_COLOUR, **colour}
+    out["jitter"], out["stages"] = tuple(out["jitter"]), tuple(out["stages"])
+    try:
+        check_stages(out["stages"])
+    except ValueError as exc:
+        raise ConfigError(f"{owner}.colour.stages: {exc}") from None
+    probabilities = [out["p_jitter"], out["p_gray"], out["p_blur"]]
+    numbers = [*out["jitter"], *probabilities]
+    bad_number = any(isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 for v in numbers)
+    if len(out["jitter"]) != 4 or bad_number or max(probabilities) > 1:
+        raise ConfigError(f"{owner}.colour: jitter must be 4 non-negative numbers [brightness, contrast, saturation, "
+                          f"hue] and p_jitter, p_gray, p_blur probabilities in [0, 1]; got {dict(colour)!r}")
+    return out
+
+
+def _colour_step(colour: Mapping[str, Any] | None, seed: int, epoch: int, rank: int
+                 ) -> Callable[[torch.Tensor], torch.Tensor]:
+    """One epoch's colour augmentation of a (B, C, T, H, W) batch in [0, 1]; the identity when `colour` is None.
+
+    Its generator is seeded from (seed, epoch, rank) by a SeedSequence: a stream apart from the loader's shuffling
+    (seeded from seed and epoch too), reproducible per epoch, one per rank (rank 0's seed is one process's)."""
+    if colour is None:
+        return lambda x: x
+    state = int(np.random.SeedSequence([seed, epoch, rank]).generate_state(1)[0])
+    generator = seeded_generator(state)
+    return lambda x: colour_augment(x, generator, **colour)
 
 
 def _rank_loader(train_set: Dataset, cfg: FinetuneConfig, seed: int, rank: int, world: int
@@ -222,15 +272,15 @@ def _rank_loader(train_set: Dataset, cfg: FinetuneConfig, seed: int, rank: int, 
 
 
 def _predict(model: nn.Module, test_set: Dataset, num_classes: int, cfg: FinetuneConfig, device: torch.device,
-             normalize: Normalize, progress: bool) -> tuple[Any, Any]:
+             normalize: Normalize, progress: bool, clip_average: str) -> tuple[Any, Any]:
     """`multi_clip_predict` over the whole test set; under DDP each rank predicts a contiguous part of the
     videos and the parts are gathered in order, so every rank gets the one-model predictions."""
     if not ddp.is_distributed():
         return multi_clip_predict(model, test_set, cfg.test_batch_size, device, cfg.num_workers,
-                                  normalize=normalize, progress=progress)
+                                  normalize=normalize, progress=progress, clip_average=clip_average)
     mine = ddp.split_batch(range(len(test_set)), ddp.rank(), ddp.world_size())
     part = (multi_clip_predict(model, Subset(test_set, mine), cfg.test_batch_size, device, cfg.num_workers,
-                               normalize=normalize, progress=progress)
+                               normalize=normalize, progress=progress, clip_average=clip_average)
             if mine else (np.zeros((0, num_classes)), np.zeros(0, dtype=np.int64)))
     gathered = ddp.all_gather_objects(part)
     return np.concatenate([p for p, _ in gathered]), np.concatenate([y for _, y in gathered])

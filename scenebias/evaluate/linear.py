@@ -1,15 +1,18 @@
 """Linear probe: a frozen backbone (eval mode, BN statistics frozen) and a trained linear layer.
 
-To fit 2-core CPU budgets the backbone runs once per augmented pass: `train_views` passes over the training
-set (`train_set.set_epoch(v)` before pass v, single-mode items) are cached as pooled features, and the linear
-layer is trained on the cache. FAME's schedule (lr 30, wd 0, 100 epochs, x0.1 at 60 % / 80 %) is the default.
+Training features (`views`): "cached" (default; fits 2-core CPU budgets) runs the backbone once per augmented
+pass: `train_views` passes over the training set (`train_set.set_epoch(v)` before pass v, single-mode items) are
+cached as pooled features and the layer is trained on the cache for every epoch; "per_epoch" extracts them again
+before every epoch e (`set_epoch(e)`), a new clip and crop per epoch as the authors' probe draws.
+FAME's schedule (lr 30, wd 0, 100 epochs, x0.1 at 60 % / 80 %) is the default.
 Training and test inputs are normalised identically (FAME's probe forgot to normalise its training inputs).
-Test: per-clip features -> linear layer -> softmax, averaged over each video's clips.
+Test: per-clip features -> linear layer -> scores averaged over each video's clips (`clip_average`).
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
@@ -17,10 +20,11 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from .features import extract_features
 from .protocol import (
     Normalize,
+    average_clip_scores,
     check_milestones,
     check_non_negative,
     check_positive,
@@ -34,6 +38,8 @@ from .protocol import (
 )
 
 RESERVED = ("train_top1",)
+VIEWS = ("cached", "per_epoch")
+Features = tuple[torch.Tensor, torch.Tensor]  # (prepared features, labels) on the device
 
 
 @dataclass
@@ -43,7 +49,8 @@ class LinearProbeConfig:
     weight_decay: float = 0.0
     momentum: float = 0.9
     batch_size: int = 256  # of cached training features
-    train_views: int = 1  # augmented passes over the training set whose features are cached
+    train_views: int = 1  # augmented passes over the training set whose features are cached (views: cached)
+    views: str = "cached"  # "cached": train_views passes extracted once; "per_epoch": one new pass every epoch
     milestones: tuple[float, ...] = (0.6, 0.8)  # fractions of `epochs`
     gamma: float = 0.1
     normalize_features: bool = True  # L2-normalise pooled features before the linear layer
@@ -58,6 +65,10 @@ class LinearProbeConfig:
         check_non_negative(o, weight_decay=self.weight_decay, momentum=self.momentum, num_workers=self.num_workers)
         check_milestones(o, self.milestones)
         self.milestones = tuple(float(m) for m in self.milestones)
+        if self.views not in VIEWS:
+            raise ConfigError(f"{o}.views must be one of {', '.join(VIEWS)}; got {self.views!r}")
+        if self.views == "per_epoch" and self.train_views != 1:  # one pass per epoch: train_views has no meaning
+            raise ConfigError(f"{o}.train_views must be 1 with views: per_epoch; got {self.train_views}")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> "LinearProbeConfig":
@@ -78,11 +89,13 @@ def linear_probe(
     seed: int = 0,
     *,
     normalize: Normalize = kinetics_normalize,
+    clip_average: str = "softmax",
 ) -> dict[str, Any]:
     """Train a linear classifier on frozen pooled features and test it on every test set.
 
     Returns {test_name: classification_metrics (top1, mean_class_acc, per_class_acc, n), ...,
-    "train_top1": top-1 of the trained layer on the cached training features}.
+    "train_top1": top-1 of the trained layer on the last epoch's training features}.
+    `clip_average` combines a test video's clip scores (protocol.average_clip_scores).
     The caller's backbone is left bit-identical (parameters and BN buffers); its requires_grad flags and
     train/eval mode are restored afterwards.
     """
@@ -98,21 +111,9 @@ def linear_probe(
             p.requires_grad_(False)
         backbone.eval()
 
-        # ---- cache training features, one pass per augmented view
-        views_x, views_y = [], []
-        for v in range(cfg.train_views):
-            if hasattr(train_set, "set_epoch"):
-                train_set.set_epoch(v)
-            f, y = extract_features(backbone, train_set, cfg.extract_batch_size, device, "single",
-                                    normalize=normalize, num_workers=cfg.num_workers, progress=cfg.progress)
-            views_x.append(torch.from_numpy(f))
-            views_y.append(torch.from_numpy(y))
-        train_x = _prepare(torch.cat(views_x), cfg.normalize_features).to(device)
-        train_y = torch.cat(views_y).long().to(device)
-        _check_labels(train_y, num_classes, "training set")
-
-        # ---- train the linear layer on the cache
-        head = _train_head(train_x, train_y, num_classes, cfg, seed, device)
+        passes = functools.partial(_train_features, backbone, train_set, cfg=cfg, device=device,
+                                   normalize=normalize, num_classes=num_classes)
+        head, train_x, train_y = _train_head(_epoch_features(cfg, passes), num_classes, cfg, seed, device)
 
         results: dict[str, Any] = {}
         with torch.no_grad():
@@ -123,7 +124,7 @@ def linear_probe(
                 f, y = extract_features(backbone, test_set, cfg.extract_batch_size, device, "per_clip",
                                         normalize=normalize, num_workers=cfg.num_workers, progress=cfg.progress)
                 x = _prepare(torch.from_numpy(f), cfg.normalize_features).to(device)  # (V, N, D)
-                probs = torch.softmax(head(x).double(), dim=-1).mean(dim=1)
+                probs = average_clip_scores(head(x).double(), clip_average)
                 results[name] = classification_metrics(probs.cpu().numpy(), y, num_classes)
         return results
     finally:
@@ -137,17 +138,48 @@ def _check_labels(y: torch.Tensor, num_classes: int, what: str) -> None:
         raise DataError(f"{what} has labels outside [0, {num_classes}): min {int(y.min())}, max {int(y.max())}")
 
 
+def _train_features(backbone: nn.Module, train_set: Dataset, views: range, cfg: LinearProbeConfig,
+                    device: torch.device, normalize: Normalize, num_classes: int) -> Features:
+    """Prepared pooled features and labels of the training passes `views` (`set_epoch(v)` before pass v)."""
+    views_x, views_y = [], []
+    for v in views:
+        if hasattr(train_set, "set_epoch"):
+            train_set.set_epoch(v)
+        f, y = extract_features(backbone, train_set, cfg.extract_batch_size, device, "single",
+                                normalize=normalize, num_workers=cfg.num_workers, progress=cfg.progress)
+        views_x.append(torch.from_numpy(f))
+        views_y.append(torch.from_numpy(y))
+    train_x = _prepare(torch.cat(views_x), cfg.normalize_features).to(device)
+    train_y = torch.cat(views_y).long().to(device)
+    _check_labels(train_y, num_classes, "training set")
+    return train_x, train_y
+
+
+def _epoch_features(cfg: LinearProbeConfig, passes: Callable[[range], Features]) -> Callable[[int], Features]:
+    """epoch -> its training features: the cache of passes 0..train_views-1, extracted here once (views: cached),
+    or pass `epoch` itself, extracted when asked (views: per_epoch)."""
+    if cfg.views == "per_epoch":
+        return lambda epoch: passes(range(epoch, epoch + 1))
+    cache = passes(range(cfg.train_views))
+    return lambda epoch: cache
+
+
 def _train_head(
-    x: torch.Tensor, y: torch.Tensor, num_classes: int, cfg: LinearProbeConfig, seed: int, device: torch.device
-) -> nn.Linear:
+    epoch_features: Callable[[int], Features], num_classes: int, cfg: LinearProbeConfig,
+    seed: int, device: torch.device
+) -> tuple[nn.Linear, torch.Tensor, torch.Tensor]:
+    """The layer trained for cfg.epochs, epoch e on `epoch_features(e)`; with the last epoch's features."""
+    x, y = epoch_features(0)
     torch.manual_seed(seed)
     head = nn.Linear(x.shape[1], num_classes).to(device)
     opt = torch.optim.SGD(head.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestone_epochs(cfg.milestones, cfg.epochs), cfg.gamma)
     gen = seeded_generator(seed)
-    n = x.shape[0]
     head.train()
-    for _ in range(cfg.epochs):
+    for epoch in range(cfg.epochs):
+        if epoch > 0:
+            x, y = epoch_features(epoch)
+        n = x.shape[0]
         order = torch.randperm(n, generator=gen).to(device)
         for start in range(0, n, cfg.batch_size):
             idx = order[start:start + cfg.batch_size]
@@ -156,4 +188,4 @@ def _train_head(
             loss.backward()
             opt.step()
         sched.step()
-    return head
+    return head, x, y

@@ -1,8 +1,9 @@
 """Shared pieces of the downstream protocols: input normalisation, multi-clip testing, metrics, seeding.
 
 Test protocol (docs/methods.md, "Multi-clip test"): every test video yields N uniformly spaced centre-cropped
-clips; the model's softmax is averaged over the N clips and the video is scored by top-1 accuracy. BE's test
-script reports mean per-class accuracy instead, so both are reported (`classification_metrics`).
+clips; the model's scores are averaged over the N clips (`clip_average`: softmax by default, or the logits or
+log-softmax the authors average) and the video is scored by top-1 accuracy. BE's test script reports mean
+per-class accuracy instead, so both are reported (`classification_metrics`).
 
 All accuracies are fractions in [0, 1].
 """
@@ -22,8 +23,20 @@ from ..errors import ConfigError, DataError
 
 KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
 KINETICS_STD = (0.22803, 0.22145, 0.216989)
+# FAME's retrieval script (main_retrieve.py) and BE's data transforms normalise with ImageNet's statistics
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 Normalize = Callable[[torch.Tensor], torch.Tensor]
+
+
+def _channel_normalize(x: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...], name: str) -> torch.Tensor:
+    if x.dim() < 2 or x.shape[1] != 3:
+        raise ValueError(f"{name} expects (B, 3, ...) input, got shape {tuple(x.shape)}")
+    shape = (1, 3) + (1,) * (x.dim() - 2)
+    m = torch.tensor(mean, dtype=x.dtype, device=x.device).view(shape)
+    s = torch.tensor(std, dtype=x.dtype, device=x.device).view(shape)
+    return (x - m) / s
 
 
 def kinetics_normalize(x: torch.Tensor) -> torch.Tensor:
@@ -32,12 +45,15 @@ def kinetics_normalize(x: torch.Tensor) -> torch.Tensor:
     The same normalisation is applied to training and test inputs of every protocol (the FAME linear probe
     normalised only its test inputs; that bug is not reproduced here).
     """
-    if x.dim() < 2 or x.shape[1] != 3:
-        raise ValueError(f"kinetics_normalize expects (B, 3, ...) input, got shape {tuple(x.shape)}")
-    shape = (1, 3) + (1,) * (x.dim() - 2)
-    mean = torch.tensor(KINETICS_MEAN, dtype=x.dtype, device=x.device).view(shape)
-    std = torch.tensor(KINETICS_STD, dtype=x.dtype, device=x.device).view(shape)
-    return (x - mean) / std
+    return _channel_normalize(x, KINETICS_MEAN, KINETICS_STD, "kinetics_normalize")
+
+
+def imagenet_normalize(x: torch.Tensor) -> torch.Tensor:
+    """As `kinetics_normalize`, with ImageNet's statistics (retrieval's `input_stats: imagenet`)."""
+    return _channel_normalize(x, IMAGENET_MEAN, IMAGENET_STD, "imagenet_normalize")
+
+
+INPUT_STATS: dict[str, Normalize] = {"kinetics": kinetics_normalize, "imagenet": imagenet_normalize}
 
 
 # ----------------------------------------------------------------------------------------------- seeding
@@ -131,6 +147,42 @@ def _progress(iterable, enabled: bool, desc: str, total: int | None = None):
     return tqdm(iterable, desc=desc, total=total, leave=False)
 
 
+# How a video's clip scores are combined (docs/methods.md, "Multi-clip test"). FAME's eval.py averages the
+# model's outputs: the logits of its R(2+1)D classifier, the log-softmax its I3D's forward returns.
+CLIP_AVERAGES = ("softmax", "logits", "log_softmax", "by_backbone")
+
+
+def check_clip_average(value: str, where: str = "clip_average") -> str:
+    if value not in CLIP_AVERAGES:
+        raise ConfigError(f"{where} must be one of {', '.join(CLIP_AVERAGES)}; got {value!r}")
+    return value
+
+
+def resolve_clip_average(value: str, backbone: str) -> str:
+    """`by_backbone` -> what FAME's eval.py averages for that backbone: log-softmax for I3D backbones (names
+    starting with "i3d"), logits otherwise; any other value is returned as it is."""
+    check_clip_average(value)
+    if value != "by_backbone":
+        return value
+    return "log_softmax" if backbone.startswith("i3d") else "logits"
+
+
+def average_clip_scores(logits: torch.Tensor, how: str = "softmax") -> torch.Tensor:
+    """(V, N, K) clip logits -> (V, K) video class probabilities.
+
+    softmax: the mean of the clips' softmax; logits / log_softmax: the softmax of the mean logits / log-softmax,
+    so the arg-max is that of the averaged scores and the result stays a probability vector.
+    """
+    if how == "softmax":
+        return torch.softmax(logits, dim=-1).mean(dim=1)
+    if how == "logits":
+        return torch.softmax(logits.mean(dim=1), dim=-1)
+    if how == "log_softmax":
+        return torch.softmax(torch.log_softmax(logits, dim=-1).mean(dim=1), dim=-1)
+    raise ConfigError(f"clip averaging must be softmax, logits or log_softmax (by_backbone resolved first), "
+                      f"got {how!r}")
+
+
 @torch.no_grad()
 def multi_clip_predict(
     model: nn.Module,
@@ -141,11 +193,13 @@ def multi_clip_predict(
     *,
     normalize: Normalize = kinetics_normalize,
     progress: bool = False,
+    clip_average: str = "softmax",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Video-level class probabilities of a clips -> logits model.
 
     Every video's N clips are normalised, passed through `model` (in eval mode; its previous mode is
-    restored), soft-maxed, and the N probability vectors averaged. `batch_size` counts videos.
+    restored) and their scores combined by `average_clip_scores(clip_average)` (default: the N softmax vectors
+    averaged). `batch_size` counts videos.
     Returns (probs (N_videos, K) float64, labels (N_videos,) int64), in dataset order.
     Single-mode datasets (one "clip" per item) are accepted and treated as N = 1.
     """
@@ -162,7 +216,7 @@ def multi_clip_predict(
             b, n = clips.shape[:2]
             x = normalize(clips.flatten(0, 1).to(device=device, dtype=torch.float32))
             logits = model(x).double()
-            p = torch.softmax(logits, dim=1).view(b, n, -1).mean(dim=1)
+            p = average_clip_scores(logits.reshape(b, n, -1), clip_average)
             probs.append(p.cpu())
             labels.append(y)
     finally:

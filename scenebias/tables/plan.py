@@ -31,7 +31,6 @@ ALL = "all"
 # paper protocol -> (suite protocol, note). The actor evaluation is fine-tuning on the actor-crop flavour.
 PROTOCOLS = {"linear": "linear", "finetune": "finetune", "retrieval": "retrieval", "actor": "finetune",
              "static_bias_correlation": "finetune"}
-RETRIEVAL_SPACE = "plain"  # the papers rank by cosine similarity of the raw features (no centring)
 
 
 @dataclass(frozen=True)
@@ -49,6 +48,7 @@ class Cell:
     backbone: str | None = None  # the row's own backbone (tables_backbones: paper); None: the profile's
     run: str | None = None
     reason: str | None = None  # why the cell is not reproduced (None: it is)
+    retrieval: tuple[str, str] | None = None  # (variant, level) a retrieval cell reads (`retrieval_reading`)
 
     @property
     def reproduced(self) -> bool:
@@ -113,9 +113,22 @@ def table_cells(cfg: dict[str, Any], table: dict[str, Any]) -> list[Cell]:
             if reason is None and protocol is None:
                 reason = f"protocol {paper_protocol!r} is not a number the workflow computes (see the report's figures)"
             run = None if reason else resolve_run(cfg, row["method"], options, flavour, backbone)
+            reading = retrieval_reading(cfg, table) if protocol == "retrieval" else None
             cells.append(Cell(table["id"], row["id"], column["id"], row["method"], options, flavour,
-                              downstream, protocol, metric, column.get("k"), backbone, run, reason))
+                              downstream, protocol, metric, column.get("k"), backbone, run, reason, reading))
     return cells
+
+
+def retrieval_reading(cfg: dict[str, Any], table: dict[str, Any]) -> tuple[str, str]:
+    """(variant, level) of the retrieval results a table's cells read: its `protocol_options` (variant: centred
+    or plain, default plain; level: video or clip, default video). The clip level exists only where the profile
+    computes it (`evaluate.retrieval.levels`); elsewhere (the default and smoke profiles) a clip-level table reads
+    the video level."""
+    options = table.get("protocol_options") or {}
+    level = options.get("level", "video")
+    if level not in cfg["evaluate"]["retrieval"].get("levels", ["video"]):
+        level = "video"
+    return options.get("variant", "plain"), level
 
 
 def static_bias_cells(cfg: dict[str, Any], table: dict[str, Any]) -> list[Cell]:
@@ -259,4 +272,4 @@ def _short(value: Any) -> str:
 
 __all__ = ["ALL", "Cell", "selected_tables", "table_cells", "all_cells", "table_evaluations", "table_downstreams",
            "resolve_run",
-           "expand_table_runs", "RETRIEVAL_SPACE"]
+           "expand_table_runs", "retrieval_reading"]

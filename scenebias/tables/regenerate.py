@@ -17,8 +17,9 @@ from scipy import stats
 from ..analysis import stats as stats_
 from ..analysis.stats import mean_ci
 from ..errors import DataError
+from ..evaluate.retrieval import result_key
 from ..io import read_json
-from .plan import RETRIEVAL_SPACE, Cell, all_cells
+from .plan import Cell, all_cells
 
 ALPHA = 0.05  # family-wise level of each claim: its comparisons are Holm-corrected (claims are reported separately)
 VERDICTS = ("reproduced", "contradicted", "inconclusive", "not testable")
@@ -38,14 +39,15 @@ def eval_path_in(results: str | Path) -> EvalPath:
 
 # ------------------------------------------------------------------------------------------ values
 def cell_value(record: dict[str, Any], cell: Cell, where: str | Path) -> float:
-    """The number a cell shows, from one evaluation record: top-1 or recall@k in percent."""
+    """The number a cell shows, from one evaluation record: top-1, or recall@k (in the cell's variant and level)
+    in percent."""
     test_set = next(iter(record["test_sets"]))
     results = record["results"]
     try:
         if cell.metric == "top1":
             return 100.0 * float(results[test_set]["top1"])
         if cell.metric == "recall_at_k":
-            return 100.0 * float(results[RETRIEVAL_SPACE][test_set][f"R@{cell.k}"])
+            return 100.0 * float(results[result_key(*cell.retrieval)][test_set][f"R@{cell.k}"])
     except KeyError as exc:
         raise DataError(f"{where}: no {exc.args[0]!r} in the results for {cell.table} {cell.row}/{cell.column} "
                         f"(metric {cell.metric})") from None

@@ -2,9 +2,11 @@
 
 Constants follow docs/methods.md, "moco": m = 0.999, τ = 0.1 (FAME code; BE uses 0.07), projection
 Linear(D, D)-ReLU-Linear(D, 128), L2-normalised. Both symmetric passes enqueue their keys; the EMA update
-happens once per step. Shuffle-BN (DDP in the papers) is emulated on one device by running the key encoder
-on `shuffle_bn_splits` disjoint shuffled sub-batches, so a query cannot find its key through shared
-batch statistics.
+happens once per step. `enqueue` sets when the keys join the queue: `after_step` (default) scores both passes
+against the queue of before the step; `between_passes` is the FAME code's order (its MoCo, the official one,
+enqueues at the end of each pass), so pass 2 meets pass 1's keys. Shuffle-BN (DDP in the papers) is emulated
+on one device by running the key encoder on `shuffle_bn_splits` disjoint shuffled sub-batches, so a query
+cannot find its key through shared batch statistics.
 
 Under DDP (`torchrun`, scenebias.train.distributed) the papers' version runs: the key clips of the global
 batch are gathered, shuffled with one permutation for all ranks, each rank encodes its block of the shuffled
@@ -27,6 +29,8 @@ from torch import nn
 
 from . import distributed as ddp
 
+ENQUEUE_ORDERS = ("after_step", "between_passes")  # when the symmetric loss's keys join the queue
+
 
 def projection_head(in_dim: int, out_dim: int = 128) -> nn.Sequential:
     return nn.Sequential(nn.Linear(in_dim, in_dim), nn.ReLU(inplace=True), nn.Linear(in_dim, out_dim))
@@ -41,8 +45,12 @@ def info_nce_logits(q: torch.Tensor, k: torch.Tensor, queue: torch.Tensor, tau: 
 
 class MoCo(nn.Module):
     def __init__(self, backbone: nn.Module, feature_dim: int, dim: int = 128, queue_size: int = 2048,
-                 momentum: float = 0.999, temperature: float = 0.1, shuffle_bn_splits: int = 2) -> None:
+                 momentum: float = 0.999, temperature: float = 0.1, shuffle_bn_splits: int = 2,
+                 enqueue: str = "after_step") -> None:
         super().__init__()
+        if enqueue not in ENQUEUE_ORDERS:
+            raise ValueError(f"MoCo enqueue {enqueue!r}: expected one of {ENQUEUE_ORDERS}")
+        self.enqueue_order = enqueue
         self.m = momentum
         self.tau = temperature
         self.shuffle_bn_splits = shuffle_bn_splits
@@ -140,8 +148,22 @@ class MoCo(nn.Module):
         q_b = F.normalize(self.encoder_q(view_b), dim=1)
         k_a = self.keys(view_a, generator)
         k_b = self.keys(view_b, generator)
-        loss_ab, stats_ab = self.contrast(q_a, k_b, video_index)
-        loss_ba, stats_ba = self.contrast(q_b, k_a, video_index)
-        self.enqueue_passes([k_a, k_b], video_index)
+        return self.symmetric_loss(q_a, q_b, k_a, k_b, video_index)
+
+    def symmetric_loss(self, q_a: torch.Tensor, q_b: torch.Tensor, k_a: torch.Tensor, k_b: torch.Tensor,
+                       video_index: torch.Tensor, extra_negatives: torch.Tensor | None = None
+                       ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Pass 1 scores q_a against k_b, pass 2 q_b against k_a; the loss and statistics are the passes' means.
+
+        `enqueue_order` sets which queue pass 2 sees. `after_step`: the queue of before the step, like pass 1;
+        [k_a, k_b] are enqueued afterwards. `between_passes` (the authors' code): pass 1's keys k_b are enqueued
+        first, so each q_b meets k_b, the key of its own clip, among its negatives; then k_a. Each enqueue
+        gathers over DDP ranks, so the queue stays the one-process queue either way."""
+        between = self.enqueue_order == "between_passes"
+        loss_ab, stats_ab = self.contrast(q_a, k_b, video_index, extra_negatives)
+        if between:
+            self.enqueue(k_b, video_index)
+        loss_ba, stats_ba = self.contrast(q_b, k_a, video_index, extra_negatives)
+        self.enqueue_passes([k_a] if between else [k_a, k_b], video_index)
         stats = {key: (stats_ab[key] + stats_ba[key]) / 2 for key in stats_ab}
         return (loss_ab + loss_ba) / 2, stats
