@@ -1,5 +1,4 @@
 # Shared by every rule: the validated config, paths, the run x seed x protocol grid, wildcard constraints.
-import hashlib
 import json
 import os
 import re
@@ -8,6 +7,7 @@ from scenebias.config import validate as _validate_config
 from scenebias.data.manifest import manifest_options as _manifest_options
 from scenebias.pipeline import dataset_manifests as _dataset_manifests, manifest_path as _manifest_path
 from scenebias.pipeline import test_sets_for as _test_sets_for
+from scenebias.provenance import SPEED_ONLY_KEYS, stable_hash
 from scenebias.tables.plan import selected_tables as _selected_tables, table_evaluations as _table_evaluations
 
 
@@ -64,19 +64,17 @@ envvars:
     "SCENEBIAS_CONFIG_JSON",
 
 
-# Keys that change how fast a job runs, not what it computes: left out of every stage hash.
-_NOT_HASHED = {"data": ("frame_cache", "workers"), "pretrain": ("channels_last", "num_workers", "checkpoint_every")}
 
 
 def section_hash(*keys, run=None):
     """Hash of the config sections a job depends on: a params entry, so editing them reruns the job."""
     part = {k: config.get(k) for k in keys}
-    for key, skip in _NOT_HASHED.items():
+    for key, skip in SPEED_ONLY_KEYS.items():
         if isinstance(part.get(key), dict):
             part[key] = {k: v for k, v in part[key].items() if k not in skip}
     if run is not None:
         part["run"] = config["runs"][run]
-    return hashlib.sha256(json.dumps(part, sort_keys=True).encode()).hexdigest()[:16]
+    return stable_hash(part)
 
 
 def run_protocols(run):

@@ -13,8 +13,18 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-def config_hash(cfg: Any) -> str:
-    return hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()[:16]
+# Config keys that change how fast a job runs, not what it computes: left out of the workflow's stage hashes
+# (rules/common.smk) and of a checkpoint's fingerprint (scenebias/train/loop.py).
+SPEED_ONLY_KEYS: dict[str, tuple[str, ...]] = {
+    "data": ("frame_cache", "workers"),
+    "pretrain": ("channels_last", "num_workers", "checkpoint_every"),
+}
+
+
+def stable_hash(value: Any) -> str:
+    """16 hex digits of the SHA-256 of `value` as sorted-key JSON: the one short digest of configs, stage
+    inputs and parameter shapes (non-JSON values are hashed by their str)."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 @lru_cache(maxsize=1)
@@ -60,7 +70,7 @@ def provenance(*, cfg: Any, seed: int, device: str, wall_time_s: float,
                manifest: str | os.PathLike | None = None, **extra: Any) -> dict[str, Any]:
     record = {
         "git_commit": git_commit(),
-        "config_hash": config_hash(cfg),
+        "config_hash": stable_hash(cfg),
         "dataset_manifest_hash": manifest_hash(manifest) if manifest else None,
         "seed": seed,
         "libraries": library_versions(),

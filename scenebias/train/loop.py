@@ -11,7 +11,6 @@ numbers are means over ranks, and rank 0 alone writes the checkpoint and the log
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -28,6 +27,7 @@ from tqdm.auto import tqdm
 from ..errors import ConfigError
 from ..io import atomic_path
 from ..plugins import TrainObjective
+from ..provenance import SPEED_ONLY_KEYS, stable_hash
 from . import distributed as ddp
 from . import precision as amp
 
@@ -131,9 +131,8 @@ def fingerprint(objective: TrainObjective, dataset: Dataset, cfg: TrainConfig, s
     """What a checkpoint must agree with to be resumed: the schedule, the data size, the method, the seed and
     the parameter shapes (knobs that change speed only, workers, checkpoint period and memory layout, are left
     out; precision is kept: bf16 changes the numbers)."""
-    train = {k: v for k, v in asdict(cfg).items() if k not in ("num_workers", "checkpoint_every", "channels_last")}
-    shapes = hashlib.sha256(json.dumps([[k, list(v.shape)] for k, v in objective.state_dict().items()])
-                            .encode()).hexdigest()[:16]
+    train = {k: v for k, v in asdict(cfg).items() if k not in SPEED_ONLY_KEYS["pretrain"]}
+    shapes = stable_hash([[k, list(v.shape)] for k, v in objective.state_dict().items()])
     return {"train": train, "videos": len(dataset), "objective": type(objective).__name__, "seed": seed,
             "parameters": shapes}
 
