@@ -39,9 +39,12 @@ smoke:
 test: $(STAMP)
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest -q
 
-lock: $(STAMP)
+lock: $(STAMP)  ## envs/requirements.lock from the venv; the managed env's post-deploy script gets its checksum
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^scenebias' > envs/requirements.lock.new
 	mv envs/requirements.lock.new envs/requirements.lock
+	$(BIN)/python -c "import hashlib, pathlib, re; p = pathlib.Path('envs/scenebias.post-deploy.sh'); \
+	h = hashlib.sha256(pathlib.Path('envs/requirements.lock').read_bytes()).hexdigest(); \
+	p.write_text(re.sub(r'[0-9a-f]{64}(  envs/requirements.lock)', h + r'\1', p.read_text()))"
 
 clean:
 	rm -rf results data/generated reports/smoke reports/default .snakemake

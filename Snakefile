@@ -26,6 +26,6 @@ rule all:
     localrule: True
     input:
         f"{REPORTS}/index.html",
-        f"{RESULTS}/calibration.json",
+        layout.calibration(RESULTS),
         [f for table in TABLES for f in table_files(table)],
     default_target: True

@@ -14,7 +14,7 @@ Negative: view 2, another clip of the same video at a different start time (same
 
 Losses (`loss`):
 - `infonce` (default): MoCo InfoNCE over [positive, queue, intra-video negative], the negative encoded by the
-  query encoder and not enqueued (the same step as BE's eq. 7, `methods.be.contrast_with_hard_negative`).
+  query encoder and not enqueued (the same step as BE's eq. 7, `scenebias.train.moco.contrast_with_hard_negative`).
   Symmetric like the suite's MoCo: anchor → warped key and warped → anchor key, both keys enqueued.
 - `triplet`: max(0, d(a, p) − d(a, n) + margin) on L2-normalised query-encoder features, margin 0.5, summed
   over the intra-video negative (view 2) and an inter-video one (the next video's view 2 in the batch), and
@@ -41,9 +41,7 @@ import torch
 import torch.nn.functional as F
 
 from scenebias.plugins import register_method
-
-from .be import contrast_with_hard_negative
-from .moco import MOCO_DEFAULTS, MOCO_VARIANTS, MocoObjective
+from scenebias.train.moco import MocoObjective, contrast_with_hard_negative
 
 WARPS = (1, 3)                  # local warps per clip, drawn uniformly (code: np.random.randint(1, 4))
 CENTRE = (60 / 224, 140 / 224)  # warp centre, fraction of the crop side (code: 60–140 px of 224)
@@ -109,9 +107,8 @@ def dsm_triplet(anchor: torch.Tensor, positive: torch.Tensor, negative: torch.Te
     return loss, stats
 
 
-@register_method("dsm", paper="DSM (Wang et al., AAAI 2021); FAME Table 1 'DSM' row",
-                 defaults={**MOCO_DEFAULTS, "loss": "infonce", "margin": MARGIN},
-                 variants={**MOCO_VARIANTS, "loss": ["infonce", "triplet"]})
+@register_method("dsm", parent="moco", paper="DSM (Wang et al., AAAI 2021); FAME Table 1 'DSM' row",
+                 defaults={"loss": "infonce", "margin": MARGIN}, variants={"loss": ["infonce", "triplet"]})
 class DsmObjective(MocoObjective):
     """DSM-style: a locally warped clip is a positive, another moment of the same video a negative."""
 

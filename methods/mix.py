@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from scenebias.plugins import register_preset
 
-from . import be  # noqa: F401  (registers moco+be, the base of both presets)
+# moco+be (methods/be.py) is registered by its own file; a preset waits for its base (scenebias.plugins).
 
 register_preset("moco+mixup", "moco+be", fixed={"distractor": "mixup"}, paper="BE §4.3 Table 4 (Video Mixup)",
                 description="MoCo with another video mixed into the query view frame by frame (λ ~ U(0, γ))")

@@ -55,10 +55,12 @@ if ACTOR:
             args=_actor_args(),
             out=ACTOR_OUT,
         log:
-            f"{RESULTS}/logs/actor_hmdb51.log",
+            log_file(layout.ACTOR_HMDB51),
         benchmark:
-            f"{RESULTS}/benchmarks/actor_hmdb51.tsv"
+            benchmark_file(layout.ACTOR_HMDB51)
         threads: config["data"]["workers"]
+        conda:
+            SCENEBIAS_ENV
         shell:
             "scenebias actor-crop {params.args} --out {params.out:q} --quiet > {log:q} 2>&1"
 

@@ -6,7 +6,9 @@ rule aggregate:
     output:
         table=METRICS,
     log:
-        f"{RESULTS}/logs/aggregate.log",
+        log_file(layout.AGGREGATE),
+    conda:
+        SCENEBIAS_ENV
     shell:
         "scenebias aggregate {input:q} --out {output.table:q} > {log:q} 2>&1"
 
@@ -18,8 +20,10 @@ rule calibration:
     input:
         eval_outputs(calibration_keys()),
     output:
-        gates=f"{RESULTS}/calibration.json",
+        gates=layout.calibration(RESULTS),
     log:
-        f"{RESULTS}/logs/calibration.log",
+        log_file(layout.CALIBRATION),
+    conda:
+        SCENEBIAS_ENV
     shell:
         "scenebias calibration --config-json \"$SCENEBIAS_CONFIG_JSON\" {input:q} --out {output.gates:q} > {log:q} 2>&1"

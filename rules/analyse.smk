@@ -4,19 +4,21 @@ rule mask_quality:
     input:
         manifest=MANIFEST,
     output:
-        table=f"{RESULTS}/analysis/mask_quality.csv",
+        table=layout.mask_quality(RESULTS),
     params:
         stage=section_hash("data", "clip", "analysis"),
     log:
-        f"{RESULTS}/logs/analysis/mask_quality.log",
+        log_file(layout.MASK_QUALITY),
     benchmark:
-        f"{RESULTS}/benchmarks/analysis/mask_quality.tsv"
+        benchmark_file(layout.MASK_QUALITY)
     threads: config["threads"]
+    conda:
+        SCENEBIAS_ENV
     shell:
         "scenebias mask-quality --config-json \"$SCENEBIAS_CONFIG_JSON\" --out {output.table:q} --quiet > {log:q} 2>&1"
 
 
-CAM_RUNS = [r for r in ("moco", "moco+be", "moco+fame") if r in RUNS]
+CAM_RUNS = [r for r in layout.CAM_RUNS if r in RUNS]
 CAM_SEED = SEEDS[0]
 
 
@@ -24,7 +26,7 @@ def cam_files():
     """The class activation maps the CAM figures (FAME Figure 4, BE Figures 6-7) show: first seed."""
     if not CAM_RUNS:
         return []
-    return [f"{RESULTS}/analysis/cams/seed{CAM_SEED}/cams.png", f"{RESULTS}/analysis/cams/seed{CAM_SEED}/cams.csv"]
+    return [f"{layout.cams_dir(RESULTS, CAM_SEED)}/cams.png", f"{layout.cams_dir(RESULTS, CAM_SEED)}/cams.csv"]
 
 
 rule cams:
@@ -32,19 +34,21 @@ rule cams:
     scene-swapped flavour, with the ground-truth actor outline and FAME's mask; per clip, the CAM energy share
     inside the actor and inside FAME's mask."""
     input:
-        models=expand(f"{RESULTS}/pretrain/{{run}}/seed{{{{seed}}}}/model.pt", run=CAM_RUNS),
+        models=expand(layout.model(RESULTS, "{run}", "{{seed}}"), run=CAM_RUNS),
         manifest=MANIFEST,
     output:
-        figure=f"{RESULTS}/analysis/cams/seed{{seed}}/cams.png",
-        table=f"{RESULTS}/analysis/cams/seed{{seed}}/cams.csv",
+        figure=f"{layout.cams_dir(RESULTS, '{seed}')}/cams.png",
+        table=f"{layout.cams_dir(RESULTS, '{seed}')}/cams.csv",
     params:
         models=lambda w, input: " ".join(f"--model {run}={path}" for run, path in zip(CAM_RUNS, input.models)),
         stage=section_hash("data", "clip"),
     log:
-        f"{RESULTS}/logs/analysis/cams/seed{{seed}}.log",
+        log_file(layout.cams_job("{seed}")),
     benchmark:
-        f"{RESULTS}/benchmarks/analysis/cams/seed{{seed}}.tsv"
+        benchmark_file(layout.cams_job("{seed}"))
     threads: config["threads"]
+    conda:
+        SCENEBIAS_ENV
     resources:
         # one GPU slot unless the config says cpu (Snakemake resources are ints); mem_mb and runtime
         # (minutes) are defaults for a scheduler, overridden by a profile's set-resources

@@ -34,10 +34,12 @@ rule frame_cache:
         decoder=_decoder_id(),  # a new PyAV/libavcodec may decode differently: rebuild (new entry names)
         out=lambda w: f"{DATA_CACHE}/{w.flavour}",
     log:
-        f"{RESULTS}/logs/frame_cache/{{flavour}}.log",
+        log_file(layout.frame_cache_job("{flavour}")),
     benchmark:
-        f"{RESULTS}/benchmarks/frame_cache/{{flavour}}.tsv"
+        benchmark_file(layout.frame_cache_job("{flavour}"))
     threads: config["data"]["workers"]
+    conda:
+        SCENEBIAS_ENV
     shell:
         "scenebias frame-cache --config-json \"$SCENEBIAS_CONFIG_JSON\" --flavour {wildcards.flavour:q}"
         " --out {params.out:q} --workers {threads} --quiet > {log:q} 2>&1"

@@ -3,7 +3,8 @@ import json
 import os
 import re
 
-from scenebias.config import validate as _validate_config
+from scenebias import layout
+from scenebias.plan import plan as _validate_config
 from scenebias.data.manifest import manifest_options as _manifest_options
 from scenebias.pipeline import dataset_manifests as _dataset_manifests, manifest_path as _manifest_path
 from scenebias.pipeline import test_sets_for as _test_sets_for
@@ -12,17 +13,21 @@ from scenebias.tables.plan import selected_tables as _selected_tables, table_eva
 
 
 def _merged_config():
-    """config/config.yaml, then each --configfile, then --config, merged as `scenebias` merges profiles: a
-    section that names another thing (another backbone) replaces the old one instead of keeping its options."""
-    from scenebias.config import BASE_CONFIG, deep_update, read_yaml
+    """config/config.yaml, then each --configfile, then --config, merged as `scenebias --profile` merges them
+    (scenebias.config.merge_config): a section that names another thing (another backbone) replaces the old one
+    instead of keeping its options. Returns the config and its sources (what a validation error names).
 
-    merged = read_yaml(BASE_CONFIG)
-    for path in workflow.overwrite_configfiles:
-        merged = deep_update(merged, read_yaml(path))
-    return deep_update(merged, dict(workflow.config_settings.config))
+    Not Snakemake's own merge (the `config` that the configfile directive, --configfile and --config build): it
+    merges nested mappings key by key, so config/profiles/paper.yaml's `backbone: {name: r2plus1d_18, options: {}}`
+    would keep config.yaml's tiny3d `options: {width: 16}` (and fail validation), and a profile's runs would come
+    before config.yaml's in `runs` (the order of RUNS, hence of the report's inputs). So the files and the
+    --config values Snakemake was given are merged again here, the scenebias way."""
+    from scenebias.config import merge_config
+
+    return merge_config(None, workflow.overwrite_configfiles, dict(workflow.config_settings.config))
 
 
-config = _validate_config(_merged_config(), "snakemake config")  # schema defaults filled in, names checked
+config = _validate_config(*_merged_config())  # schema defaults filled in, names checked, the tables' runs planned
 
 PROFILE = config["profile"]
 DATA = config["paths"]["data"].format(profile=PROFILE)
@@ -35,7 +40,7 @@ MANIFEST = str(_manifest_path(config))  # what pretraining depends on: generated
 MANIFEST_DIR = str(_manifest_options(config)["dir"])
 DATASET_MANIFESTS = {f: str(p) for f, p in _dataset_manifests(config).items()}
 SEEDS = [int(s) for s in config["seeds"]]
-PROTOCOLS = ["linear", "finetune", "retrieval", "classifier"]
+PROTOCOLS = list(layout.PROTOCOLS)
 DOWNSTREAM = config["data"]["downstream_flavour"]
 TABLES = _selected_tables(config)
 TABLE_EVALS = {t: _table_evaluations(config, t) for t in TABLES}  # table -> [(run, downstream, protocol)]
@@ -58,6 +63,12 @@ wildcard_constraints:
 # configs (a profile and a study, say) can then run side by side on one results folder. It is not a
 # params entry on purpose: each job's params carry only the hash of the sections it depends on.
 os.environ["SCENEBIAS_CONFIG_JSON"] = json.dumps(config, sort_keys=True)
+
+# The environment every job that runs `scenebias` declares (`conda:`): with `--sdm conda` Snakemake builds it once
+# (envs/scenebias.yaml + envs/scenebias.post-deploy.sh: the locked requirements and this repository, editable) and
+# runs the jobs in it; without, the directive is ignored and jobs run where Snakemake runs (README, "Managed
+# environment"). The path is relative to rules/, where every rule is defined.
+SCENEBIAS_ENV = "../envs/scenebias.yaml"
 
 
 envvars:
@@ -111,21 +122,26 @@ def calibration_keys():
     return [(run, DOWNSTREAM, protocol) for run, protocol in GATE_EVALUATIONS if run in RUNS]
 
 
-def eval_path(run, seed, downstream, protocol, kind="eval", ext="json"):
-    return f"{RESULTS}/{kind}/{run}/seed{seed}/{downstream}/{protocol}.{ext}"
-
-
 def eval_outputs(keys=None):
-    return [eval_path(run, seed, d, p) for run, d, p in (keys if keys is not None else eval_keys())
+    return [layout.evaluation(RESULTS, run, seed, d, p) for run, d, p in (keys if keys is not None else eval_keys())
             for seed in SEEDS]
+
+
+def log_file(job):
+    """A job's log file (job: a scenebias.layout job id)."""
+    return layout.log(RESULTS, job)
+
+
+def benchmark_file(job):
+    """A job's Snakemake `benchmark:` record (job: a scenebias.layout job id)."""
+    return layout.benchmark(RESULTS, job)
 
 
 def benchmark_files():
     """Snakemake `benchmark:` records of every heavy job, for the report's compute table."""
-    files = [f"{RESULTS}/benchmarks/generate.tsv", f"{RESULTS}/benchmarks/analysis/mask_quality.tsv"]
+    files = [benchmark_file(layout.GENERATE), benchmark_file(layout.MASK_QUALITY)]
     if config["data"].get("frame_cache"):
-        files += [f"{RESULTS}/benchmarks/frame_cache/{f}.tsv" for f in sorted(DATASET_MANIFESTS)]
-    files += [f"{RESULTS}/benchmarks/pretrain/{run}/seed{seed}.tsv" for run in RUNS for seed in SEEDS]
-    files += [eval_path(run, seed, d, p, kind="benchmarks/evaluate", ext="tsv")
-              for run, d, p in eval_keys() for seed in SEEDS]
+        files += [benchmark_file(layout.frame_cache_job(f)) for f in sorted(DATASET_MANIFESTS)]
+    files += [benchmark_file(layout.pretrain_job(run, seed)) for run in RUNS for seed in SEEDS]
+    files += [benchmark_file(layout.evaluate_job(run, seed, d, p)) for run, d, p in eval_keys() for seed in SEEDS]
     return files

@@ -6,10 +6,12 @@ rule generate:
         stage=section_hash("data"),
         out=DATA,
     log:
-        f"{RESULTS}/logs/generate.log",
+        log_file(layout.GENERATE),
     benchmark:
-        f"{RESULTS}/benchmarks/generate.tsv"
+        benchmark_file(layout.GENERATE)
     threads: config["data"]["workers"]
+    conda:
+        SCENEBIAS_ENV
     shell:
         "scenebias generate --config-json \"$SCENEBIAS_CONFIG_JSON\" --out {params.out:q} --quiet > {log:q} 2>&1"
 
@@ -29,9 +31,11 @@ if REAL_ROOTS:
         params:
             stage=section_hash("data"),
         log:
-            f"{RESULTS}/logs/manifest/{{flavour}}.log",
+            log_file(layout.manifest_job("{flavour}")),
         benchmark:
-            f"{RESULTS}/benchmarks/manifest/{{flavour}}.tsv"
+            benchmark_file(layout.manifest_job("{flavour}"))
+        conda:
+            SCENEBIAS_ENV
         shell:
             "scenebias manifest --config-json \"$SCENEBIAS_CONFIG_JSON\" --flavour {wildcards.flavour:q}"
             " --out {output.manifest:q} --quiet > {log:q} 2>&1"
@@ -43,6 +47,8 @@ if REAL_ROOTS:
         output:
             manifest=MANIFEST,
         log:
-            f"{RESULTS}/logs/manifest/combined.log",
+            log_file(layout.COMBINED_MANIFEST),
+        conda:
+            SCENEBIAS_ENV
         shell:
             "scenebias manifest --config-json \"$SCENEBIAS_CONFIG_JSON\" --out {output.manifest:q} > {log:q} 2>&1"

@@ -2,17 +2,19 @@ rule evaluate:
     """One protocol on a saved model and a downstream flavour, reported on each of its test sets (the
     primary downstream flavour: biased, scene-swapped and static twin; any other: its own test split)."""
     input:
-        model=f"{RESULTS}/pretrain/{{run}}/seed{{seed}}/model.pt",
+        model=layout.model(RESULTS, "{run}", "{seed}"),
         frames=lambda w: frame_cache_inputs(eval_flavours(w.downstream)),
     output:
-        metrics=f"{RESULTS}/eval/{{run}}/seed{{seed}}/{{downstream}}/{{protocol}}.json",
+        metrics=layout.evaluation(RESULTS, "{run}", "{seed}", "{downstream}", "{protocol}"),
     params:
         stage=lambda w: section_hash("data", "clip", "evaluate", run=w.run),
     log:
-        f"{RESULTS}/logs/evaluate/{{run}}/seed{{seed}}/{{downstream}}/{{protocol}}.log",
+        log_file(layout.evaluate_job("{run}", "{seed}", "{downstream}", "{protocol}")),
     benchmark:
-        f"{RESULTS}/benchmarks/evaluate/{{run}}/seed{{seed}}/{{downstream}}/{{protocol}}.tsv"
+        benchmark_file(layout.evaluate_job("{run}", "{seed}", "{downstream}", "{protocol}"))
     threads: config["threads"]
+    conda:
+        SCENEBIAS_ENV
     resources:
         # one GPU slot unless the config says cpu (Snakemake resources are ints); mem_mb and runtime
         # (minutes) are defaults for a scheduler, overridden by a profile's set-resources

@@ -10,16 +10,18 @@ rule pretrain:
         manifest=MANIFEST,
         frames=lambda w: frame_cache_inputs([run_flavour(w.run)]),
     output:
-        model=f"{RESULTS}/pretrain/{{run}}/seed{{seed}}/model.pt",
+        model=layout.model(RESULTS, "{run}", "{seed}"),
     params:
         stage=lambda w: pretrain_stage(w.run),
         # one checkpoint folder per training setting: a changed config never resumes an old checkpoint
-        work=lambda w: f"{RESULTS}/checkpoints/{w.run}/seed{w.seed}/{pretrain_stage(w.run)}",
+        work=lambda w: f"{layout.checkpoints(RESULTS, w.run, w.seed)}/{pretrain_stage(w.run)}",
     log:
-        f"{RESULTS}/logs/pretrain/{{run}}/seed{{seed}}.log",
+        log_file(layout.pretrain_job("{run}", "{seed}")),
     benchmark:
-        f"{RESULTS}/benchmarks/pretrain/{{run}}/seed{{seed}}.tsv"
+        benchmark_file(layout.pretrain_job("{run}", "{seed}"))
     threads: config["threads"]
+    conda:
+        SCENEBIAS_ENV
     resources:
         # one GPU slot unless the config says cpu (Snakemake resources are ints); mem_mb and runtime
         # (minutes) are defaults for a scheduler, overridden by a profile's set-resources

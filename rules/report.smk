@@ -4,7 +4,7 @@ rule report:
     input:
         metrics=METRICS,
         benchmarks=benchmark_files(),
-        mask_quality=f"{RESULTS}/analysis/mask_quality.csv",
+        mask_quality=layout.mask_quality(RESULTS),
         tables=[f"{REPORTS}/tables/{table}.json" for table in TABLES],
     output:
         index=report(
@@ -29,7 +29,9 @@ rule report:
         benchmark_args=lambda w, input: " ".join(f"--benchmark {b}" for b in input.benchmarks),
         table_args=lambda w, input: " ".join(f"--table {t}" for t in input.tables),
     log:
-        f"{RESULTS}/logs/report.log",
+        log_file(layout.REPORT),
+    conda:
+        SCENEBIAS_ENV
     shell:
         "scenebias report --config-json \"$SCENEBIAS_CONFIG_JSON\" --metrics {input.metrics:q} --out-dir {params.out:q}"
         " {params.benchmark_args} {params.table_args} > {log:q} 2>&1"

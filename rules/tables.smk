@@ -28,7 +28,9 @@ rule paper_table:
         stage=section_hash("tables", "seeds"),
         cams=lambda w, input: f"--cams-csv {input.cams[1]} --cams-png {input.cams[0]}" if input.cams else "",
     log:
-        f"{RESULTS}/logs/tables/{{table}}.log",
+        log_file(layout.table_job("{table}")),
+    conda:
+        SCENEBIAS_ENV
     shell:
         "scenebias table --config-json \"$SCENEBIAS_CONFIG_JSON\" --table {wildcards.table} --results {params.results:q}"
         " --out-dir {params.out:q} {params.cams} > {log:q} 2>&1"

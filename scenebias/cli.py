@@ -9,16 +9,17 @@ import sys
 import warnings
 from pathlib import Path
 
+from . import layout
 from .errors import ConfigError, ScenebiasError
 
 
 def _config(args: argparse.Namespace) -> dict:
-    from .config import from_json, load_config
+    from .plan import from_json, load_config
 
     if getattr(args, "config_json", None):
         return from_json(args.config_json)
     if len(args.config) == 1 and args.config[0].endswith(".json"):  # a resolved config written by the workflow
-        from .config import validate
+        from .plan import plan as validate
         from .io import read_json
 
         return validate(read_json(args.config[0]), args.config[0])
@@ -49,8 +50,8 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
     from .pipeline import pretrain
 
     cfg = _config(args)
-    out = Path(args.out) if args.out else results_dir(cfg) / "pretrain" / args.run / f"seed{args.seed}" / "model.pt"
-    work = Path(args.work_dir) if args.work_dir else results_dir(cfg) / "checkpoints" / args.run / f"seed{args.seed}"
+    out = Path(args.out or layout.model(results_dir(cfg), args.run, args.seed))
+    work = Path(args.work_dir or layout.checkpoints(results_dir(cfg), args.run, args.seed))
     pretrain(cfg, args.run, args.seed, out, work, progress=not args.quiet)
     print(f"wrote {out}")
 
@@ -61,10 +62,9 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
     cfg = _config(args)
     base = results_dir(cfg)
-    model = Path(args.model) if args.model else base / "pretrain" / args.run / f"seed{args.seed}" / "model.pt"
+    model = Path(args.model or layout.model(base, args.run, args.seed))
     downstream = args.downstream or cfg["data"]["downstream_flavour"]
-    out = (Path(args.out) if args.out
-           else base / "eval" / args.run / f"seed{args.seed}" / downstream / f"{args.protocol}.json")
+    out = Path(args.out or layout.evaluation(base, args.run, args.seed, downstream, args.protocol))
     record = evaluate(cfg, args.run, args.seed, args.protocol, model, out, progress=not args.quiet,
                       downstream=downstream)
     from .analysis.aggregate import _flatten
@@ -123,7 +123,7 @@ def cmd_mask_quality(args: argparse.Namespace) -> None:
     from .config import results_dir
 
     cfg = _config(args)
-    out = Path(args.out) if args.out else results_dir(cfg) / "analysis" / "mask_quality.csv"
+    out = Path(args.out or layout.mask_quality(results_dir(cfg)))
     table = mask_quality(cfg, out)
     for _, r in table.iterrows():
         print(f"{r['variant']}\tbeta={r['beta']:g}\tIoU {r['iou_mean']:.3f} ± {r['iou_ci95']:.3f}"
@@ -139,13 +139,13 @@ def cmd_cams(args: argparse.Namespace) -> None:
     base = results_dir(cfg)
     if args.model:
         models = [parse_model_arg(m) for m in args.model]
-    else:  # the three runs of FAME Fig. 4 / BE Figs. 6-7 that the config has
-        models = [(run, str(base / "pretrain" / run / f"seed{args.seed}" / "model.pt"))
-                  for run in ("moco", "moco+be", "moco+fame") if run in cfg["runs"]]
+    else:  # the runs of FAME Fig. 4 / BE Figs. 6-7 that the config has
+        models = [(run, str(Path(layout.model(base, run, args.seed))))
+                  for run in layout.CAM_RUNS if run in cfg["runs"]]
     flavours = args.flavour or [f for f in (cfg["data"]["pretrain_flavour"], cfg["data"]["test_sets"].get("swapped"))
                                 if f]
-    out_png = Path(args.out_png) if args.out_png else base / "analysis" / "cams" / "cams.png"
-    out_csv = Path(args.out_csv) if args.out_csv else base / "analysis" / "cams" / "cams.csv"
+    out_png = Path(args.out_png or f"{layout.cams_dir(base)}/cams.png")
+    out_csv = Path(args.out_csv or f"{layout.cams_dir(base)}/cams.csv")
     given = {k: v for k, v in (("max_videos", args.max_videos), ("beta", args.beta)) if v is not None}
     per_clip = run_cams(cfg, models, list(dict.fromkeys(flavours)), figure_clips=args.clips, cam=args.cam,
                         out_png=out_png, out_csv=out_csv, progress=not args.quiet, **given)
@@ -260,7 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(p)
     p.add_argument("--run", required=True)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--protocol", required=True, choices=["linear", "finetune", "retrieval", "classifier"])
+    p.add_argument("--protocol", required=True, choices=list(layout.PROTOCOLS))
     p.add_argument("--downstream", help="downstream flavour (default: data.downstream_flavour)")
     p.add_argument("--model", help="model file (default: the run's pretrain output)")
     p.add_argument("--out", help="metrics JSON to write")
@@ -304,7 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
                                     "Figs. 6-7) and the share of CAM energy on the actor / FAME's mask")
     _add_config_args(p)
     p.add_argument("--model", action="append", default=[], metavar="LABEL=PATH",
-                   help="a model file and its row label (repeatable; default: runs moco, moco+be, moco+fame "
+                   help=f"a model file and its row label (repeatable; default: runs {', '.join(layout.CAM_RUNS)} "
                         "of --seed under the results folder)")
     p.add_argument("--seed", type=int, default=0, help="seed of the default models")
     p.add_argument("--flavour", action="append", default=[],

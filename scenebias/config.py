@@ -1,19 +1,22 @@
-"""Load and validate the workflow config: config/config.yaml + a profile, checked against config/schema.yaml.
+"""Merge and validate the workflow config: config/config.yaml + a profile, checked against config/schema.yaml.
 
 The CLI and the Snakefile use the same schema (through `snakemake.utils.validate`, which also fills in
 schema defaults), so a value that the workflow rejects is rejected by a single run too.
+
+This module only merges and validates; the runs the paper tables add are planned on top of a validated config
+by scenebias.plan (`load_config`, `from_json`, `plan`), which is what the CLI and the workflow read.
 """
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import os
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .errors import ConfigError
+from .io import read_yaml
 from .provenance import REPO_ROOT
 
 SCHEMA = REPO_ROOT / "config" / "schema.yaml"
@@ -35,21 +38,11 @@ def deep_update(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any
     return out
 
 
-def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
-    p = Path(path)
-    if not p.exists():
-        raise ConfigError(f"{p}: config file not found")
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{p}: not valid YAML ({exc})") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"{p}: expected a mapping at the top level, got {type(data).__name__}")
-    return data
-
-
 def validate(cfg: dict[str, Any], source: str = "config") -> dict[str, Any]:
-    """Validate against the schema (filling defaults) and cross-check names against the registries."""
+    """Validate against the schema (filling defaults), expand the sweeps and cross-check names against the
+    registries. The paper tables' runs are not added here: scenebias.plan.plan does that on the result."""
+    # snakemake (and, for the names, the backbone and method registries: torch) load only when a config is
+    # validated, so the path helpers below and read_yaml stay light to import
     from snakemake.exceptions import WorkflowError
     from snakemake.utils import validate as snakemake_validate
 
@@ -60,7 +53,6 @@ def validate(cfg: dict[str, Any], source: str = "config") -> dict[str, Any]:
         raise ConfigError(f"{source}: {_schema_message(exc)}") from None
     cfg["runs"] = expand_sweeps(cfg["runs"], cfg.get("sweeps", {}), source)
     _check_names(cfg, source)
-    cfg["runs"] = _with_table_runs(cfg, source)
     return cfg
 
 
@@ -70,9 +62,7 @@ def expand_sweeps(runs: dict[str, Any], sweeps: dict[str, Any], source: str = "c
     Idempotent: runs expanded earlier (they carry `sweep:`) are dropped and made again, so a config can be
     validated any number of times (the workflow validates it once more in every job).
     """
-    import itertools
-
-    import pandas as pd
+    import pandas as pd  # with snakemake's Paramspace: only when a config is validated (see `validate`)
     from snakemake.utils import Paramspace
 
     out = {name: spec for name, spec in runs.items() if "sweep" not in spec}
@@ -93,15 +83,6 @@ def expand_sweeps(runs: dict[str, Any], sweeps: dict[str, Any], source: str = "c
     return out
 
 
-def _with_table_runs(cfg: dict[str, Any], source: str) -> dict[str, Any]:
-    from .tables.plan import expand_table_runs
-
-    try:
-        return expand_table_runs(cfg)
-    except ConfigError as exc:
-        raise ConfigError(f"{source}: {exc}") from None
-
-
 def _schema_message(exc: Exception) -> str:
     text = str(exc)
     cause = exc.__cause__ or exc.__context__
@@ -112,7 +93,7 @@ def _schema_message(exc: Exception) -> str:
 
 
 def _check_names(cfg: dict[str, Any], source: str) -> None:
-    from .models.backbones import BACKBONES, check_backbone_options
+    from .models.backbones import BACKBONES, check_backbone_options  # torch: see `validate`
     from .plugins import load_methods
 
     methods = load_methods()
@@ -138,8 +119,10 @@ def _check_names(cfg: dict[str, Any], source: str) -> None:
             check_backbone_options(own["name"], own.get("options", {}), f"{source}: runs.{run}.backbone.options")
 
 
-def load_config(profile: str | None = None, files: list[str | os.PathLike] | None = None,
-                overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+def merge_config(profile: str | None = None, files: list[str | os.PathLike] | None = None,
+                 overrides: dict[str, Any] | None = None) -> tuple[dict[str, Any], str]:
+    """config/config.yaml, then the profile, then each file, then `overrides`, merged (`deep_update`), not yet
+    validated; with the sources it came from, joined by " + " (what validation errors name)."""
     cfg = read_yaml(BASE_CONFIG)
     sources = [str(BASE_CONFIG)]
     if profile:
@@ -154,12 +137,13 @@ def load_config(profile: str | None = None, files: list[str | os.PathLike] | Non
         sources.append(str(f))
     if overrides:
         cfg = deep_update(cfg, overrides)
-    return validate(cfg, " + ".join(sources))
+    return cfg, " + ".join(sources)
 
 
-def from_json(text: str) -> dict[str, Any]:
+def parse_json(text: str) -> dict[str, Any]:
+    """A config given as JSON text (the workflow's `--config-json`), not yet validated."""
     try:
-        return validate(json.loads(text), "--config-json")
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(f"--config-json: not valid JSON ({exc})") from exc
 

@@ -1,4 +1,4 @@
-"""Atomic file output: write to a temporary name beside the target, then rename.
+"""File input and output. Output is atomic: write to a temporary name beside the target, then rename.
 
 A killed job therefore never leaves a half-written output that Snakemake (or a reader) could mistake
 for a finished one.
@@ -11,6 +11,10 @@ import os
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
+
+import yaml
+
+from .errors import ConfigError, DataError
 
 
 @contextlib.contextmanager
@@ -43,8 +47,6 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
 
 def read_json_if_valid(path: str | os.PathLike) -> Any | None:
     """The JSON in `path`, or None when it is missing or unreadable (a resumable job's "is this step done?")."""
-    from .errors import DataError
-
     try:
         return read_json(path)
     except DataError:
@@ -52,8 +54,6 @@ def read_json_if_valid(path: str | os.PathLike) -> Any | None:
 
 
 def read_json(path: str | os.PathLike) -> Any:
-    from .errors import DataError
-
     p = Path(path)
     if not p.exists():
         raise DataError(f"{p}: file not found")
@@ -61,3 +61,17 @@ def read_json(path: str | os.PathLike) -> Any:
         return json.loads(p.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise DataError(f"{p}: not valid JSON ({exc})") from exc
+
+
+def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
+    """A YAML file whose top level is a mapping (a config, a profile, the paper tables); ConfigError otherwise."""
+    p = Path(path)
+    if not p.exists():
+        raise ConfigError(f"{p}: config file not found")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{p}: not valid YAML ({exc})") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: expected a mapping at the top level, got {type(data).__name__}")
+    return data

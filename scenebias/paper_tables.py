@@ -19,10 +19,11 @@ import math
 from pathlib import Path
 from typing import Any, Iterator
 
+import jsonschema
 import yaml
 
-from .config import read_yaml
 from .errors import ConfigError
+from .io import read_yaml
 from .provenance import REPO_ROOT
 
 PAPER_TABLES_DIR = REPO_ROOT / "benchmarks" / "paper_tables"
@@ -106,7 +107,7 @@ def text_sha256(text: str) -> str:
 
 def check_methods(tables: dict[str, dict[str, Any]]) -> None:
     """Every method a row or grid names is registered, and its options (row's and column's) are valid."""
-    from .plugins import load_methods
+    from .plugins import load_methods  # the method registry (torch) only here: reading the tables stays light
 
     methods = load_methods()
     for tid, table in tables.items():
@@ -160,8 +161,6 @@ def stated_delta_errors(claim: dict[str, Any], table: dict[str, Any]) -> list[st
 
 # --------------------------------------------------------------------------------------------- internals
 def _validate_schema(data: dict[str, Any], schema: dict[str, Any], path: Path) -> None:
-    import jsonschema
-
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
     if errors:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import torch
 from .config import data_dir
 from .errors import ConfigError, DataError
 from .io import atomic_path, write_json
+from .layout import PROTOCOLS
 from .models.backbones import build_backbone, complexity
 from .plugins import get_method
 from .provenance import provenance
@@ -242,12 +244,94 @@ def test_sets_for(cfg: dict[str, Any], downstream: str) -> dict[str, str]:
     return {"test": downstream}
 
 
+@dataclass(frozen=True)
+class EvaluationInputs:
+    """What every protocol reads: the model and the downstream set's train split and test sets, as `evaluate`
+    prepares them."""
+    cfg: dict[str, Any]
+    run: str
+    spec: dict[str, Any]
+    seed: int
+    model: dict[str, Any]
+    device: str
+    downstream: str
+    train_split: Any
+    test_sets: dict[str, Any]
+    clip_average: Any
+
+    @property
+    def backbone(self):
+        return self.model["backbone_module"]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.train_split.class_names)
+
+    def train_clips(self, mode: str):
+        """The downstream train split as clips: "single" (a training view) or "test" (the multi-clip gallery)."""
+        return clip_dataset(self.cfg, self.train_split.records, mode, self.seed, self.model["static"],
+                            flavour=self.downstream)
+
+
+def _linear(e: EvaluationInputs) -> dict[str, Any]:
+    from .evaluate import linear as lin
+
+    train_set = e.train_clips("single")
+    return lin.linear_probe(e.backbone, train_set,
+                            e.test_sets, e.num_classes, lin.LinearProbeConfig.from_dict(e.cfg["evaluate"]["linear"]),
+                            e.device, e.seed, clip_average=e.clip_average)
+
+
+def _finetune(e: EvaluationInputs) -> dict[str, Any]:
+    from .evaluate import finetune as ft
+
+    train_set = e.train_clips("single")
+    return ft.finetune(e.backbone, train_set,
+                       e.test_sets, e.num_classes, ft.FinetuneConfig.from_dict(e.cfg["evaluate"]["finetune"]), e.device,
+                       e.seed, clip_average=e.clip_average)
+
+
+def _retrieval(e: EvaluationInputs) -> dict[str, Any]:
+    from .evaluate import retrieval as ret
+
+    gallery = e.train_clips("test")
+    ecfg = e.cfg["evaluate"]
+    rcfg = ret.RetrievalConfig.from_dict({**ecfg["retrieval"], "batch_size": ecfg["batch_size"]})
+    return ret.retrieval_levels(e.backbone, gallery, e.test_sets, rcfg, e.device)
+
+
+def _classifier(e: EvaluationInputs) -> dict[str, Any]:
+    from .evaluate import protocol as proto
+
+    model, run, spec = e.model, e.run, e.spec
+    if model["head"] is None:
+        raise ConfigError(f"runs.{run}.protocols: 'classifier' needs a method trained with labels, "
+                          f"but {model['method']!r} has no classifier head")
+    trained_on = split(e.cfg, spec["flavour"], "train").class_names
+    if list(trained_on) != list(e.train_split.class_names):
+        raise ConfigError(f"runs.{run}: the 'classifier' protocol tests on the classes it was trained on, but "
+                          f"the run trained on {spec['flavour']!r} ({len(trained_on)} classes) and the downstream "
+                          f"set {e.downstream!r} has other classes")
+    classifier = get_method(model["method"]).build(e.backbone, model["num_classes"], model["options"])
+    classifier.load_state_dict({"backbone." + k: v for k, v in model["backbone"].items()}
+                               | {"head." + k.split(".", 1)[1]: v for k, v in model["head"].items()},
+                               strict=True)
+    net = classifier.classifier().to(e.device).eval()
+    results = {}
+    for name, ds in e.test_sets.items():
+        probs, labels = proto.multi_clip_predict(net, ds, e.cfg["evaluate"]["batch_size"], e.device,
+                                                 clip_average=e.clip_average)
+        results[name] = proto.classification_metrics(probs, labels, e.num_classes)
+    return results
+
+
+# protocol -> its evaluation (the keys are scenebias.layout.PROTOCOLS, in that order; tests/test_layout.py)
+EVALUATORS = {"linear": _linear, "finetune": _finetune, "retrieval": _retrieval, "classifier": _classifier}
+
+
 def evaluate(cfg: dict[str, Any], run: str, seed: int, protocol: str, model_path: str | os.PathLike,
              out: str | os.PathLike, progress: bool = True, downstream: str | None = None) -> dict[str, Any]:
-    from .evaluate import finetune as ft
-    from .evaluate import linear as lin
     from .evaluate import protocol as proto
-    from .evaluate import retrieval as ret
 
     from .train import distributed as ddp
 
@@ -257,11 +341,9 @@ def evaluate(cfg: dict[str, Any], run: str, seed: int, protocol: str, model_path
     seed_everything(seed, cfg.get("threads", 1))
     model = load_model(model_path)
     cfg = with_backbone_crop(cfg, model["backbone_name"])  # evaluated at the size it was trained at
-    backbone = model["backbone_module"]
     static = model["static"]
     downstream = downstream or cfg["data"]["downstream_flavour"]
     train_split = split(cfg, downstream, "train")
-    num_classes = len(train_split.class_names)
     test_flavours = test_sets_for(cfg, downstream)
     test_sets = {name: clip_dataset(cfg, split(cfg, flavour, "test").records, "test", seed, static=static,
                                     flavour=flavour)
@@ -271,43 +353,13 @@ def evaluate(cfg: dict[str, Any], run: str, seed: int, protocol: str, model_path
         test_sets["swapped_static"] = clip_dataset(cfg, split(cfg, counterpart, "test").records, "test", seed,
                                                    static=True, flavour=counterpart)
     ecfg = cfg["evaluate"]
-    bs = ecfg["batch_size"]
     # absent from a profile means softmax (the schema fills no default: existing profiles' job hashes stay put)
     clip_average = proto.resolve_clip_average(ecfg.get("clip_average", "softmax"), model["backbone_name"])
-    if protocol == "linear":
-        train_set = clip_dataset(cfg, train_split.records, "single", seed, static, flavour=downstream)
-        results = lin.linear_probe(backbone, train_set,
-                                   test_sets, num_classes, lin.LinearProbeConfig.from_dict(ecfg["linear"]),
-                                   device, seed, clip_average=clip_average)
-    elif protocol == "finetune":
-        train_set = clip_dataset(cfg, train_split.records, "single", seed, static, flavour=downstream)
-        results = ft.finetune(backbone, train_set,
-                              test_sets, num_classes, ft.FinetuneConfig.from_dict(ecfg["finetune"]), device, seed,
-                              clip_average=clip_average)
-    elif protocol == "retrieval":
-        gallery = clip_dataset(cfg, train_split.records, "test", seed, static, flavour=downstream)
-        rcfg = ret.RetrievalConfig.from_dict({**ecfg["retrieval"], "batch_size": bs})
-        results = ret.retrieval_levels(backbone, gallery, test_sets, rcfg, device)
-    elif protocol == "classifier":
-        if model["head"] is None:
-            raise ConfigError(f"runs.{run}.protocols: 'classifier' needs a method trained with labels, "
-                              f"but {model['method']!r} has no classifier head")
-        trained_on = split(cfg, spec["flavour"], "train").class_names
-        if list(trained_on) != list(train_split.class_names):
-            raise ConfigError(f"runs.{run}: the 'classifier' protocol tests on the classes it was trained on, but "
-                              f"the run trained on {spec['flavour']!r} ({len(trained_on)} classes) and the downstream "
-                              f"set {downstream!r} has other classes")
-        classifier = get_method(model["method"]).build(backbone, model["num_classes"], model["options"])
-        classifier.load_state_dict({"backbone." + k: v for k, v in model["backbone"].items()}
-                                   | {"head." + k.split(".", 1)[1]: v for k, v in model["head"].items()},
-                                   strict=True)
-        net = classifier.classifier().to(device).eval()
-        results = {}
-        for name, ds in test_sets.items():
-            probs, labels = proto.multi_clip_predict(net, ds, bs, device, clip_average=clip_average)
-            results[name] = proto.classification_metrics(probs, labels, num_classes)
-    else:
-        raise ConfigError(f"unknown protocol {protocol!r}; expected linear, finetune, retrieval or classifier")
+    evaluator = EVALUATORS.get(protocol)
+    if evaluator is None:
+        raise ConfigError(f"unknown protocol {protocol!r}; expected {', '.join(PROTOCOLS[:-1])} or {PROTOCOLS[-1]}")
+    results = evaluator(EvaluationInputs(cfg, run, spec, seed, model, device, downstream, train_split, test_sets,
+                                         clip_average))
     _add_contrasted(results)
     record = {
         "run": run, "method": spec["method"], "role": spec["role"], "seed": seed, "protocol": protocol,

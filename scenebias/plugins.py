@@ -4,6 +4,10 @@ A method is a `TrainObjective` subclass: the suite hands it the backbone and a b
 the loss and the statistics to log. The suite owns the backbone, data, optimiser, schedule, checkpointing
 and every evaluation, so methods are compared on equal terms. External packages register through the
 entry-point group `scenebias.methods`.
+
+A method file imports only the library (and torch), never another method: shared building blocks live in
+`scenebias.augment` (FAME's mask and merge, BE's distractors, the derangement) and `scenebias.train.moco` (MoCo,
+its objective `MocoObjective`, the hard-negative step), and a method built on another names it as its `parent`.
 """
 from __future__ import annotations
 
@@ -114,36 +118,92 @@ def _compatible(value: Any, default: Any) -> bool:
 
 METHODS: Registry[MethodSpec] = Registry("method")
 
+# Registrations built on another method (`register_method(..., parent=...)`, `register_preset(..., base, ...)`)
+# wait here, name -> (base, make the spec from the base's), until their base is registered: plugin files never
+# import each other, and the order in which they are imported does not matter (`load_methods` resolves the rest).
+_PENDING: dict[str, tuple[str, Callable[[MethodSpec], MethodSpec]]] = {}
 
-def register_method(name: str, *, defaults: dict[str, Any], paper: str, description: str = "",
-                    variants: dict[str, list[Any]] | None = None) -> Callable[[type[TrainObjective]], type]:
+
+def register_method(name: str, *, paper: str, defaults: dict[str, Any] | None = None, description: str = "",
+                    variants: dict[str, list[Any]] | None = None, parent: str | None = None
+                    ) -> Callable[[type[TrainObjective]], type]:
+    """Register a `TrainObjective` subclass as method `name` with its options' `defaults` and `variants`.
+
+    `parent`: the method it extends (its class must subclass the parent's, e.g. `parent="moco"` for a
+    `scenebias.train.moco.MocoObjective` subclass). It inherits the parent's options, defaults and variants, in the
+    parent's order, followed by its own (`defaults` and `variants` then list only what the method adds or
+    changes), and any option a parent preset pins. The parent may be registered later (any plugin file or
+    entry point); `load_methods` resolves it."""
     def deco(cls: type[TrainObjective]) -> type[TrainObjective]:
-        METHODS.register(name)(MethodSpec(name, cls, dict(defaults), paper,
-                                          description or (cls.__doc__ or "").strip().splitlines()[0],
-                                          dict(variants or {})))
+        own_defaults, own_variants = dict(defaults or {}), dict(variants or {})
+        text = description or (cls.__doc__ or "").strip().splitlines()[0]
+        if parent is None:
+            _check_new(name)
+            METHODS.register(name)(MethodSpec(name, cls, own_defaults, paper, text, own_variants))
+            _resolve_pending(strict=False)  # methods and presets that were waiting for this one
+            return cls
+
+        def extend(base: MethodSpec) -> MethodSpec:
+            if not issubclass(cls, base.objective):
+                raise PluginError(f"method {name!r}: its class {cls.__name__} does not subclass "
+                                  f"{base.objective.__name__}, the class of its parent {parent!r}")
+            return MethodSpec(name, cls, {**base.defaults, **own_defaults}, paper, text,
+                              {**base.variants, **own_variants}, dict(base.fixed))
+
+        _register_after(name, parent, extend)
         return cls
 
     return deco
 
 
-def register_preset(name: str, base: str, *, fixed: dict[str, Any], paper: str, description: str) -> MethodSpec:
+def register_preset(name: str, base: str, *, fixed: dict[str, Any], paper: str, description: str) -> None:
     """A named method that is another method with some options pinned (e.g. `moco+mixup` is `moco+be` with
-    `distractor=mixup`): a variant with its own name in tables, never a copy of the code."""
-    parent = METHODS.get(base)
-    for key in fixed:
-        parent.options({key: fixed[key]}, where=f"preset {name!r}")  # the pinned values must be valid
-    spec = MethodSpec(name, parent.objective, {k: v for k, v in parent.defaults.items() if k not in fixed},
-                      paper, description, {k: v for k, v in parent.variants.items() if k not in fixed},
-                      {**parent.fixed, **fixed})
-    METHODS.register(name)(spec)
-    return spec
+    `distractor=mixup`): a variant with its own name in tables, never a copy of the code. `base` may be registered
+    later (another plugin file); the preset is registered as soon as it is, at the latest by `load_methods`."""
+    def pin(parent: MethodSpec) -> MethodSpec:
+        for key in fixed:
+            parent.options({key: fixed[key]}, where=f"preset {name!r}")  # the pinned values must be valid
+        return MethodSpec(name, parent.objective, {k: v for k, v in parent.defaults.items() if k not in fixed},
+                          paper, description, {k: v for k, v in parent.variants.items() if k not in fixed},
+                          {**parent.fixed, **fixed})
+
+    _register_after(name, base, pin)
+
+
+def _check_new(name: str) -> None:
+    if name in METHODS or name in _PENDING:
+        raise ValueError(f"method {name!r} is registered twice")
+
+
+def _register_after(name: str, base: str, make: Callable[[MethodSpec], MethodSpec]) -> None:
+    _check_new(name)
+    _PENDING[name] = (base, make)
+    _resolve_pending(strict=False)
+
+
+def _resolve_pending(strict: bool) -> None:
+    """Register every waiting method whose base is registered, until none is left that can be (a chain such as a
+    preset of a child of `moco` resolves whatever the order); `strict`: one still waiting is an error naming it."""
+    progress = True
+    while progress:
+        progress = False
+        for name, (base, make) in list(_PENDING.items()):
+            if base in METHODS:
+                del _PENDING[name]
+                METHODS.register(name)(make(METHODS.get(base)))
+                progress = True
+    if strict and _PENDING:
+        waiting = ", ".join(f"{name!r} (on {base!r})" for name, (base, _) in _PENDING.items())
+        raise PluginError(f"methods built on a method that no plugin registers: {waiting}; registered: "
+                          f"{', '.join(METHODS.names())}")
 
 
 _loaded = False
 
 
 def load_methods() -> Registry[MethodSpec]:
-    """Import every module of the `methods` package and every `scenebias.methods` entry point, once."""
+    """Import every module of the `methods` package and every `scenebias.methods` entry point, once, then register
+    the methods and presets that were waiting for their base."""
     global _loaded
     if not _loaded:
         _loaded = True
@@ -154,6 +214,7 @@ def load_methods() -> Registry[MethodSpec]:
                            f"{Path(builtin.__path__[0]) / info.name}.py")
         for ep in entry_points(group="scenebias.methods"):
             _import_plugin(ep.load, f"entry point {ep.name!r} = {ep.value!r} (group scenebias.methods)")
+    _resolve_pending(strict=True)  # parents and preset bases from any file, in any import order
     return METHODS
 
 

@@ -10,6 +10,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from .io import read_json
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -25,6 +27,13 @@ def stable_hash(value: Any) -> str:
     """16 hex digits of the SHA-256 of `value` as sorted-key JSON: the one short digest of configs, stage
     inputs and parameter shapes (non-JSON values are hashed by their str)."""
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def canonical_sha256(value: Any) -> str:
+    """The full SHA-256 of `value` as canonical JSON (sorted keys, no spaces, ASCII): the dataset manifests'
+    `hash` (the generated set's over its file list, a real root's or the combined one's over its content)."""
+    canon = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canon.encode()).hexdigest()
 
 
 @lru_cache(maxsize=1)
@@ -53,17 +62,11 @@ def library_versions() -> dict[str, str]:
 
 
 def device_description(device: str) -> str:
-    import torch
+    import torch  # only here: provenance is imported by light code (the config, the tables)
 
     if device.startswith("cuda") and torch.cuda.is_available():
         return torch.cuda.get_device_name(torch.device(device))
     return f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads)"
-
-
-def manifest_hash(manifest_path: str | os.PathLike) -> str:
-    from .io import read_json
-
-    return read_json(manifest_path)["hash"]
 
 
 def provenance(*, cfg: Any, seed: int, device: str, wall_time_s: float,
@@ -71,7 +74,8 @@ def provenance(*, cfg: Any, seed: int, device: str, wall_time_s: float,
     record = {
         "git_commit": git_commit(),
         "config_hash": stable_hash(cfg),
-        "dataset_manifest_hash": manifest_hash(manifest) if manifest else None,
+        # the hash the manifest records, as written (scenebias.data.manifest.manifest_hash would re-check it)
+        "dataset_manifest_hash": read_json(manifest)["hash"] if manifest else None,
         "seed": seed,
         "libraries": library_versions(),
         "device": device_description(device),

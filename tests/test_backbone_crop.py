@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from scenebias import pipeline
-from scenebias.config import load_config
 from scenebias.data.formats import VideoRecord
 from scenebias.data.video import write_video
 from scenebias.errors import ConfigError
 from scenebias.models.backbones import build_backbone
+from scenebias.plan import load_config
 
 I3D_RUN = "moco@backbone~i3d"  # a paper-table row on FAME's / BE's I3D (tables_backbones: paper)
 

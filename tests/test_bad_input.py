@@ -3,9 +3,9 @@ import shutil
 
 import pytest
 
-from scenebias.config import load_config
 from scenebias.errors import ConfigError, DataError
 from scenebias.pipeline import evaluate, pretrain
+from scenebias.plan import load_config
 
 
 @pytest.fixture()

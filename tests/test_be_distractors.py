@@ -1,5 +1,6 @@
-"""BE Table 4's distractors, exact values (methods/be.py `distract`). The clips are built so that every pixel
-names its video, frame and position: x[i, c, t, h, w] = i + t/10 + c/100 + (h·W + w)/10⁴ (float64). The output
+"""BE Table 4's distractors, exact values (`distract`, scenebias/augment/distractors.py). The clips are built so
+that every pixel names its video, frame and position: x[i, c, t, h, w] = i + t/10 + c/100 + (h·W + w)/10⁴
+(float64). The output
 of a blend (1 − λ)·x + λ·d then gives λ back from the temporal step ((1 − λ)/10 per frame) and the distractor
 d from the rest, so partner, frame and λ are read from the output, not replayed from the generator."""
 from __future__ import annotations
@@ -9,7 +10,7 @@ import math
 import pytest
 import torch
 
-import methods.be as be
+from scenebias.augment import distractors
 
 B, C, T, H, W = 5, 3, 4, 6, 7
 
@@ -37,7 +38,7 @@ def _decode_blend(clips: torch.Tensor, out: torch.Tensor):
 @pytest.mark.parametrize("seed", range(6))
 def test_inter_frame_blends_one_frame_of_another_video(seed):
     clips = _coded()
-    out = be.distract(clips, "inter_frame", 0.3, "video", _gen(seed))
+    out = distractors.distract(clips, "inter_frame", 0.3, "video", _gen(seed))
     lam, d = _decode_blend(clips, out)
     assert ((lam > 1e-3) & (lam < 0.3)).all()  # λ ~ U(0, γ) per video (a λ under 1e-3 would not decode)
     assert lam.unique().numel() == B
@@ -63,7 +64,7 @@ def test_the_static_frame_is_drawn_at_random():
     for distractor in ("intra_frame", "inter_frame"):
         frames = set()
         for seed in range(20):
-            lam, d = _decode_blend(clips, be.distract(clips, distractor, 0.3, "video", _gen(seed)))
+            lam, d = _decode_blend(clips, distractors.distract(clips, distractor, 0.3, "video", _gen(seed)))
             for i in range(B):
                 code = float(d[i, 0, 0, 0, 0])
                 frames.add(round((code - math.floor(code + 1e-6)) * 10))
@@ -75,7 +76,7 @@ def test_the_static_frame_is_drawn_at_random():
 @pytest.mark.parametrize("seed", range(4))
 def test_gaussian_noise_is_one_noise_image_blended_into_every_frame(seed):
     clips = _coded()
-    out = be.distract(clips, "gaussian_noise", 0.3, "video", _gen(seed))
+    out = distractors.distract(clips, "gaussian_noise", 0.3, "video", _gen(seed))
     lam, d = _decode_blend(clips, out)
     assert ((lam > 1e-3) & (lam < 0.3)).all() and lam.unique().numel() == B
     # the same noise image on every frame of a video ...
@@ -99,7 +100,7 @@ def test_cutmix_box_area_is_the_batch_mean_lambda(seed):
     b, h, w = 4, 32, 40
     clips = torch.arange(b, dtype=torch.float64).view(b, 1, 1, 1, 1).expand(b, C, T, h, w).contiguous()
     gamma = 0.3
-    out = be.distract(clips, "cutmix", gamma, "video", _gen(seed))
+    out = distractors.distract(clips, "cutmix", gamma, "video", _gen(seed))
     lam = torch.rand(b, generator=_gen(seed)) * gamma  # λ ~ U(0, γ): the first draw of `distract`
     side_h, side_w = round(h * math.sqrt(float(lam.mean()))), round(w * math.sqrt(float(lam.mean())))
     changed = out != clips
@@ -136,11 +137,11 @@ def test_lambda_shared_across_the_batch_with_lambda_per_batch():
 def _decode(distractor, per, seed):
     if distractor != "mixup":
         clips = _coded()
-        return _decode_blend(clips, be.distract(clips, distractor, 0.3, per, _gen(seed)))[0]
+        return _decode_blend(clips, distractors.distract(clips, distractor, 0.3, per, _gen(seed)))[0]
     # mixup blends a whole other video, which moves too: fit out_i = (1 − λ)·x_i + λ·x_p by least squares for
     # every candidate p on random clips; exactly one partner fits without residual
     clips = torch.rand(B, C, T, H, W, generator=_gen(100 + seed), dtype=torch.float64)
-    out = be.distract(clips, "mixup", 0.3, per, _gen(seed))
+    out = distractors.distract(clips, "mixup", 0.3, per, _gen(seed))
     lam = []
     for i in range(B):
         fits = []
@@ -158,4 +159,4 @@ def _decode(distractor, per, seed):
 
 def test_unknown_distractor_is_named():
     with pytest.raises(ValueError, match="'static_frame'"):
-        be.distract(_coded(), "static_frame", 0.3, "video", _gen(0))
+        distractors.distract(_coded(), "static_frame", 0.3, "video", _gen(0))

@@ -13,9 +13,9 @@ from torch import nn
 from scenebias.analysis.cam import (COLUMNS, activation_map, energy_inside, last_feature_map, normalise_maps,
                                     plot_cams, summarise_cams)
 from scenebias.cli import main
-from scenebias.config import load_config
 from scenebias.data.formats import read_split
 from scenebias.models.backbones import Backbone, build_backbone
+from scenebias.plan import load_config
 
 
 def identity(x):

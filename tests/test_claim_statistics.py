@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from scenebias.config import load_config
 from scenebias.paper_tables import load_paper_tables
+from scenebias.plan import load_config
 from scenebias.tables import regenerate as rg
 from scenebias.tables.plan import all_cells
 

@@ -10,9 +10,9 @@ import pytest
 import torch
 import torchvision.transforms.v2.functional as F
 
-from scenebias.config import load_config
 from scenebias.data import transforms as T
 from scenebias.errors import ConfigError
+from scenebias.plan import load_config
 
 TV_OPS = (F.adjust_brightness, F.adjust_contrast, F.adjust_saturation, F.adjust_hue)
 AUTHORS = ("grayscale", "jitter", "blur")  # the FAME code's stage order

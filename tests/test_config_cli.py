@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from scenebias.cli import main
-from scenebias.config import load_config
 from scenebias.errors import ConfigError, DataError, UnknownNameError
 from scenebias.models.backbones import build_backbone
 from scenebias.pipeline import load_model
+from scenebias.plan import load_config
 
 
 @pytest.mark.parametrize("override, named", [

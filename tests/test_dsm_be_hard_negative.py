@@ -6,7 +6,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import methods.be as be
 import methods.dsm as dsm
 from scenebias.data.datasets import ClipDataset
 from scenebias.data.formats import VideoRecord

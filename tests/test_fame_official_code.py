@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-import methods.fame as fame
+from scenebias.augment import foreground, pairing
 from scenebias.models.backbones import build_backbone
 from scenebias.plugins import load_methods
 
@@ -37,16 +37,16 @@ def _authors_bin(r, g, b):
 # ------------------------------------------------------------------------------------------- blur kernel
 @pytest.mark.parametrize("crop, kernel", [(8, 1), (19, 1), (20, 3), (32, 3), (112, 11), (224, 23)])
 def test_official_blur_kernel_is_floor_tenth_made_odd_without_a_minimum(crop, kernel):
-    assert fame.official_blur_kernel(crop) == kernel  # ⌊0.1·crop⌋ // 2 · 2 + 1
+    assert foreground.official_blur_kernel(crop) == kernel  # ⌊0.1·crop⌋ // 2 · 2 + 1
     if kernel == 1:
         x = torch.rand(2, 5, 6, generator=torch.Generator().manual_seed(0))
-        assert torch.equal(fame.gaussian_blur(x, kernel), x)  # a 1-tap Gaussian: no blur at all
+        assert torch.equal(foreground.gaussian_blur(x, kernel), x)  # a 1-tap Gaussian: no blur at all
 
 
 # ------------------------------------------------------------------------------------------ HSV and hue
 def test_official_hsv_hue_at_zero_just_below_two_pi_and_rounded_onto_two_pi():
     b_ulp = float(np.float32(0.5) + np.float32(2 ** -24))  # the float32 just above 0.5
-    hsv = fame.official_hsv(_pixels((1, 0, 0), (1, 0, 0.01), (1, 0.5, 0.5), (1, 0.5, b_ulp)))[0, :, 0]
+    hsv = foreground.official_hsv(_pixels((1, 0, 0), (1, 0, 0.01), (1, 0.5, 0.5), (1, 0.5, b_ulp)))[0, :, 0]
     hue, sat, val = hsv.tolist()
     assert hue[0] == 0.0 and hue[2] == 0.0  # red; g == b exactly gives a zero sextant
     assert hue[1] == pytest.approx(2 * math.pi * (1 - 0.01 / 6), rel=1e-6)  # (g − b)/Δ = −0.01, mod 1 wraps
@@ -70,8 +70,8 @@ def test_official_bins_of_hand_computed_pixels():
     # (.75, .375, .375): s = .5, hx = .75 -> 8, hy -> 6, v = .75 -> round(7.75) = 8: 8 + 50 + 700 = 758.
     expected = [960, 995, 556, 56, 956, 958, 975, 758]
     assert [_authors_bin(*p)[0] for p in pixels] == expected  # the double-precision derivation agrees
-    assert fame.official_colour_bins(_pixels(*pixels)).flatten().tolist() == expected
-    assert fame.colour_bins(_pixels(*pixels), "official-code").flatten().tolist() == expected
+    assert foreground.official_colour_bins(_pixels(*pixels)).flatten().tolist() == expected
+    assert foreground.colour_bins(_pixels(*pixels), "official-code").flatten().tolist() == expected
 
 
 def test_official_level_rounds_half_to_even():
@@ -79,13 +79,13 @@ def test_official_level_rounds_half_to_even():
     pre = np.float32(v * np.float32(9)) + np.float32(1)
     assert pre == np.float32(2.5)  # float32: 9·fl(1/6) rounds to exactly 1.5
     # grey (v, v, v): hx = hy = 0.5 -> 6, 6; v' = round(2.5) = 2 (half to even; half up would give 3): 156
-    assert fame.official_colour_bins(_pixels((float(v),) * 3)).item() == 6 + 10 * 5 + 100 * 1
+    assert foreground.official_colour_bins(_pixels((float(v),) * 3)).item() == 6 + 10 * 5 + 100 * 1
 
 
 def test_official_bins_on_a_colour_grid_stay_in_1_to_999():
     steps = [k / 8 for k in range(9)]
     rgb = [(r, g, b) for r in steps for g in steps for b in steps]
-    bins = fame.official_colour_bins(_pixels(*rgb)).flatten().tolist()
+    bins = foreground.official_colour_bins(_pixels(*rgb)).flatten().tolist()
     checked = 0
     for colour, got in zip(rgb, bins):
         want, raw = _authors_bin(*colour)
@@ -125,13 +125,14 @@ def _hand_soft_mask(hist_eps=1e-8, posterior_eps=0.0, min_max_eps=1e-8):
 
 def test_official_posterior_histograms_and_epsilons_by_hand():
     clip = _hand_clip()
-    assert fame.official_colour_bins(clip.mean(dim=2)).flatten().tolist() == [556] + [256] * 9 + [556] * 6 + [758] * 4
+    bins = foreground.official_colour_bins(clip.mean(dim=2)).flatten().tolist()
+    assert bins == [556] + [256] * 9 + [556] * 6 + [758] * 4
     soft = _hand_soft_mask()
     expected = torch.tensor([soft[556]] + [soft[256]] * 9 + [soft[556]] * 6 + [soft[758]] * 4,
                             dtype=torch.float64).view(1, 4, 5)
-    got = fame.official_posterior(clip)
+    got = foreground.official_posterior(clip)
     torch.testing.assert_close(got, expected, rtol=1e-13, atol=0)
-    torch.testing.assert_close(fame.foreground_posterior(clip, "official-code"), expected, rtol=1e-13, atol=0)
+    torch.testing.assert_close(foreground.foreground_posterior(clip, "official-code"), expected, rtol=1e-13, atol=0)
     assert 1 - got[0, 3, 4].item() == pytest.approx(1e-8 / (1e-8 + 0.4 / (0.4 + 0.4 / 401)), rel=1e-3)  # b/(b+eps)
     # each other epsilon placement misses that expectation by several times rtol 1e-13
     for other in (dict(hist_eps=0.0), dict(posterior_eps=1e-8), dict(min_max_eps=0.0)):
@@ -140,7 +141,7 @@ def test_official_posterior_histograms_and_epsilons_by_hand():
 
 def test_official_mask_tie_at_the_beta_cut():
     clip = _hand_clip()
-    m = fame.foreground_mask(clip, "fame", 0.5, "official-code").flatten()
+    m = foreground.foreground_mask(clip, "fame", 0.5, "official-code").flatten()
     # ⌊0.5·20⌋ = 10 pixels: the 4 red ones (highest), then 6 of the 7 tied grey ones; no dark pixel
     assert m.sum().item() == 10
     assert m[16:].tolist() == [1.0] * 4
@@ -152,9 +153,9 @@ def test_official_mask_tie_at_the_beta_cut():
 def test_min_max_epsilon_on_the_max_of_the_shifted_map_only():
     x = torch.tensor([[[3.0, 3.0 + 2 ** -26]]], dtype=torch.float64)
     lo_gap = 2 ** -26
-    torch.testing.assert_close(fame.min_max(x), torch.tensor([[[0.0, lo_gap / (lo_gap + 1e-8)]]],
+    torch.testing.assert_close(foreground.min_max(x), torch.tensor([[[0.0, lo_gap / (lo_gap + 1e-8)]]],
                                                              dtype=torch.float64), rtol=1e-15, atol=0)
-    assert torch.equal(fame.min_max(torch.full((1, 2, 2), 0.7)), torch.zeros(1, 2, 2))  # flat map: 0, not NaN
+    assert torch.equal(foreground.min_max(torch.full((1, 2, 2), 0.7)), torch.zeros(1, 2, 2))  # flat map: 0, not NaN
 
 
 # ------------------------------------------------------------------------------------------------ partner
@@ -187,7 +188,7 @@ def test_paper_mode_partner_unchanged():
     paper = _objective("paper", "derangement")
     for seed in range(10):
         got = _partners(paper, seed)
-        assert got == fame.derangement(8, torch.Generator().manual_seed(seed)).tolist()
+        assert got == pairing.derangement(8, torch.Generator().manual_seed(seed)).tolist()
         assert all(i != p for i, p in enumerate(got))
     perm = _objective("paper", "permutation")
     assert _partners(perm, 3) == torch.randperm(8, generator=torch.Generator().manual_seed(3)).tolist()
@@ -227,7 +228,7 @@ def test_paper_bins_of_hand_computed_pixels():
     # red: hue 0 -> hx = 1 -> ⌊10⌋ clamped 9, hy = .5 -> 5, v 9: 959; grey .5: 555; black: 550;
     # green: hue 2π/3 -> hx = .25 -> 2, hy = .933 -> 9: 299; blue: hue 4π/3 -> hx 2, hy = .067 -> 0: 209
     px = _pixels((1, 0, 0), (0.5, 0.5, 0.5), (0, 0, 0), (0, 1, 0), (0, 0, 1))
-    assert fame.colour_bins(px, "paper").flatten().tolist() == [959, 555, 550, 299, 209]
+    assert foreground.colour_bins(px, "paper").flatten().tolist() == [959, 555, 550, 299, 209]
 
 
 def test_paper_posterior_and_mask_equal_a_numpy_rederivation():
@@ -238,15 +239,15 @@ def test_paper_posterior_and_mask_equal_a_numpy_rederivation():
     bins, raw = _paper_bins_np(x.mean(1))
     assert all(abs(v % 1) > 1e-4 and abs(v % 1 - 1) > 1e-4 for a in raw for v in a.ravel() if v < 10)
     bins = bins.ravel()
-    assert fame.colour_bins(clip.mean(dim=2), "paper").flatten().tolist() == bins.tolist()
+    assert foreground.colour_bins(clip.mean(dim=2), "paper").flatten().tolist() == bins.tolist()
     order = np.argsort(-seeds, kind="stable")
     fg, bg = bins[order[:32]], bins[order[-6:]]  # ⌊0.5·64⌋, ⌊0.1·64⌋
     hist_fg, hist_bg = np.bincount(fg, minlength=1000), np.bincount(bg, minlength=1000) + 1.0
     p_fg, p_bg = (hist_fg / hist_fg.sum())[bins], (hist_bg / hist_bg.sum())[bins]
     post = _min_max_np(_blur_np((p_fg / (p_fg + p_bg + 1e-8)).reshape(8, 8)))
-    got = fame.foreground_posterior(clip, "paper")
+    got = foreground.foreground_posterior(clip, "paper")
     np.testing.assert_allclose(got[0].double().numpy(), post, rtol=0, atol=1e-5)
     cut = np.sort(post.ravel())[::-1]
     assert cut[31] - cut[32] > 1e-4  # no near-tie at the β = 0.5 cut
     want = (post >= cut[31]).astype(np.float32)
-    assert np.array_equal(fame.foreground_mask(clip, "fame", 0.5, "paper")[0].numpy(), want)
+    assert np.array_equal(foreground.foreground_mask(clip, "fame", 0.5, "paper")[0].numpy(), want)

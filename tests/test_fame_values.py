@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-import methods.fame as fame
+from scenebias.augment import foreground
 
 
 # --------------------------------------------------------------------------- independent reference (NumPy)
@@ -111,7 +111,7 @@ SEED_MASK = np.array([[1, 1, 1, 1], [1, 1, 1, 1], [0, 0, 0, 0], [0, 0, 0, 0]], d
                                           (70, 7), (112, 11), (128, 13), (160, 17), (224, 23)])
 def test_blur_kernel_is_a_tenth_of_the_crop_made_odd(crop, kernel):
     # ⌊0.1·crop⌋, +1 when even, at least 3: 112 -> 11 (odd stays), 128 -> 12 -> 13, 224 -> 22 -> 23
-    assert fame.blur_kernel(crop) == kernel
+    assert foreground.blur_kernel(crop) == kernel
 
 
 def test_gaussian_blur_of_a_delta_is_the_outer_product_of_the_kernel():
@@ -120,7 +120,7 @@ def test_gaussian_blur_of_a_delta_is_the_outer_product_of_the_kernel():
     assert (w_side, w_mid) == pytest.approx((0.274069, 0.451863), abs=1e-6)
     delta = torch.zeros(1, 5, 5)
     delta[0, 2, 2] = 1.0
-    out = fame.gaussian_blur(delta, 3)[0].double().numpy()
+    out = foreground.gaussian_blur(delta, 3)[0].double().numpy()
     expected = np.zeros((5, 5))
     expected[1:4, 1:4] = np.outer([w_side, w_mid, w_side], [w_side, w_mid, w_side])
     np.testing.assert_allclose(out, expected, atol=1e-7)
@@ -128,7 +128,7 @@ def test_gaussian_blur_of_a_delta_is_the_outer_product_of_the_kernel():
     # only w_mid² and its neighbours get w_side·w_mid (not w_side + w_mid, as edge replication would give)
     corner = torch.zeros(1, 4, 4)
     corner[0, 0, 0] = 1.0
-    out = fame.gaussian_blur(corner, 3)[0].double().numpy()
+    out = foreground.gaussian_blur(corner, 3)[0].double().numpy()
     expected = np.zeros((4, 4))
     expected[:2, :2] = [[w_mid * w_mid, w_mid * w_side], [w_side * w_mid, w_side * w_side]]
     np.testing.assert_allclose(out, expected, atol=1e-7)
@@ -138,46 +138,46 @@ def test_gaussian_blur_of_a_delta_is_the_outer_product_of_the_kernel():
 def test_gaussian_blur_matches_an_explicit_sum(kernel, size):
     rng = np.random.default_rng(kernel)
     maps = rng.random((2, size, size + 1))
-    out = fame.gaussian_blur(torch.tensor(maps, dtype=torch.float64), kernel).numpy()
+    out = foreground.gaussian_blur(torch.tensor(maps, dtype=torch.float64), kernel).numpy()
     for b in range(2):
         np.testing.assert_allclose(out[b], _np_blur(maps[b], kernel), rtol=1e-12, atol=1e-12)
     # a constant map stays constant (the weights sum to 1)
-    flat = fame.gaussian_blur(torch.full((1, size, size), 0.7, dtype=torch.float64), kernel)
+    flat = foreground.gaussian_blur(torch.full((1, size, size), 0.7, dtype=torch.float64), kernel)
     np.testing.assert_allclose(flat.numpy(), 0.7, rtol=1e-12)
 
 
 def test_min_max_normalises_each_map_on_its_own():
     maps = torch.tensor([[[2.0, 4.0], [6.0, 3.0]], [[-1.0, -1.0], [1.0, 0.0]]], dtype=torch.float64)
-    out = fame.min_max(maps).numpy()
+    out = foreground.min_max(maps).numpy()
     # (x − min) / (max − min + 1e-8): map 1 spans 2..6, map 2 spans −1..1
     np.testing.assert_allclose(out[0], [[0.0, 0.5], [1.0, 0.25]], atol=1e-8)
     np.testing.assert_allclose(out[1], [[0.0, 0.0], [1.0, 0.5]], atol=1e-8)
-    flat = fame.min_max(torch.full((1, 2, 2), 3.0))  # no spread: zeros, not NaN (the eps)
+    flat = foreground.min_max(torch.full((1, 2, 2), 3.0))  # no spread: zeros, not NaN (the eps)
     assert torch.equal(flat, torch.zeros(1, 2, 2))
 
 
 def test_top_fraction_mask_marks_exactly_the_largest_scores():
     scores = torch.tensor([[[0.1, 0.9, 0.3], [0.8, 0.2, 0.7], [0.4, 0.6, 0.5]],
                            [[9.0, 1.0, 2.0], [3.0, 8.0, 4.0], [5.0, 6.0, 7.0]]])
-    m = fame.top_fraction_mask(scores, 0.5)  # ⌊0.5·9⌋ = 4 ones per map
+    m = foreground.top_fraction_mask(scores, 0.5)  # ⌊0.5·9⌋ = 4 ones per map
     assert m.tolist() == [[[0, 1, 0], [1, 0, 1], [0, 1, 0]],    # 0.9, 0.8, 0.7, 0.6
                           [[1, 0, 0], [0, 1, 0], [0, 1, 1]]]    # 9, 8, 7, 6
-    assert fame.top_fraction_mask(scores, 0.3).sum(dim=(1, 2)).tolist() == [2, 2]  # ⌊2.7⌋
-    assert fame.top_fraction_mask(scores, 0.1).sum().item() == 0  # ⌊0.9⌋ = 0: an empty mask
-    assert fame.top_fraction_mask(scores, 1.0).sum(dim=(1, 2)).tolist() == [9, 9]
+    assert foreground.top_fraction_mask(scores, 0.3).sum(dim=(1, 2)).tolist() == [2, 2]  # ⌊2.7⌋
+    assert foreground.top_fraction_mask(scores, 0.1).sum().item() == 0  # ⌊0.9⌋ = 0: an empty mask
+    assert foreground.top_fraction_mask(scores, 1.0).sum(dim=(1, 2)).tolist() == [9, 9]
 
 
 # --------------------------------------------------------------------------------------------- the clip
 def test_seed_map_of_the_tiny_clip_is_amp_times_channel_sum():
-    np.testing.assert_allclose(fame.seed_map(_clip())[0].double().numpy(), SEED, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(foreground.seed_map(_clip())[0].double().numpy(), SEED, rtol=1e-5, atol=1e-7)
     # consecutive differences only: frames (dark, bright, bright) move once in two steps -> half the map
     clip = _clip()
     shuffled = clip[:, :, [1, 0, 2]]
-    np.testing.assert_allclose(fame.seed_map(shuffled)[0].double().numpy(), SEED / 2, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(foreground.seed_map(shuffled)[0].double().numpy(), SEED / 2, rtol=1e-5, atol=1e-7)
     one_step = clip[:, :, :2]  # one difference: amp · ΣRGB as well (mean over 1 step)
-    np.testing.assert_allclose(fame.seed_map(one_step)[0].double().numpy(), SEED, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(foreground.seed_map(one_step)[0].double().numpy(), SEED, rtol=1e-5, atol=1e-7)
     still = clip[:, :, [0, 2, 0]]  # frames 0 and 2 are equal: no motion at all
-    assert fame.seed_map(still).abs().max().item() == 0.0
+    assert foreground.seed_map(still).abs().max().item() == 0.0
 
 
 @pytest.mark.parametrize("rgb, expected", [
@@ -191,14 +191,14 @@ def test_seed_map_of_the_tiny_clip_is_amp_times_channel_sum():
 ])
 def test_colour_bins_paper_mode_by_hand(rgb, expected):
     frame = torch.tensor(rgb).view(1, 3, 1, 1).expand(1, 3, 2, 2)
-    assert fame.colour_bins(frame, "paper").unique().tolist() == [expected]
+    assert foreground.colour_bins(frame, "paper").unique().tolist() == [expected]
     assert _np_bin(rgb) == expected  # the reference agrees with the hand derivation
 
 
 def test_colour_bins_paper_mode_against_colorsys():
     rng = np.random.default_rng(3)
     rgb = rng.random((3, 12, 12))
-    got = fame.colour_bins(torch.tensor(rgb[None], dtype=torch.float32), "paper")[0].numpy()
+    got = foreground.colour_bins(torch.tensor(rgb[None], dtype=torch.float32), "paper")[0].numpy()
     checked = 0
     for i in range(12):
         for j in range(12):
@@ -214,7 +214,7 @@ def test_colour_bins_paper_mode_against_colorsys():
 def test_tiny_clip_bins_samples_posterior_and_mask_by_hand():
     clip = _clip()
     mean = clip.mean(dim=2)
-    assert fame.colour_bins(mean, "paper")[0].tolist() == BINS.tolist()
+    assert foreground.colour_bins(mean, "paper")[0].tolist() == BINS.tolist()
     assert [[_np_bin(mean[0, :, i, j].double().numpy()) for j in range(4)] for i in range(4)] == BINS.tolist()
     # the samples: the blurred, normalised seed map has a clear gap between its 8th and 9th largest values and
     # a unique minimum at the grey corner (so the samples do not depend on how ties are broken)
@@ -222,17 +222,17 @@ def test_tiny_clip_bins_samples_posterior_and_mask_by_hand():
     ranked = np.sort(seeds.ravel())[::-1]
     assert ranked[7] - ranked[8] > 0.3 and ranked[-2] - ranked[-1] > 0.005
     assert set(np.argsort(-seeds.ravel())[:8]) == set(range(8)) and seeds.argmin() == 15
-    np.testing.assert_allclose(fame.min_max(fame.gaussian_blur(fame.seed_map(clip), 3))[0].double().numpy(),
-                               seeds, atol=1e-5)
+    got_seeds = foreground.min_max(foreground.gaussian_blur(foreground.seed_map(clip), 3))
+    np.testing.assert_allclose(got_seeds[0].double().numpy(), seeds, atol=1e-5)
     # the posterior: blurred and normalised hand posterior; exact to float32 round-off
     assert (P_RED, P_BLUE) == pytest.approx((0.998860, 0.992072), abs=1e-6)
     expected = _np_min_max(_np_blur(POSTERIOR, 3))
-    got = fame.foreground_posterior(clip, "paper")[0].double().numpy()
+    got = foreground.foreground_posterior(clip, "paper")[0].double().numpy()
     np.testing.assert_allclose(got, expected, atol=2e-6)
     # colours come from the time-averaged frame: with the dark frame first the mean colours are the same, and
     # the seed map is halved (one step of motion in two), which the min-max undoes, so nothing changes; the first
     # frame alone would put the moving reds in other value levels (0.9·0.7 = 0.63 -> 6, 0.9·0.78 = 0.70 -> 7)
-    reordered = fame.foreground_posterior(clip[:, :, [1, 0, 2]], "paper")[0].double().numpy()
+    reordered = foreground.foreground_posterior(clip[:, :, [1, 0, 2]], "paper")[0].double().numpy()
     np.testing.assert_allclose(reordered, expected, atol=2e-6)
     # without the background's Laplace smoothing P(x|B) = 0 for red and blue, both posteriors would be 1 and the
     # blurred top-right corner would equal its neighbour (both 1.0); with it, blue (0.99207) pulls the corner down
@@ -240,11 +240,11 @@ def test_tiny_clip_bins_samples_posterior_and_mask_by_hand():
     # the mask: top ⌊0.5·16⌋ = 8 of that map; a clear gap between the 8th and 9th values
     ranked = np.sort(expected.ravel())[::-1]
     assert ranked[7] - ranked[8] > 0.1
-    assert fame.foreground_mask(clip, "fame", 0.5, "paper")[0].numpy().tolist() == MASK.tolist()
-    assert fame.foreground_mask(clip, "seed", 0.5)[0].numpy().tolist() == SEED_MASK.tolist()
+    assert foreground.foreground_mask(clip, "fame", 0.5, "paper")[0].numpy().tolist() == MASK.tolist()
+    assert foreground.foreground_mask(clip, "seed", 0.5)[0].numpy().tolist() == SEED_MASK.tolist()
     # β = 0.25: the top 4 of the same map: (0,0), (1,0), (2,0), (3,0) and (0,1) tie at the maximum 1.0, so only
     # the count and membership in that set are determined
-    small = fame.foreground_mask(clip, "fame", 0.25, "paper")[0].numpy()
+    small = foreground.foreground_mask(clip, "fame", 0.25, "paper")[0].numpy()
     assert small.sum() == 4 and set(np.flatnonzero(small)) <= {0, 1, 4, 8, 12}
 
 
@@ -255,7 +255,7 @@ def test_posterior_is_per_clip_in_a_batch():
     second = [row[:] for row in LAYOUT]
     second[0][3] = RED
     both = torch.cat([_clip(), _clip(second)])
-    post = fame.foreground_posterior(both, "paper").double().numpy()
+    post = foreground.foreground_posterior(both, "paper").double().numpy()
     np.testing.assert_allclose(post[0], _np_min_max(_np_blur(POSTERIOR, 3)), atol=2e-6)
     p_red_only = 1 / (1 + 1 / 1001)
     posterior2 = np.where(np.array(BINS) == 285, 0.0, p_red_only)

@@ -178,7 +178,7 @@ def test_the_rebuild_command_of_a_flavour_repairs_only_the_damaged_entry(tiny_da
     import shlex
 
     from scenebias.cli import main
-    from scenebias.config import load_config
+    from scenebias.plan import load_config
     from scenebias.pipeline import split
 
     cfg = load_config("smoke", [])
@@ -252,7 +252,7 @@ def test_cli_builds_a_flavour_cache(tiny_dataset, tmp_path, capsys):
     import json
 
     from scenebias.cli import main
-    from scenebias.config import load_config
+    from scenebias.plan import load_config
 
     cfg = load_config("smoke", [])
     cfg["paths"]["data"] = str(tiny_dataset)

@@ -10,11 +10,11 @@ import torch
 from scenebias.analysis.mask_quality import (BETAS, COLUMNS, annotation_path, clip_and_truth, mask_quality,
                                              overlap_scores, resize_center_crop_masks, score_batch, size_ceilings)
 from scenebias.cli import main
-from scenebias.config import load_config
 from scenebias.data import transforms as T
 from scenebias.data.datasets import ClipDataset
 from scenebias.data.formats import read_split
 from scenebias.errors import DataError
+from scenebias.plan import load_config
 from scenebias.report.build import mask_quality_ranking, mask_quality_section
 
 

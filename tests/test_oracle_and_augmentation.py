@@ -59,7 +59,7 @@ def test_masks_leave_every_random_draw_unchanged():
 
 
 def test_actor_free_scene_recovers_a_static_scene_behind_a_moving_actor():
-    from methods.fame import actor_free_scene
+    from scenebias.augment.foreground import actor_free_scene
 
     g = torch.Generator().manual_seed(0)
     scene = torch.rand(2, 3, 1, 6, 6, generator=g).expand(2, 3, 4, 6, 6)
@@ -77,7 +77,7 @@ def test_actor_free_scene_recovers_a_static_scene_behind_a_moving_actor():
 
 
 def test_oracle_merge_pastes_each_frames_actor_onto_the_partners_actor_free_scene():
-    from methods.fame import actor_free_scene
+    from scenebias.augment.foreground import actor_free_scene
 
     objective = load_methods().get("moco+fame").build(build_backbone("tiny3d", width=4), 3,
                                                       {"queue_size": 16, "mask": "oracle"})

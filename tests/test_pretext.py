@@ -6,10 +6,10 @@ import math
 import pytest
 import torch
 
-import methods.be as be
 import methods.clip_order as clip_order
 import methods.cubic_puzzle as cubic_puzzle
 import methods.rotnet as rotnet
+from scenebias.augment import distractors
 from scenebias.data.transforms import colour_augment, normalize
 from scenebias.models.backbones import build_backbone
 from scenebias.plugins import load_methods
@@ -231,7 +231,7 @@ def test_distracted_views_are_the_transform_of_be_distract():
     views = objective.make_views(batch, _gen(9))
     g = _gen(9)  # replay: labels, then BE's distractor
     labels = objective.draw_labels(4, g)
-    x_d = be.distract(batch["clip"], "intra_frame", 0.3, "video", g)
+    x_d = distractors.distract(batch["clip"], "intra_frame", 0.3, "video", g)
     assert len(views) == 2
     assert torch.equal(views[1], cubic_puzzle.join_pieces(objective.transform(x_d, labels)[:, 0], "spatial"))
     assert not torch.equal(views[1], views[0])

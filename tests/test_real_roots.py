@@ -15,12 +15,13 @@ import numpy as np
 import pytest
 
 from scenebias import pipeline
-from scenebias.config import data_dir, load_config, validate
+from scenebias.config import data_dir
 from scenebias.data import formats as F
 from scenebias.data import manifest as M
 from scenebias.data.manifest import RealRoot, build_manifest, combine_manifests, manifest_hash, real_roots
 from scenebias.errors import ConfigError, DataError
 from scenebias.io import read_json
+from scenebias.plan import load_config, plan
 from scenebias.provenance import provenance
 
 
@@ -57,7 +58,7 @@ def _cfg(base, tmp_path, real, on_missing=None, manifest=None):
     if on_missing is not None:
         cfg["data"]["on_missing"] = on_missing
     cfg["data"]["manifest"] = manifest or {"dir": str(tmp_path / "manifests" / "{profile}")}
-    return validate(cfg, "test")
+    return plan(cfg, "test")
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ from scenebias.data import synthetic as S
 from scenebias.data.synthetic import FLAVOUR_FORMAT, GeneratorConfig, generate, load_annotation
 from scenebias.data.video import read_video
 from scenebias.errors import ConfigError, DataError
+from scenebias.provenance import canonical_sha256
 
 TINY = GeneratorConfig.tiny()
 
@@ -51,7 +52,7 @@ def test_manifest_lists_every_file(tiny_dataset):
     for f in m["files"][::7]:
         data = (tiny_dataset / f["path"]).read_bytes()
         assert len(data) == f["bytes"] and hashlib.sha256(data).hexdigest() == f["sha256"]
-    assert S.manifest_hash(m["files"]) == m["hash"]
+    assert canonical_sha256(m["files"]) == m["hash"]
     assert set(S.flavour_roots(tiny_dataset)) == set(S.FLAVOURS)
 
 

@@ -1,6 +1,7 @@
 """Paper tables regenerated: the plan (cells -> runs and evaluations), the claim tests, the outputs."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -8,12 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scenebias.config import load_config, validate
 from scenebias.errors import ConfigError
 from scenebias.paper_tables import load_paper_tables, table_ids
+from scenebias.plan import load_config, plan
 from scenebias.tables import regenerate as rg
 from scenebias.tables.plan import all_cells, resolve_run, selected_tables, table_cells, table_evaluations
-from scenebias.tables.render import build_table, outputs
+from scenebias.tables.render import build_table, latex, outputs
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +79,7 @@ def test_static_bias_figure_adds_reference_and_static_classifier(default_cfg, ta
 
 
 def test_table_runs_are_idempotent_and_selectable(default_cfg):
-    again = validate(default_cfg, "again")
+    again = plan(default_cfg, "again")
     assert again["runs"] == default_cfg["runs"]
     only = load_config("default", overrides={"tables": ["fame_table4"]})
     derived = {r for r, s in only["runs"].items() if s.get("from_tables")}
@@ -268,3 +269,17 @@ def test_retrieval_cells_read_their_table_s_variant_and_level(default_cfg, table
     assert rg.cell_value(record, cell, "x.json") == pytest.approx(40.0)
     assert rg.cell_value(record, next(c for c in be if c.k in (1, 5)), "x.json") == pytest.approx(20.0)
     assert rg.cell_value(record, next(c for c in fame if c.k in (1, 5)), "x.json") == pytest.approx(10.0)
+
+
+def test_latex_is_escaped_by_pandas_and_shows_the_papers_dagger(default_cfg, monkeypatch):
+    """FAME Table 6's '\\dagger' rows (pretrained on Kinetics-400) print a superscript dagger, not a raw command; the
+    cells, the headers and the caption are escaped as pandas escapes LaTeX."""
+    table = load_paper_tables()["fame_table6"]
+    cells = all_cells(default_cfg, table)
+    monkeypatch.setattr(rg, "all_cells", lambda cfg, t: [dataclasses.replace(c, run=None, reason="not run here")
+                                                         for c in cells])
+    summary = rg.summarise(table, rg.seed_values(table, default_cfg, None))
+    tex = latex(table, summary, "a_b & 50% of #1 → ± α")
+    assert "Grid$^\\dagger$ & i3d / kinetics400 & 86.5 & -- &" in tex
+    assert "FAME$^\\dagger$ &" in tex and " \\dagger" not in tex
+    assert "\\caption{a\\_b \\& 50\\% of \\#1 $\\to$ $\\pm$ $\\alpha$}" in tex

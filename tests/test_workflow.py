@@ -54,7 +54,7 @@ def _expected_evaluations(cfg) -> set[tuple[str, str, str]]:
 
 
 def test_dry_run_lists_every_job(smoke_paths):
-    from scenebias.config import load_config
+    from scenebias.plan import load_config
 
     tmp, extra = smoke_paths
     proc = _snakemake("-n", "--nolock", "--configfile", "config/profiles/smoke.yaml", str(extra))
@@ -200,7 +200,7 @@ def test_the_calibration_study_names_valid_configs_for_every_candidate(tmp_path)
     """config/studies/calibration.yaml is not a config overlay but a list of candidates: each candidate's overlay
     (benchmarks.calibration.study.overlay) validates on the base profile and sets what the candidate says."""
     from benchmarks.calibration.study import load_study, overlay
-    from scenebias.config import load_config
+    from scenebias.plan import load_config
 
     path = REPO / "config/studies/calibration.yaml"
     study = load_study(path)

@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
 
     from scenebias import pipeline as P
-    from scenebias.config import load_config
+    from scenebias.plan import load_config
     from scenebias.evaluate import linear as lin
     from scenebias.models.backbones import build_backbone
     from scenebias.plugins import get_method

@@ -41,6 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..augment.foreground import foreground_mask
 from ..errors import ConfigError, DataError
 from ..evaluate.protocol import kinetics_normalize
 from ..io import atomic_path
@@ -180,8 +181,6 @@ class ClipSet:
 def load_clips(cfg: dict[str, Any], flavour: str, indices: Sequence[int], beta: float = FAME_BETA,
                colour_mode: str = "paper", progress: bool = False) -> ClipSet:
     """Test-split videos `indices` of `flavour`: clip, ground truth and FAME mask (see the module docstring)."""
-    from methods.fame import foreground_mask
-
     from ..config import data_dir
     from ..data.datasets import ClipDataset
     from ..pipeline import split
@@ -394,8 +393,6 @@ def parse_model_arg(text: str) -> tuple[str, str]:
 
 
 def _progress(items, enabled: bool, desc: str):
-    if not enabled:
-        return items
     from tqdm import tqdm
 
-    return tqdm(items, desc=desc, leave=False)
+    return tqdm(items, desc=desc, leave=False, disable=not enabled)

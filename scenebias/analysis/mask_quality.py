@@ -32,6 +32,7 @@ import pandas as pd
 import torch
 import torchvision.transforms.v2.functional as TF
 
+from ..augment.foreground import foreground_mask
 from ..data import transforms as T
 from ..data.datasets import ClipDataset, uniform_clip_starts
 from ..data.formats import VideoRecord
@@ -119,8 +120,6 @@ def score_batch(clips: torch.Tensor, truth: torch.Tensor, betas: Sequence[float]
 
     clips (B, C, T, H, W) in [0, 1]; truth (B, T, H, W) bool. Returns a long frame with one row per clip,
     variant and β (columns clip, variant, mask, colour_mode, beta, the METRICS, mask_area, actor_area, ...)."""
-    from methods.fame import foreground_mask
-
     b, _, _, h, w = clips.shape
     union = truth.any(dim=1)
     actor_px = union.flatten(1).sum(1)

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
 
@@ -20,10 +22,12 @@ def mean_ci(values, confidence: float = 0.95) -> tuple[float, float, int]:
     return float(x.mean()), float(half), n
 
 
-def format_ci(mean: float, half: float, scale: float = 100.0, digits: int = 1) -> str:
-    if math.isnan(mean):
+def format_ci(mean: Any, half: Any, scale: float = 100.0, digits: int = 1, n: int | None = None) -> str:
+    """`mean ± half`, both times `scale` (100: fractions shown in %; 1: numbers already in their unit), with
+    `digits` decimals; just the mean without a half-width (one seed); – without a mean, or with `n` = 0 seeds."""
+    if n == 0 or mean is None or pd.isna(mean):
         return "–"
-    if math.isnan(half):
+    if half is None or pd.isna(half):
         return f"{mean * scale:.{digits}f}"
     return f"{mean * scale:.{digits}f} ± {half * scale:.{digits}f}"
 

@@ -46,17 +46,20 @@ import hashlib
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Protocol, Sequence
+from typing import Any, Mapping, Protocol, Sequence
 
+import av
 import numpy as np
+import pandas as pd
+import torch
+import torchvision.transforms.v2.functional as F
+from tqdm.auto import tqdm
 
 from ..errors import ConfigError, DataError
 from ..io import atomic_path, read_json_if_valid, write_json
 from .formats import HMDB_TAGS, check_layout, default_dirs, read_split
+from .manifest import file_sha256
 from .video import read_video, write_video
-
-if TYPE_CHECKING:
-    import torch
 
 PERSON = 1                      # COCO category id of "person" in torchvision's detection models
 HMDB51_SPLITS = (1, 2, 3)
@@ -100,16 +103,9 @@ class BoxSource(Protocol):
     def digest(self, video: str) -> str: ...
 
 
-def file_sha256(path: Path) -> str:
-    with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
-
-
 def read_boxes_file(path: str | Path, score_threshold: float = 0.0) -> dict[str, np.ndarray]:
     """The boxes CSV (module docstring) -> {video: (n, 5) float64 rows frame, x0, y0, x1, y1}, rows with a
     score below `score_threshold` dropped. Malformed rows are a DataError naming the file and line."""
-    import pandas as pd
-
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: boxes file not found (CSV with header {','.join(BOXES_COLUMNS)}[,score])")
@@ -173,8 +169,7 @@ def load_person_detector(weights: str | Path, min_size: int = 800, max_size: int
     resize defaults (the COCO training setting). A missing, unreadable or mismatching file is a ConfigError
     naming it and where the official weights come from.
     """
-    import torch
-    from torchvision.models.detection import fasterrcnn_resnet50_fpn
+    from torchvision.models.detection import fasterrcnn_resnet50_fpn  # the detector only when asked for
 
     weights = Path(weights)
     if not weights.is_file():
@@ -209,8 +204,6 @@ class PersonDetector:
         self._digest = f"detector:{file_sha256(self.weights)[:16]}:{min_size}:{max_size}"
 
     def boxes(self, video: str, frames: "torch.Tensor") -> list[np.ndarray]:
-        import torch
-
         out: list[np.ndarray] = []
         with torch.inference_mode():
             for start in range(0, frames.shape[0], self.batch_size):
@@ -273,8 +266,6 @@ def square_boxes(boxes: np.ndarray, height: int, width: int) -> np.ndarray:
 def crop_frames(frames: "torch.Tensor", squares: np.ndarray, size: int) -> np.ndarray:
     """Crop frame t of (T, H, W, 3) uint8 to squares[t] (zeros outside the frame) and resize it to size x size
     (bilinear, antialiased) -> (T, size, size, 3) uint8."""
-    import torchvision.transforms.v2.functional as F
-
     chw = frames.permute(0, 3, 1, 2)
     out = [F.resized_crop(chw[t], int(y0), int(x0), int(y1 - y0), int(x1 - x0), [size, size], antialias=True)
            for t, (x0, y0, x1, y1) in enumerate(squares)]
@@ -328,8 +319,6 @@ def list_hmdb51_videos(root: Path, video_dir: Path | None = None, split_dir: Pat
 
 def video_fps(path: Path) -> int:
     """The stream's average frame rate, rounded (write_video takes an integer); HMDB51's 30 if unstated."""
-    import av
-
     with av.open(str(path)) as container:
         rate = container.streams.video[0].average_rate if container.streams.video else None
     return max(int(round(float(rate))), 1) if rate else HMDB51_FPS
@@ -396,7 +385,7 @@ def build_actor_hmdb51(root: str | Path, out: str | Path, *, detector_weights: s
         unlisted = []
     copy_split_files(splits_at, out / "testTrainMulti_7030_splits")
     records, cropped = [], 0
-    for v in _bar(videos, progress):
+    for v in tqdm(videos, desc="actor crop", unit="video", disable=not progress):
         out_video, sidecar = out / "videos" / v.rel, out / SIDECAR_DIR / f"{v.rel}.json"
         record = _is_done(out_video, sidecar, {**asdict(crop), "boxes": source.digest(v.rel)})
         if record is None:
@@ -424,10 +413,3 @@ def summarise(records: Sequence[dict], cropped: int, missing: Sequence[str], unl
 def _opt(value: str | Path | None) -> Path | None:
     return None if value is None else Path(value)
 
-
-def _bar(items: Iterable, progress: bool) -> Iterable:
-    if not progress:
-        return items
-    from tqdm.auto import tqdm
-
-    return tqdm(items, desc="actor crop", unit="video")

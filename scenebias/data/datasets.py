@@ -42,7 +42,7 @@ flip (bilinear, then > 0.5), so a mask lies exactly on its view's actor.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -51,10 +51,8 @@ from torch.utils.data import Dataset
 from ..errors import ConfigError, DataError
 from . import transforms as T
 from .formats import VideoRecord
+from .frame_cache import CachedFrames
 from .video import read_video
-
-if TYPE_CHECKING:
-    from .frame_cache import CachedFrames
 
 MODES = ("pair", "triple", "single", "test")
 

@@ -35,14 +35,16 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
+import av
 import numpy as np
+from tqdm import tqdm
 
 from ..errors import DataError
 from ..io import atomic_path, read_json, read_json_if_valid, write_json
 from .manifest import file_sha256
 from .video import read_video
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # torch is imported where used (CachedFrames.frames), as in scenebias.data.video
     import torch
 
 FORMAT_VERSION = 1
@@ -55,8 +57,6 @@ DEFAULT_DIR = "{data}/frame_cache"
 # ------------------------------------------------------------------------------------------------ names
 def decoder_id() -> str:
     """The decoder that produced (or would produce) the cached frames; part of every entry's name."""
-    import av
-
     libavcodec = ".".join(str(v) for v in av.library_versions["libavcodec"])
     return f"pyav {av.__version__}, libavcodec {libavcodec}"
 
@@ -150,11 +150,8 @@ def _results(tasks: list[tuple[str, str, str]], workers: int) -> Iterable[tuple[
 
 
 def _run_tasks(tasks: list[tuple[str, str, str]], workers: int, progress: bool) -> list[tuple[str, dict, bool]]:
-    if not progress:
-        return list(_results(tasks, workers))
-    from tqdm import tqdm
-
-    return list(tqdm(_results(tasks, workers), total=len(tasks), desc="frame cache", unit="video", leave=False))
+    return list(tqdm(_results(tasks, workers), total=len(tasks), desc="frame cache", unit="video", leave=False,
+                     disable=not progress))
 
 
 def build_cache(records_or_paths: Iterable[Any], cache_dir: str | os.PathLike, progress: bool = True,
@@ -258,11 +255,7 @@ def verify_cache(cache_dir: str | os.PathLike, sources: bool = False, progress: 
     """
     folder = Path(cache_dir)
     videos = read_index(folder)["videos"]
-    items = sorted(videos.items())
-    if progress:
-        from tqdm import tqdm
-
-        items = tqdm(items, desc="verify frame cache", unit="video", leave=False)
+    items = tqdm(sorted(videos.items()), desc="verify frame cache", unit="video", leave=False, disable=not progress)
     bad: list[str] = []
     problems: dict[str, str | None] = {}  # entry -> problem: videos sharing an entry hash it once
     for key, rec in items:

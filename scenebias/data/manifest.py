@@ -20,14 +20,17 @@ atomically: a failure (an unreadable file, a bad layout) leaves no manifest, and
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
+
+import av
+from tqdm import tqdm
 
 from ..errors import ConfigError, DataError
 from ..io import read_json, write_json
+from ..provenance import canonical_sha256
 from .formats import FORMATS, LAYOUTS, SUBSETS, SplitIndex, check_layout, default_dirs, read_split
 
 MANIFEST_FORMAT = "scenebias-dataset-manifest/1"
@@ -106,9 +109,7 @@ def file_sha256(path: str | os.PathLike) -> str:
 
 def content_hash(manifest: Mapping[str, Any]) -> str:
     """sha256 of the canonical JSON of everything but `hash` and `where` (locations are not content)."""
-    content = {k: v for k, v in manifest.items() if k not in ("hash", "where")}
-    canon = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return hashlib.sha256(canon.encode()).hexdigest()
+    return canonical_sha256({k: v for k, v in manifest.items() if k not in ("hash", "where")})
 
 
 def probe_first_frame(path: str | os.PathLike) -> str | None:
@@ -116,8 +117,6 @@ def probe_first_frame(path: str | os.PathLike) -> str | None:
     p = Path(path)
     if p.stat().st_size == 0:
         return "empty file (0 bytes)"
-    import av
-
     try:
         with av.open(str(p), mode="r") as container:
             if not container.streams.video:
@@ -136,14 +135,6 @@ def _rel(path: Path, base: Path) -> str:
         return path.relative_to(base).as_posix()
     except ValueError:
         return path.as_posix()
-
-
-def _progress(items: list, enabled: bool, desc: str) -> Iterable:
-    if not enabled:
-        return items
-    from tqdm import tqdm
-
-    return tqdm(items, desc=desc, unit="file", leave=False)
 
 
 # ------------------------------------------------------------------------------------------- manifest
@@ -171,7 +162,8 @@ def build_manifest(real: RealRoot, out_path: str | os.PathLike, checksum: str = 
         for f in index.split_files:
             split_files[f.name] = f
         total = 0
-        for rec in _progress(index.records, progress, f"manifest {real.name} {subset}"):
+        for rec in tqdm(index.records, desc=f"manifest {real.name} {subset}", unit="file", leave=False,
+                        disable=not progress):
             try:
                 st = os.stat(rec.path)
                 entry: dict[str, Any] = {"subset": subset, "path": _rel(rec.path, video_dir), "bytes": st.st_size}

@@ -20,8 +20,12 @@ import torch
 import torch.nn.functional as nn_functional
 import torchvision.transforms.v2.functional as F
 
+# Input statistics (`normalize`): Kinetics' for training and every protocol; ImageNet's where FAME's retrieval script
+# (main_retrieve.py) and BE's data transforms use them (retrieval's `input_stats: imagenet`)
 KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
 KINETICS_STD = (0.22803, 0.22145, 0.216989)
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 # ============================================================================================ spatial

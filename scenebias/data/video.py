@@ -27,6 +27,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import av
 import numpy as np
 
 from ..errors import DataError
@@ -35,7 +36,7 @@ from ..io import atomic_path
 CONTAINERS = {".avi": "avi", ".mp4": "mp4"}
 DEFAULT_CRF = 17
 
-if TYPE_CHECKING:  # torch is imported lazily: generator workers never need it
+if TYPE_CHECKING:  # torch is imported where used (read_video): generator workers never need it
     import torch
 
 
@@ -85,8 +86,6 @@ def write_video(path: str | os.PathLike, frames: np.ndarray, fps: int = 25, crf:
         raise DataError(f"{target}: fps must be a positive integer; got {fps}")
 
     static = t > 1 and bool((arr == arr[:1]).all())
-    import av
-
     with atomic_path(target) as tmp:
         container = av.open(str(tmp), mode="w", format=CONTAINERS[suffix],
                             options={"fflags": "+bitexact"})
@@ -125,8 +124,6 @@ def read_video(path: str | os.PathLike) -> "torch.Tensor":
         raise DataError(f"{p}: video file not found")
     if p.stat().st_size == 0:
         raise DataError(f"{p}: video file is empty (0 bytes)")
-    import av
-
     frames: list[np.ndarray] = []
     try:
         with av.open(str(p), mode="r") as container:

@@ -5,9 +5,10 @@ import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import Dataset
+from tqdm.auto import tqdm
 
 from ..errors import ConfigError, DataError
-from .protocol import Normalize, _num_batches, _progress, iter_clip_batches, kinetics_normalize
+from .protocol import Normalize, _num_batches, iter_clip_batches, kinetics_normalize
 
 MODES = ("auto", "test", "single", "per_clip")
 POOLINGS = ("avg", "max")
@@ -51,7 +52,8 @@ def extract_features(
     labels: list[torch.Tensor] = []
     try:
         batches = iter_clip_batches(dataset, batch_size, num_workers)
-        for clips, y, item_mode in _progress(batches, progress, "features", _num_batches(dataset, batch_size)):
+        for clips, y, item_mode in tqdm(batches, desc="features", total=_num_batches(dataset, batch_size), leave=False,
+                                        disable=not progress):
             if mode in ("test", "single") and item_mode != mode:
                 key = "clips" if mode == "test" else "clip"
                 raise DataError(f"extract_features(mode={mode!r}) expects {mode}-mode items with a {key!r} entry, "

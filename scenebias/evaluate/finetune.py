@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
+from tqdm.auto import tqdm
 
 from ..data.transforms import check_stages, colour_augment
 from ..errors import ConfigError
@@ -25,7 +26,6 @@ from ..train import distributed as ddp
 from ..train import precision as amp
 from .protocol import (
     Normalize,
-    _progress,
     _worker_init,
     batch_clips,
     check_milestones,
@@ -181,7 +181,10 @@ def finetune(
             weights = [1.0] * len(loader)
         n_seen, n_correct, loss_sum = 0, 0, 0.0
         colour = _colour_step(cfg.colour, seed, epoch, rank)
-        bar = _progress(loader, progress, f"finetune {epoch + 1}/{cfg.epochs}", len(loader))
+        # the loader itself when the bar is off: a disabled tqdm around a rank's loader changes the two-rank
+        # result (tests/test_ddp.py, test_finetune_on_two_ranks_matches_one_process)
+        bar = (tqdm(loader, desc=f"finetune {epoch + 1}/{cfg.epochs}", total=len(loader), leave=False)
+               if progress else loader)
         for batch, weight in zip(bar, weights):
             clips, mode = batch_clips(batch)
             if mode != "single":

@@ -18,25 +18,19 @@ import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
 
+from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD, KINETICS_MEAN, KINETICS_STD, normalize
 from ..errors import ConfigError, DataError
-
-KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
-KINETICS_STD = (0.22803, 0.22145, 0.216989)
-# FAME's retrieval script (main_retrieve.py) and BE's data transforms normalise with ImageNet's statistics
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 Normalize = Callable[[torch.Tensor], torch.Tensor]
 
 
 def _channel_normalize(x: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...], name: str) -> torch.Tensor:
-    if x.dim() < 2 or x.shape[1] != 3:
-        raise ValueError(f"{name} expects (B, 3, ...) input, got shape {tuple(x.shape)}")
-    shape = (1, 3) + (1,) * (x.dim() - 2)
-    m = torch.tensor(mean, dtype=x.dtype, device=x.device).view(shape)
-    s = torch.tensor(std, dtype=x.dtype, device=x.device).view(shape)
-    return (x - m) / s
+    """scenebias.data.transforms.normalize of a clip batch, checked to be one: (B, 3, T, H, W)."""
+    if x.dim() != 5 or x.shape[1] != 3:
+        raise ValueError(f"{name} expects (B, 3, T, H, W) input, got shape {tuple(x.shape)}")
+    return normalize(x, mean, std)
 
 
 def kinetics_normalize(x: torch.Tensor) -> torch.Tensor:
@@ -139,14 +133,6 @@ def iter_clip_batches(
         yield clips, torch.as_tensor(batch["label"]).long().view(-1), mode
 
 
-def _progress(iterable, enabled: bool, desc: str, total: int | None = None):
-    if not enabled:
-        return iterable
-    from tqdm.auto import tqdm
-
-    return tqdm(iterable, desc=desc, total=total, leave=False)
-
-
 # How a video's clip scores are combined (docs/methods.md, "Multi-clip test"). FAME's eval.py averages the
 # model's outputs: the logits of its R(2+1)D classifier, the log-softmax its I3D's forward returns.
 CLIP_AVERAGES = ("softmax", "logits", "log_softmax", "by_backbone")
@@ -210,9 +196,8 @@ def multi_clip_predict(
     labels: list[torch.Tensor] = []
     try:
         n_batches = _num_batches(dataset, batch_size)
-        for clips, y, _ in _progress(
-            iter_clip_batches(dataset, batch_size, num_workers), progress, "test", n_batches
-        ):
+        for clips, y, _ in tqdm(iter_clip_batches(dataset, batch_size, num_workers), desc="test", total=n_batches,
+                                leave=False, disable=not progress):
             b, n = clips.shape[:2]
             x = normalize(clips.flatten(0, 1).to(device=device, dtype=torch.float32))
             logits = model(x).double()

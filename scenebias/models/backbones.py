@@ -5,6 +5,8 @@ The suite, not the method, owns the backbone: methods put heads on top of it.
 """
 from __future__ import annotations
 
+import inspect
+import warnings
 from collections import OrderedDict
 from typing import Callable
 
@@ -13,6 +15,8 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..registry import Registry
+from .i3d import i3d_trunk
+from .layers import conv_block, scaled
 
 BACKBONES: Registry[Callable[..., "Backbone"]] = Registry("backbone")
 
@@ -32,21 +36,6 @@ class Backbone(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.feature_map(x).mean(dim=(2, 3, 4))
-
-
-def conv_block(c_in: int, c_out: int, stride: int | tuple[int, int, int], kernel: int = 3,
-               batch_norm: bool = True) -> nn.Sequential:
-    """Conv3d (cubic kernel, 'same' padding) -> [BatchNorm] -> ReLU; a conv bias only without BN (BN makes it moot)."""
-    layers: list[nn.Module] = [nn.Conv3d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, bias=not batch_norm)]
-    if batch_norm:
-        layers.append(nn.BatchNorm3d(c_out))
-    layers.append(nn.ReLU(inplace=True))
-    return nn.Sequential(*layers)
-
-
-def scaled(channels: int, width: float) -> int:
-    """A channel count times the width multiplier, rounded, never below 1."""
-    return max(1, round(channels * width))
 
 
 def _check_width(width: float) -> float:
@@ -135,8 +124,6 @@ def i3d(width: float = 1.0) -> Backbone:
     Feature map (1024·width, ceil(T/8), ceil(H/32), ceil(W/32)): 2x7x7 at 16x224x224 (BE Sec. 4.3's 1024x2x7x7),
     8x7x7 at 64x224x224. Any clip of at least 1x1x1 passes. See scenebias/models/i3d.py.
     """
-    from .i3d import i3d_trunk
-
     trunk, dim = i3d_trunk(_check_width(width))
     return Backbone(trunk, dim, "i3d")
 
@@ -148,8 +135,6 @@ def i3d_r50(width: float = 1.0) -> Backbone:
     Not the Inception I3D of the BE/FAME papers (`i3d`); offered as the common modern I3D variant. The clip needs
     at least 2 frames (a 2x1x1 temporal pool after res2 halves time). `width` scales the stem (64) and so every stage.
     """
-    import warnings
-
     width = _check_width(width)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # pytorchvideo 0.1.5 calls torch.jit.script when imported
@@ -162,8 +147,6 @@ def i3d_r50(width: float = 1.0) -> Backbone:
 
 def check_backbone_options(name: str, options: dict, where: str = "backbone.options") -> None:
     """Unknown option names are errors naming the option and the ones the backbone takes."""
-    import inspect
-
     factory = BACKBONES.get(name)
     try:
         inspect.signature(factory).bind(**options)

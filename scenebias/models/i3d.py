@@ -15,7 +15,7 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from .backbones import conv_block, scaled
+from .layers import conv_block, scaled
 
 # Per Inception block (GoogLeNet Table 1 columns): #1x1, #3x3 reduce, #3x3, #"5x5" reduce, #"5x5" (3x3x3 here),
 # pool proj. A block outputs #1x1 + #3x3 + #"5x5" + pool proj channels: 256, 480, 512, 512, 512, 528, 832, 832, 1024.

@@ -9,21 +9,18 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import yaml
 
+from ..analysis.calibration import calibration_gates
 from ..analysis.stats import format_ci, mean_ci
+from ..config import results_dir
+from ..data.manifest import MANIFEST_FORMAT
 from ..io import atomic_path, write_json, write_text
-
-CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
-color:#1d2329;line-height:1.45}
-h1{font-size:1.7em;margin-bottom:.2em}h2{margin-top:1.8em;border-bottom:1px solid #d9dee3;padding-bottom:.2em}
-table{border-collapse:collapse;margin:.8em 0;font-size:.92em}th,td{border:1px solid #d9dee3;padding:.3em .6em;
-text-align:right}th{background:#f3f5f7}td:first-child,th:first-child,td:nth-child(2){text-align:left}
-.note{color:#5b6670;font-size:.92em}.verdict{background:#f6f8fa;border-left:4px solid #4c78a8;padding:.6em 1em}
-img{max-width:100%;border:1px solid #e5e8eb;margin:.5em 0}code{background:#f3f5f7;padding:0 .25em}
-.pill{padding:.1em .5em;border-radius:.6em;white-space:nowrap}table.claims td{text-align:left;vertical-align:top}
-table.claims td.detail{max-width:28em}
-"""
+from ..pipeline import dataset_manifests, split
+from ..provenance import REPO_ROOT
+from . import tables as paper_pages
+from .page import CSS, html_page
+from .plotting import pyplot, seaborn
 
 
 def markdown_table(frame: pd.DataFrame) -> str:
@@ -114,12 +111,7 @@ def compute_table(benchmarks: list[Path]) -> pd.DataFrame:
 
 
 def _plot_accuracy(raw: pd.DataFrame, chance: float, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
+    plt, sns = pyplot(), seaborn()
     long = [{"run": "(no runs)", "test set": t, "top-1 %": 0.0, "ci": 0.0} for t in ("biased", "swapped")] \
         if raw.empty else []
     for _, r in raw.iterrows():
@@ -148,11 +140,7 @@ def _plot_accuracy(raw: pd.DataFrame, chance: float, path: Path) -> None:
 
 
 def _plot_training(logs: dict[str, list[dict[str, Any]]], path: Path) -> bool:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     metrics = ["loss", "instance_acc", "pos_sim", "neg_sim", "queue_same_video", "train_acc"]
     present = [m for m in metrics if any(m in rec for log in logs.values() for rec in log)]
     if not present:  # still write the figure: it is a declared output of the report rule
@@ -222,12 +210,7 @@ def mask_quality_ranking(mq: pd.DataFrame) -> str:
 
 
 def _plot_mask_quality(mq: pd.DataFrame, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
+    plt, sns = pyplot(), seaborn()
     sns.set_theme(style="whitegrid")
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     if mq.empty:
@@ -291,9 +274,6 @@ orders means only (see the CIs below).</p>
 def datasets_section(cfg: dict[str, Any]) -> str:
     """Which data every number came from: each real root's manifest counts and what was skipped (on_missing:
     skip) or found undecodable; or the generated set."""
-    from ..data.manifest import MANIFEST_FORMAT
-    from ..pipeline import dataset_manifests
-
     rows, skipped = [], []
     for flavour, path in sorted(dataset_manifests(cfg).items()):
         if flavour not in (cfg["data"].get("real") or {}):
@@ -419,10 +399,6 @@ def build_report(cfg: dict[str, Any], metrics_csv: Path, out_dir: Path, benchmar
                  mask_quality_csv: Path | None = None, table_records: list[Path] | None = None) -> Path:
     """`mask_quality_csv` defaults to <results>/analysis/mask_quality.csv (the mask_quality rule's output);
     `table_records` are the paper tables' JSON records (`scenebias table`), one page each."""
-    from ..config import results_dir
-    from ..pipeline import split
-    from . import tables as paper_pages
-
     df = pd.read_parquet(metrics_csv) if metrics_csv.suffix == ".parquet" else pd.read_csv(metrics_csv)
     if "downstream" in df.columns:  # the overview's biased/swapped analysis is on the primary downstream set
         df = df[df["downstream"].fillna(cfg["data"]["downstream_flavour"]) == cfg["data"]["downstream_flavour"]]
@@ -436,8 +412,6 @@ def build_report(cfg: dict[str, Any], metrics_csv: Path, out_dir: Path, benchmar
 
     acc, raw = accuracy_table(df)
     _save_table(acc, out_dir, "accuracy")
-    from ..analysis.calibration import calibration_gates
-
     calibration = calibration_gates(df, ground_truth=cfg["data"]["pretrain_flavour"] not in (cfg["data"].get("real") or {}))
     write_json(out_dir / "calibration.json", calibration)
     board = leaderboard(raw)
@@ -454,10 +428,6 @@ def build_report(cfg: dict[str, Any], metrics_csv: Path, out_dir: Path, benchmar
     has_curves = _plot_training(logs, plots / "training_curves.png")
     mask_quality = mask_quality_section(mask_quality_csv or results_dir(cfg) / "analysis" / "mask_quality.csv",
                                         out_dir)
-
-    import yaml
-
-    from ..provenance import REPO_ROOT
 
     mirrors = yaml.safe_load((REPO_ROOT / "benchmarks" / "datasets.yaml").read_text(encoding="utf-8"))
     test_sets = "; ".join(f"<b>{html.escape(name)}</b> = <code>{html.escape(fl)}</code> (mirrors "
@@ -512,8 +482,7 @@ features; <b>centred</b> (FAME code: each set mean-centred before normalising) a
 so the sum exceeds the elapsed time): {total_s}.</p>
 {_html_table(compute)}
 """
-    page = f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>scenebias — {html.escape(cfg['profile'])}</title>" \
-           f"<style>{CSS}</style></head><body>{body}</body></html>\n"
+    page = html_page(f"scenebias — {cfg['profile']}", body)
     write_json(out_dir / "config.json", cfg)  # the resolved config this report was built with
     index = out_dir / "index.html"
     write_text(index, page)

@@ -10,9 +10,12 @@ from typing import Any
 
 import pandas as pd
 
+from ..analysis.stats import format_ci
 from ..io import read_json, write_text
+from ..plugins import load_methods
 from ..tables.regenerate import SUMMARY_COLUMNS
-from ..tables.render import format_ci, format_number, holds_text, swapped_text
+from ..tables.render import format_number, holds_text, swapped_text
+from .page import html_page
 
 VERDICT_COLOURS = {"reproduced": "#d9f0d3", "contradicted": "#f4cccc", "inconclusive": "#fff2cc",
                    "not testable": "#eeeeee"}
@@ -123,8 +126,7 @@ Git {html.escape(str(prov.get('git_commit')))}, config {html.escape(str(prov.get
 <p class="note">Files: <a href="{tid}.md">Markdown</a> · <a href="{tid}.tex">LaTeX</a> · <a href="{tid}.csv">CSV</a>
 · <a href="{tid}.seeds.csv">per seed</a> · <a href="{tid}.json">JSON</a></p>
 """
-    page = (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(record['label'])}"
-            f"</title><style>{css}</style></head><body>{body}</body></html>\n")
+    page = html_page(record["label"], body, css)
     path = out_dir / "tables" / f"{tid}.html"
     write_text(path, page)
     return path
@@ -133,8 +135,6 @@ Git {html.escape(str(prov.get('git_commit')))}, config {html.escape(str(prov.get
 def write_method_pages(records: list[dict[str, Any]], cfg: dict[str, Any], out_dir: Path, css: str) -> str:
     """methods/<method>.html: every run of the method and every table cell it fills, published beside ours;
     returns the index's list of links."""
-    from ..plugins import load_methods
-
     methods = load_methods()
     cells = pd.DataFrame([{**row, "table": r["label"], "table_id": r["table"]} for r in records
                           for row in r["summary"] if row.get("run")],
@@ -145,7 +145,7 @@ def write_method_pages(records: list[dict[str, Any]], cfg: dict[str, Any], out_d
         runs = {name: spec for name, spec in cfg["runs"].items() if spec["method"] == method}
         spec = methods.get(method)
         mine = cells[cells["run"].isin(list(runs))]
-        shown = mine.assign(ours=[format_ci(m, c) for m, c in zip(mine["mean"], mine["ci95"])])[
+        shown = mine.assign(ours=[format_ci(m, c, scale=1.0) for m, c in zip(mine["mean"], mine["ci95"])])[
             ["table", "label", "column_label", "run", "published", "ours", "seeds"]].rename(
             columns={"label": "row", "column_label": "column", "published": "paper"})
         run_rows = "".join(f"<li><code>{html.escape(n)}</code>: options {html.escape(str(r.get('options', {})))}"
@@ -155,8 +155,7 @@ def write_method_pages(records: list[dict[str, Any]], cfg: dict[str, Any], out_d
                 f"Defaults: <code>{html.escape(str(spec.defaults))}</code>.</p><h2>Runs</h2><ul>{run_rows}</ul>"
                 f"<h2>Its cells in the paper tables</h2>"
                 + (shown.to_html(index=False, border=0, na_rep="–") if len(shown) else "<p class='note'>none</p>"))
-        page = (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(method)}</title>"
-                f"<style>{css}</style></head><body>{body}</body></html>\n")
+        page = html_page(method, body, css)
         safe = method.replace("+", "_plus_")
         write_text(out_dir / "methods" / f"{safe}.html", page)
         links.append(f"<a href='methods/{safe}.html'>{html.escape(method)}</a>")

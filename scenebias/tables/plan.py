@@ -15,7 +15,7 @@ downstream flavour):
   schedule) reuses it; otherwise a run is derived, named like a sweep point: `moco+fame@beta~0.7`;
 - every row uses the profile's backbone; the papers' backbone column is shown beside it, not reproduced.
 
-`expand_table_runs` adds the derived runs to the config (the config validation calls it, like the sweeps);
+`expand_table_runs` adds the derived runs to the config (scenebias.plan calls it on the validated config);
 `table_cells` and `table_evaluations` give the workflow its jobs.
 """
 from __future__ import annotations
@@ -26,6 +26,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConfigError
+from ..models.backbones import BACKBONES
+from ..paper_tables import load_paper_tables, run_options, table_ids
+from ..plugins import load_methods
 
 ALL = "all"
 # paper protocol -> (suite protocol, note). The actor evaluation is fine-tuning on the actor-crop flavour.
@@ -61,8 +64,6 @@ class Cell:
 
 def selected_tables(cfg: dict[str, Any]) -> list[str]:
     """The table ids the profile regenerates (`tables:` in the config; `[all]` means every table)."""
-    from ..paper_tables import table_ids
-
     known = table_ids()
     wanted = cfg.get("tables", [ALL])
     if ALL in wanted:
@@ -87,8 +88,6 @@ def flavour_of(cfg: dict[str, Any], table: dict[str, Any], dataset: str | None) 
 
 def table_cells(cfg: dict[str, Any], table: dict[str, Any]) -> list[Cell]:
     """Every (row, column) of one table, internal rows only, with its run resolved against `cfg['runs']`."""
-    from ..paper_tables import run_options
-
     cells = []
     columns = table["columns"] or [{"id": "", "dataset": None}]
     for row in table["rows"]:
@@ -157,16 +156,12 @@ def all_cells(cfg: dict[str, Any], table: dict[str, Any]) -> list[Cell]:
 
 def table_evaluations(cfg: dict[str, Any], table_id: str) -> list[tuple[str, str, str]]:
     """(run, downstream flavour, protocol) of every evaluation a table reads, without repeats."""
-    from ..paper_tables import load_paper_tables
-
     table = load_paper_tables()[table_id]
     return sorted({c.eval_key for c in all_cells(cfg, table) if c.reproduced})
 
 
 def table_downstreams(cfg: dict[str, Any]) -> set[str]:
     """Every downstream flavour the selected tables evaluate on."""
-    from ..paper_tables import load_paper_tables
-
     tables = load_paper_tables()
     return {c.downstream for tid in selected_tables(cfg) for c in all_cells(cfg, tables[tid]) if c.reproduced}
 
@@ -176,8 +171,6 @@ def row_backbone(cfg: dict[str, Any], row: dict[str, Any]) -> tuple[str | None, 
     """(backbone, reason-if-unavailable) of a row: None (the profile's) unless `tables_backbones: paper`."""
     if cfg.get("tables_backbones", "profile") != "paper":
         return None, None
-    from ..models.backbones import BACKBONES
-
     name = row.get("backbone")
     if name in BACKBONES:
         return name, None
@@ -203,8 +196,6 @@ def resolve_run(cfg: dict[str, Any], method: str, options: dict[str, Any], flavo
 
 def expand_table_runs(cfg: dict[str, Any]) -> dict[str, Any]:
     """`cfg['runs']` plus the runs the selected tables need (marked `from_tables: true`). Idempotent."""
-    from ..paper_tables import load_paper_tables
-
     runs = {name: spec for name, spec in cfg["runs"].items() if not spec.get("from_tables")}
     work = {**cfg, "runs": runs}
     tables = load_paper_tables()
@@ -243,8 +234,6 @@ def _base_options(cfg: dict[str, Any], method: str) -> dict[str, Any]:
 
 def _identity(cfg: dict[str, Any], method: str, options: dict[str, Any], flavour: str | None,
               pretrain: dict[str, Any], backbone: str | None = None) -> str:
-    from ..plugins import load_methods
-
     full = load_methods().get(method).options(options)
     return json.dumps([method, full, flavour or cfg["data"]["pretrain_flavour"], pretrain,
                        backbone or cfg["backbone"]["name"]], sort_keys=True, default=str)

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .. import layout
 from ..analysis import stats as stats_
 from ..analysis.stats import mean_ci
 from ..errors import DataError
@@ -32,9 +33,8 @@ EvalPath = Callable[[str, int, str, str], Path]  # (run, seed, downstream, proto
 
 
 def eval_path_in(results: str | Path) -> EvalPath:
-    """The workflow's layout: <results>/eval/<run>/seed<seed>/<downstream>/<protocol>.json"""
-    return lambda run, seed, downstream, protocol: (Path(results) / "eval" / run / f"seed{seed}" / downstream
-                                                    / f"{protocol}.json")
+    """The workflow's evaluation records under `results` (scenebias.layout.evaluation)."""
+    return lambda run, seed, downstream, protocol: Path(layout.evaluation(results, run, seed, downstream, protocol))
 
 
 # ------------------------------------------------------------------------------------------ values

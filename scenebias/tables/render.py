@@ -3,15 +3,24 @@ and a JSON record with the caption, the claim verdicts, the compute cost and the
 from __future__ import annotations
 
 import math
+import re
+import shutil
+import time
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from ..analysis.cam import summarise_cams
+from ..analysis.stats import format_ci
 from ..errors import ConfigError
 from ..io import atomic_path, write_json, write_text
+from ..paper_tables import load_paper_tables
+from ..pipeline import manifest_path
+from ..provenance import provenance
+from ..report.plotting import pyplot, seaborn
 from . import regenerate as rg
-from .plan import all_cells
+from .plan import all_cells, flavour_of
 
 OUTPUTS = ("csv", "seeds.csv", "md", "tex", "png", "json")
 
@@ -24,12 +33,6 @@ def build_table(cfg: dict[str, Any], table_id: str, results: str | Path, out_dir
                 cams: tuple[Path, Path] | None = None) -> dict[str, Any]:
     """Regenerate `table_id` from the evaluation records under `results`; write every output atomically.
     `cams` = (scores CSV, figure PNG) of `scenebias cams`, shown by the class-activation-map figures."""
-    import time
-
-    from ..paper_tables import load_paper_tables
-    from ..pipeline import manifest_path
-    from ..provenance import provenance
-
     t0 = time.time()
     tables = load_paper_tables()
     if table_id not in tables:
@@ -79,8 +82,6 @@ def build_table(cfg: dict[str, Any], table_id: str, results: str | Path, out_dir
 # --------------------------------------------------------------------------------------------- caption
 def caption_of(cfg: dict[str, Any], table: dict[str, Any]) -> str:
     """What ran: the dataset -> flavour mapping, the backbone, the seeds, what is not reproduced."""
-    from .plan import flavour_of
-
     datasets = sorted({d for d in table["grid"].get("pretrain", []) + table["grid"].get("downstream", [])
                        if d and d != "none"})
     mapping = []
@@ -100,15 +101,6 @@ def caption_of(cfg: dict[str, Any], table: dict[str, Any]) -> str:
 
 
 # ------------------------------------------------------------------------------------------- formats
-def format_ci(mean: Any, half: Any, n: int = 1, digits: int = 1) -> str:
-    """`mean ± half` (just the mean with one seed; – when there is no value)."""
-    if n == 0 or mean is None or pd.isna(mean):
-        return "–"
-    if half is None or pd.isna(half):
-        return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f} ± {half:.{digits}f}"
-
-
 def format_number(x: Any, digits: int = 1, signed: bool = False) -> str:
     """A claim's effect (signed, fixed) or p-value / r (`digits` significant); – for a missing number."""
     if x is None or (isinstance(x, float) and (math.isnan(x) or math.isinf(x))):
@@ -147,11 +139,11 @@ def wide(table: dict[str, Any], summary: pd.DataFrame) -> pd.DataFrame:
             published = cell["published"]
             rec[f"{cell['column_label']} paper"] = "–" if published is None or (
                 isinstance(published, float) and math.isnan(published)) else f"{published:g}"
-            rec[f"{cell['column_label']} ours"] = format_ci(cell["mean"], cell["ci95"], cell["seeds"], digits)
+            rec[f"{cell['column_label']} ours"] = format_ci(cell["mean"], cell["ci95"], scale=1.0, digits=digits,
+                                                           n=cell["seeds"])
             if not pd.isna(cell["swapped_mean"]):
-                rec[f"{cell['column_label']} ours, scene-swapped"] = format_ci(cell["swapped_mean"],
-                                                                              cell["swapped_ci95"], cell["seeds"],
-                                                                              digits)
+                rec[f"{cell['column_label']} ours, scene-swapped"] = format_ci(
+                    cell["swapped_mean"], cell["swapped_ci95"], scale=1.0, digits=digits, n=cell["seeds"])
         records.append(rec)
     return pd.DataFrame(records)
 
@@ -174,10 +166,20 @@ def markdown(table: dict[str, Any], summary: pd.DataFrame, caption: str, claims:
     return "\n".join(lines)
 
 
+# Characters pandas' LaTeX escaping leaves alone (they are not special to LaTeX) that the .tex spells in
+# LaTeX: in the table (the CIs' ±, the empty cells' –, the papers' † marks) and in the caption (whose en
+# dashes stay as typed).
+TABLE_SYMBOLS = (("±", r"$\pm$"), ("†", r"$^\dagger$"), ("–", "--"))
+CAPTION_SYMBOLS = (("±", r"$\pm$"), ("→", r"$\to$"), ("α", r"$\alpha$"))
+
+
 def latex(table: dict[str, Any], summary: pd.DataFrame, caption: str) -> str:
+    """The wide table as a LaTeX table. Cells and headers are escaped by pandas (Styler.format(escape="latex"));
+    a row label's `\\dagger` (the papers' † mark, as the text extraction spells it) becomes a superscript dagger."""
     frame = wide(table, summary).drop(columns=["Run (ours)"])
-    body = frame.style.hide(axis="index").to_latex(hrules=True, column_format="l" * len(frame.columns))
-    body = body.replace("±", r"$\pm$").replace("–", "--").replace("_", r"\_").replace("%", r"\%")
+    frame["Row"] = frame["Row"].map(lambda label: re.sub(r"\s*\\dagger\b", "†", label))
+    styler = frame.style.hide(axis="index").format(escape="latex").format_index(escape="latex", axis=1)
+    body = _tex_symbols(styler.to_latex(hrules=True, column_format="l" * len(frame.columns)), TABLE_SYMBOLS)
     label = f"tab:{table['id']}"
     return (f"% {table['paper']['short']} {table['label']} regenerated by scenebias\n"
             "\\begin{table}[t]\n\\centering\\small\n" + body +
@@ -185,21 +187,21 @@ def latex(table: dict[str, Any], summary: pd.DataFrame, caption: str) -> str:
 
 
 def _tex_escape(text: str) -> str:
-    for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"),
-                 ("±", r"$\pm$"), ("→", r"$\to$"), ("α", r"$\alpha$")):
-        text = text.replace(a, b)
+    """The caption for LaTeX: escaped as pandas escapes a cell (a one-cell table's only line), then CAPTION_SYMBOLS."""
+    cell = pd.DataFrame([[text]]).style.hide(axis="index").hide(axis="columns").format(escape="latex").to_latex()
+    return _tex_symbols(cell.split("\n")[1].removesuffix(" \\\\"), CAPTION_SYMBOLS)
+
+
+def _tex_symbols(text: str, symbols: tuple[tuple[str, str], ...]) -> str:
+    for symbol, tex in symbols:
+        text = text.replace(symbol, tex)
     return text
 
 
 # ---------------------------------------------------------------------------------------------- plots
 def plot(table: dict[str, Any], summary: pd.DataFrame, values: pd.DataFrame, points: pd.DataFrame | None,
          out: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
+    plt, sns = pyplot(), seaborn()
     if points is not None:
         fig = _correlation_plot(points, plt, sns)
     else:
@@ -260,16 +262,8 @@ def _correlation_plot(points, plt, sns):
 
 def _cam_figure(cams: tuple[Path, Path] | None, out: Path) -> pd.DataFrame:
     """Copy the CAM figure next to the table and summarise the per-clip scores (empty without CAMs)."""
-    import shutil
-
-    from ..analysis.cam import summarise_cams
-
     if cams is None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
+        plt = pyplot()
         fig, ax = plt.subplots(figsize=(4, 1))
         ax.axis("off")
         ax.text(0.5, 0.5, "no moco / moco+be / moco+fame runs in this profile: no CAMs", ha="center", fontsize=8)
@@ -344,4 +338,4 @@ def _finite(obj: Any) -> Any:
 
 
 __all__ = ["OUTPUTS", "outputs", "build_table", "caption_of", "wide", "markdown", "latex", "plot", "compute_cost",
-           "format_ci", "format_number", "holds_text"]
+           "format_number", "holds_text"]

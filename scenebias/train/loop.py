@@ -163,6 +163,33 @@ def _step_values(loss: torch.Tensor, stats: dict[str, Any], device: str) -> dict
     return dict(zip(values, ddp.mean_over_ranks(list(values.values()), device)))
 
 
+def make_optimizer(objective: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """The loop's optimiser: SGD with momentum and weight decay over the trainable parameters, at `cfg.lr` (the
+    loop sets each step's lr from the schedule)."""
+    params = [p for p in objective.parameters() if p.requires_grad]
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+
+
+def train_step(step_loss, optimizer: torch.optim.Optimizer, batch: dict[str, Any], augment_factory,
+               generator: torch.Generator, precision: str = "fp32", device: str = "cpu",
+               where: str | None = None) -> tuple[torch.Tensor, dict[str, Any]]:
+    """One optimisation step, as `train` runs it and the perf harness times it: the forward pass and the loss
+    (`step_loss(batch, augment_factory(generator), generator)`: a method's `training_loss`, or its DDP wrapper)
+    under `amp.autocast(precision, device)`, then backward and the optimiser step outside it. Returns the loss and
+    the method's statistics.
+
+    `where` (e.g. "epoch 3 step 7"): a non-finite loss raises FloatingPointError naming it, before the backward
+    pass; None checks nothing (the harness times steps on one fixed batch, which may diverge after many)."""
+    with amp.autocast(precision, device):  # forward + loss only; backward and step in fp32
+        loss, stats = step_loss(batch, augment_factory(generator), generator)
+    if where is not None and not torch.isfinite(loss):  # under torchrun this rank's failure stops the other ranks
+        raise FloatingPointError(f"loss became {loss.item()} at {where}")
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss, stats
+
+
 def train(objective: TrainObjective, dataset: Dataset, cfg: TrainConfig, work_dir: str | os.PathLike,
           seed: int, augment_factory, device: str = "cpu", progress: bool = True) -> list[dict[str, Any]]:
     """Train `objective` on `dataset`; returns the per-epoch log (also appended to work_dir/train_log.jsonl).
@@ -188,8 +215,7 @@ def train(objective: TrainObjective, dataset: Dataset, cfg: TrainConfig, work_di
         amp.model_channels_last(objective)
     if main and progress and (precision, channels_last) != ("fp32", False):
         print(f"training step: {amp.describe(precision, channels_last)} on {device}", flush=True)
-    params = [p for p in objective.parameters() if p.requires_grad]
-    optimizer = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    optimizer = make_optimizer(objective, cfg)
     steps_per_epoch = len(dataset) // cfg.batch_size
     if cfg.epochs > 0 and steps_per_epoch == 0:
         raise ConfigError(f"pretrain.batch_size: {cfg.batch_size} is larger than the training set "
@@ -241,13 +267,8 @@ def train(objective: TrainObjective, dataset: Dataset, cfg: TrainConfig, work_di
                 generator = step_generator(seed, epoch, step, rank)
                 # Layers that draw from the global RNG (dropout in supervised and pretext heads) replay too.
                 torch.manual_seed(step_seed(seed, epoch, step, rank) ^ GLOBAL_RNG_SALT)
-                with amp.autocast(precision, device):  # forward + loss only; backward and step in fp32
-                    loss, stats = step_loss(batch, augment_factory(generator), generator)
-                if not torch.isfinite(loss):  # under torchrun this rank's failure stops the other ranks
-                    raise FloatingPointError(f"loss became {loss.item()} at epoch {epoch} step {step}")
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
+                loss, stats = train_step(step_loss, optimizer, batch, augment_factory, generator, precision, device,
+                                         where=f"epoch {epoch} step {step}")
                 values = _step_values(loss, stats, device)
                 for k, v in values.items():
                     running[k] = running.get(k, 0.0) + v
@@ -292,4 +313,4 @@ def read_log(log_path: str | os.PathLike) -> list[dict[str, Any]]:
     return [json.loads(line) for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-__all__ = ["TrainConfig", "train", "read_log", "lr_at", "peak_lr", "FAULT_ENV"]
+__all__ = ["TrainConfig", "train", "train_step", "make_optimizer", "read_log", "lr_at", "peak_lr", "FAULT_ENV"]

@@ -17,6 +17,9 @@ same global batch it is the one-process queue.
 The queue also remembers which video each key came from, so the log can show how often a "negative" is in
 fact another clip of the query's own video (a false negative that grows when the queue approaches the
 dataset size).
+
+`MocoObjective` is the training objective built on it (the `moco` method and the base class of moco+be, moco+fame,
+dsm); `contrast_with_hard_negative` is the symmetric step with one extra negative per video (BE eq. 7, DSM).
 """
 from __future__ import annotations
 
@@ -27,9 +30,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..plugins import TrainObjective
 from . import distributed as ddp
 
 ENQUEUE_ORDERS = ("after_step", "between_passes")  # when the symmetric loss's keys join the queue
+
+# The options of every MoCo-based method (`moco`, and through `register_method(..., parent="moco")` moco+be and its
+# presets, moco+fame, dsm); `enqueue`: docs/methods.md, "moco" (after_step: the suite's order; between_passes: the
+# authors' code's). Defaults are the FAME code's (τ = 0.1, 128-d, m = 0.999); the queue is sized per profile.
+MOCO_DEFAULTS = {"queue_size": 2048, "momentum": 0.999, "temperature": 0.1, "dim": 128, "shuffle_bn_splits": 2,
+                 "enqueue": "after_step"}
+MOCO_VARIANTS = {"enqueue": list(ENQUEUE_ORDERS)}
 
 
 def projection_head(in_dim: int, out_dim: int = 128) -> nn.Sequential:
@@ -167,3 +178,47 @@ class MoCo(nn.Module):
         self.enqueue_passes([k_a] if between else [k_a, k_b], video_index)
         stats = {key: (stats_ab[key] + stats_ba[key]) / 2 for key in stats_ab}
         return (loss_ab + loss_ba) / 2, stats
+
+
+def contrast_with_hard_negative(moco: MoCo, view_a: torch.Tensor, view_b: torch.Tensor, negative: torch.Tensor,
+                                video_index: torch.Tensor, generator: torch.Generator | None = None
+                                ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """MoCo's symmetric step (each view once query, once key; one EMA update; both keys enqueued in the MoCo's
+    `enqueue` order) with eq. 7's hard negative: `negative` (B, C, T, H, W), another clip of each video, is
+    encoded by the query encoder and added as one extra logit column for both query directions. It is not
+    enqueued."""
+    moco.momentum_update()
+    q_a, q_b, n = (F.normalize(moco.encoder_q(x), dim=1) for x in (view_a, view_b, negative))
+    k_a, k_b = moco.keys(view_a, generator), moco.keys(view_b, generator)
+    loss, stats = moco.symmetric_loss(q_a, q_b, k_a, k_b, video_index, extra_negatives=n[:, None])
+    stats["hard_neg_sim"] = ((q_a + q_b) * n).sum(dim=1).mean().detach() / 2
+    return loss, stats
+
+
+class MocoObjective(TrainObjective):
+    """MoCo: InfoNCE between two clips of one video, EMA key encoder, queue of negatives.
+
+    The `moco` method (methods/moco.py registers it) and the base of every MoCo-based method: a subclass takes its
+    own options, passes `**moco` on, overrides `make_views` (and `training_loss` for extra negatives, see
+    `contrast_with_hard_negative`) and registers with `register_method(..., parent="moco")`, which gives it
+    `MOCO_DEFAULTS` and `MOCO_VARIANTS`."""
+
+    dataset_mode = "pair"
+
+    def __init__(self, backbone, num_classes, queue_size, momentum, temperature, dim, shuffle_bn_splits, enqueue):
+        super().__init__(backbone, num_classes)
+        del self.backbone  # owned by the MoCo query encoder; exposed through the property below
+        self.moco = MoCo(backbone, backbone.feature_dim, dim=dim, queue_size=queue_size, momentum=momentum,
+                         temperature=temperature, shuffle_bn_splits=shuffle_bn_splits, enqueue=enqueue)
+
+    @property
+    def backbone(self):
+        return self.moco.backbone
+
+    def make_views(self, batch, generator):
+        """The query and key views (B, C, T, H, W) in [0, 1], before colour augmentation. Variants override this."""
+        return batch["views"][:, 0], batch["views"][:, 1]
+
+    def training_loss(self, batch, augment, generator):
+        view_a, view_b = self.make_views(batch, generator)[:2]
+        return self.moco(augment(view_a), augment(view_b), batch["index"], generator)

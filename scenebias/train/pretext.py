@@ -8,9 +8,9 @@ This base owns the rest, so every task gets the same plug-in BE:
 
     L = L_p + β·L_be,   L_be = ‖ψ(f(x^o)) − ψ(f(x^d))‖²                          (BE eqs. 4–5)
 
-x^d is the BE-distracted copy of the input clip x^o (`methods.be.distract`, intra-video frame, λ ~ U(0, γ)
-per video), f the backbone's feature map, ψ spatial global max pooling (C×T×H×W → C×T), the norm taken as
-the mean squared error over elements, β = 1, γ = 0.3 (BE §3.3.1, §4.1).
+x^d is the BE-distracted copy of the input clip x^o (`scenebias.augment.distractors.distract`, intra-video
+frame, λ ~ U(0, γ) per video), f the backbone's feature map, ψ spatial global max pooling (C×T×H×W → C×T), the
+norm taken as the mean squared error over elements, β = 1, γ = 0.3 (BE §3.3.1, §4.1).
 
 Order of operations, and why:
 1. the pretext labels are drawn first, so a seed gives the same task with and without BE;
@@ -34,11 +34,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from methods.be import distract
+from scenebias.augment.distractors import GAMMA, distract  # GAMMA: upper bound of BE's λ (BE §4.1)
 from scenebias.plugins import TrainObjective
 
 BETA = 1.0   # weight of the consistency term (BE §3.3.1, eq. 5)
-GAMMA = 0.3  # upper bound of BE's mixing weight λ (BE §4.1)
 
 
 def spatial_max_pool(feature_map: torch.Tensor) -> torch.Tensor:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import torch
 
-from methods.moco import MocoObjective
 from scenebias.plugins import register_method
+from scenebias.train.moco import MocoObjective
 
 
 def reverse_time(clips: torch.Tensor) -> torch.Tensor:
@@ -17,9 +17,8 @@ def reverse_time(clips: torch.Tensor) -> torch.Tensor:
     return clips.flip(dims=(2,))
 
 
-@register_method("moco+reverse", paper="docs/adding-a-method.md (example)",
-                 defaults={"queue_size": 2048, "momentum": 0.999, "temperature": 0.1, "dim": 128,
-                           "shuffle_bn_splits": 2, "reverse_p": 1.0})
+@register_method("moco+reverse", parent="moco", paper="docs/adding-a-method.md (example)",
+                 defaults={"reverse_p": 1.0})
 class ReverseObjective(MocoObjective):
     """MoCo whose key view is played backwards with probability `reverse_p`."""
 

@@ -40,7 +40,7 @@ from __future__ import annotations
 from .annotations import load_annotation, save_annotation
 from .config import GeneratorConfig
 from .flavours import FLAVOUR_FORMAT, FLAVOURS, ucf_class_name
-from .generation import GENERATOR_VERSION, flavour_roots, generate, manifest_hash
+from .generation import GENERATOR_VERSION, flavour_roots, generate
 from .motions import MOTIONS, Motion
 from .plans import VideoPlan, class_rhos, draw_scene_family, make_plans
 from .rendering import (ACTOR_TEXTURES, SHAPES, Rendered, actor_crop_box, boxes_from_masks, render,
@@ -51,5 +51,5 @@ __all__ = [
     "ACTOR_TEXTURES", "FLAVOURS", "FLAVOUR_FORMAT", "GENERATOR_VERSION", "GeneratorConfig", "MOTIONS", "Motion",
     "Rendered", "SCENE_TYPES", "SHAPES", "SceneFamily", "VideoPlan", "actor_crop_box", "boxes_from_masks",
     "class_rhos", "draw_scene_family", "flavour_roots", "generate", "load_annotation", "make_plans",
-    "manifest_hash", "render", "render_final", "save_annotation", "scene_family", "ucf_class_name",
+    "render", "render_final", "save_annotation", "scene_family", "ucf_class_name",
 ]

@@ -2,15 +2,17 @@
 the manifest, written atomically."""
 from __future__ import annotations
 
-import hashlib
-import json
 import multiprocessing as mp
 import os
 import shutil
 from pathlib import Path
 
+from tqdm import tqdm
+
 from ...io import write_json
+from ...provenance import canonical_sha256
 from .. import formats
+from ..manifest import file_sha256
 from ..video import write_video
 from .annotations import save_annotation
 from .config import GeneratorConfig
@@ -69,19 +71,6 @@ def _write_splits(cfg: GeneratorConfig, froot: Path, flavour: str, plans: list[V
     write_json(froot / "annotations" / "index.json", index)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def manifest_hash(files: list[dict]) -> str:
-    canon = json.dumps(files, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return hashlib.sha256(canon.encode()).hexdigest()
-
-
 def generate(cfg: GeneratorConfig, out_dir: str | os.PathLike, workers: int = 2, progress: bool = True) -> dict:
     """Generate every configured flavour into out_dir (replacing it) and return the manifest.
 
@@ -100,25 +89,16 @@ def generate(cfg: GeneratorConfig, out_dir: str | os.PathLike, workers: int = 2,
         plans = make_plans(cfg)
         cfg_d = cfg.to_dict()
         tasks = [(cfg_d, p, str(tmp)) for ps in plans.values() for p in ps]
-        bar = None
-        if progress:
-            from tqdm import tqdm
-            bar = tqdm(total=len(tasks), desc="generate", unit="video", leave=False)
-        try:
+        with tqdm(total=len(tasks), desc="generate", unit="video", leave=False, disable=not progress) as bar:
             if workers <= 1:
                 for task in tasks:
                     _render_task(task)
-                    if bar is not None:
-                        bar.update()
+                    bar.update()
             else:
                 ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
                 with ctx.Pool(processes=int(workers)) as pool:
                     for _ in pool.imap_unordered(_render_task, tasks, chunksize=8):
-                        if bar is not None:
-                            bar.update()
-        finally:
-            if bar is not None:
-                bar.close()
+                        bar.update()
         for flavour, ps in plans.items():
             _write_splits(cfg, tmp / flavour, flavour, ps)
             # self-check: the files we wrote read back through the same readers real data uses
@@ -128,10 +108,10 @@ def generate(cfg: GeneratorConfig, out_dir: str | os.PathLike, workers: int = 2,
         for p in sorted(tmp.rglob("*")):
             if p.is_file() and p.name != "manifest.json":
                 files.append({"path": p.relative_to(tmp).as_posix(), "bytes": p.stat().st_size,
-                              "sha256": _sha256(p)})
+                              "sha256": file_sha256(p)})
         files.sort(key=lambda e: e["path"])
         manifest = {"generator": GENERATOR_VERSION, "config": cfg_d, "files": files,
-                    "hash": manifest_hash(files)}
+                    "hash": canonical_sha256(files)}
         write_json(tmp / "manifest.json", manifest)
         old = None
         if out.exists():

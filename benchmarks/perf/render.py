@@ -1,0 +1,84 @@
+"""perf.md: the perf harness's report (`perf.json`, see `harness.py`) as a Markdown table with its settings and
+provenance above it."""
+from __future__ import annotations
+
+from typing import Any
+
+
+def _cell(value: Any) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _num(value: float | None, digits: int = 3) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.{digits}g}" if abs(value) < 10 ** digits else f"{value:.0f}"
+
+
+def _share(entry: dict) -> str:
+    if entry["kind"] == "train_step" and "view_builder_share" in entry:
+        return f"{100 * entry['view_builder_share']:.2g}%"
+    if entry["kind"] == "view_builder" and entry.get("step_share"):
+        return ", ".join(f"{b} {100 * s:.2g}%" + (" (vs defaults step)" if entry["step_share_basis"][b] != "same options"
+                                                   else "") for b, s in entry["step_share"].items())
+    return "—"
+
+
+def _precision(entry: dict) -> str:
+    if entry.get("precision") is None:
+        return "—"
+    return entry["precision"] + (", channels_last_3d" if entry.get("channels_last") else "")
+
+
+def _rate(entry: dict) -> str:
+    if "throughput_vs_encoder_step" in entry:
+        return f"{100 * entry['throughput_vs_encoder_step']:.3g}% of encoder step"
+    if entry.get("feeds_step"):
+        return "feeds " + ", ".join(f"{b} step ×{r:.3g}" for b, r in entry["feeds_step"].items())
+    return "—"
+
+
+def markdown(report: dict) -> str:
+    prov, settings = report["provenance"], report["settings"]
+    libs = prov["libraries"]
+    lines = [
+        f"# scenebias perf: size `{report['size']}`, device `{settings['device']}`", "",
+        f"- device: {prov['device']}" + (f"; CPU entries: {prov['cpu']}" if settings["device"] != "cpu" else ""),
+        f"- commit `{prov['git_commit']}`, {prov['timestamp']}, host {prov['host']}, "
+        f"load average {', '.join(f'{x:.2f}' for x in prov['load_average'])} at start",
+        f"- torch {libs.get('torch')}, torchvision {libs.get('torchvision')}, python {libs.get('python')}"
+        + (f", CUDA {prov['cuda']}, cuDNN {prov['cudnn']}" if prov.get("cuda") else "")
+        + f", {prov['torch_threads']} torch threads",
+        f"- batch {settings['batch']} × 3 × {settings['clip_len']} × {settings['crop']}²; backbones "
+        f"{', '.join(settings['backbones'])}; steps in {settings['precision']}"
+        f"{', channels_last_3d' if settings['channels_last'] else ', contiguous'} (--precision "
+        f"{settings['precision_setting']}, --channels-last {settings['channels_last_setting']}); augmentation and "
+        "view builders in fp32 outside autocast, as the loops run them; training steps for "
+        + ("each method's defaults" if settings["steps"] == "defaults" else "every case"),
+        f"- timing: median of {settings['iters']} runs after {settings['warmup']} warm-up runs"
+        + (f" (CPU entries: {settings['cpu_iters']} after {settings['cpu_warmup']})"
+           if settings.get("cpu_iters") is not None else "")
+        + "; clips/s = batch / median (loader: videos per second of a full pass)",
+        f"- peak memory: {report['peak_memory_kind']}",
+        f"- loader set: {report['dataset'].get('videos', '—')} generated videos, manifest "
+        f"`{report['dataset'].get('manifest_hash', '—')}`"
+        + (f", on-disk frame cache {report['dataset']['frame_cache']['bytes'] / 2 ** 20:.1f} MB"
+           if report["dataset"].get("frame_cache") else "") + f"; {settings['workers']} workers",
+        "- targets: " + "; ".join(f"{t['text']} ({', '.join(f'{k}: {v}' for k, v in t['entries'].items()) or 'no entry'})"
+                                  for t in report["targets"].values()),
+        "",
+        "| kind | name | backbone | device | precision | ms/batch | clips/s | view share of step | rate vs reference "
+        "| peak MB | targets |",
+        "| --- | --- | --- | --- | --- | ---: | ---: | --- | --- | ---: | --- |",
+    ]
+    for e in report["entries"]:
+        targets = "; ".join(f"{t['id']}: {t['status']}" for t in e["targets"]) or "—"
+        lines.append("| " + " | ".join(_cell(c) for c in (
+            e["kind"], e["name"], e["backbone"] or "—", e["device"], _precision(e), _num(e["ms_per_batch"]),
+            _num(e["clips_per_s"]), _share(e), _rate(e), f"{e['peak_memory_mb']:.0f}", targets)) + " |")
+    if report["skipped"]:
+        lines += ["", "Not measured: " + "; ".join(f"{s['name']} ({s['why']})" for s in report["skipped"])]
+    if report["failed"]:
+        lines += ["", "Failed:", ""] + [f"- `{f['what']}`: {f['error']} (raised at {f['raised_at']})"
+                                         for f in report["failed"]]
+    return "\n".join(lines) + "\n"
