@@ -1,6 +1,6 @@
 # Paper tables and figures: one target per table (`snakemake fame_table3`), each regenerated from exactly the
 # evaluations its cells need (scenebias/tables/plan.py); `scenebias tables` lists the ids.
-from scenebias.paper_tables import load_paper_tables as _paper_tables
+from scenebias.paper_tables import load_paper_tables as _paper_tables, table_ids as _table_ids
 
 TABLE_OUTPUTS = ["csv", "seeds.csv", "md", "tex", "png", "json"]
 CAM_TABLES = [t for t in TABLES if _paper_tables()[t]["protocol"] == "cam"]  # figures drawn by the cams rule
@@ -44,3 +44,20 @@ for _table in TABLES:
         localrule: True
         input:
             table_files(_table),
+
+
+# A known table the profile does not regenerate (`tables:` in the config): a target that stops with how to get it,
+# not Snakemake's bare "No rule to produce".
+for _table in sorted(set(_table_ids()) - set(TABLES)):
+
+    rule:
+        name:
+            _table
+        localrule: True
+        params:
+            why=(f"{_table} is not among the tables of profile {config['profile']!r} (tables: "
+                 f"{', '.join(TABLES) or 'none'}). Add it for this run: snakemake {_table} --config "
+                 f"'tables=[{_table}]' (with the same --configfile), or every table: make tables"),
+        shell:
+            "echo {params.why:q} >&2; exit 1"
+

@@ -12,6 +12,9 @@ import pandas as pd
 import pytest
 import yaml
 
+from scenebias.paper_tables import table_ids
+from scenebias.plan import load_config
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -100,6 +103,17 @@ def test_unknown_table_target_is_refused(smoke_paths):
     assert proc.returncode != 0
     assert "No rule to produce fame_table9" in proc.stderr + proc.stdout  # refused for the target, not a crash
     assert "Traceback" not in proc.stderr
+
+
+def test_a_table_outside_the_profile_says_how_to_get_it(smoke_paths):
+    tmp, extra = smoke_paths
+    cfg = load_config("smoke")
+    table = next(t for t in table_ids() if t not in cfg["tables"])
+    proc = _snakemake(table, "--cores", "1", "--nolock", "--configfile", "config/profiles/smoke.yaml", str(extra))
+    assert proc.returncode != 0
+    out = proc.stderr + proc.stdout
+    assert f"{table} is not among the tables of profile 'smoke'" in out
+    assert f"--config 'tables=[{table}]'" in out and "make tables" in out
 
 
 def test_scenebias_tables_lists_the_targets():
