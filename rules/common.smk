@@ -6,8 +6,8 @@ import re
 from scenebias import layout
 from scenebias.plan import plan as _validate_config
 from scenebias.data.manifest import manifest_options as _manifest_options
-from scenebias.pipeline import dataset_manifests as _dataset_manifests, manifest_path as _manifest_path
-from scenebias.pipeline import test_sets_for as _test_sets_for
+from scenebias.stages import dataset_manifests as _dataset_manifests, manifest_path as _manifest_path
+from scenebias.stages import test_sets_for as _test_sets_for
 from scenebias.provenance import SPEED_ONLY_KEYS, stable_hash
 from scenebias.tables.plan import selected_tables as _selected_tables, table_evaluations as _table_evaluations
 

@@ -47,7 +47,7 @@ def cmd_generate(args: argparse.Namespace) -> None:
 
 def cmd_pretrain(args: argparse.Namespace) -> None:
     from .config import results_dir
-    from .pipeline import pretrain
+    from .stages import pretrain
 
     cfg = _config(args)
     out = Path(args.out or layout.model(results_dir(cfg), args.run, args.seed))
@@ -58,7 +58,7 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from .config import results_dir
-    from .pipeline import evaluate
+    from .stages import evaluate
 
     cfg = _config(args)
     base = results_dir(cfg)
@@ -158,7 +158,7 @@ def cmd_cams(args: argparse.Namespace) -> None:
 
 def cmd_manifest(args: argparse.Namespace) -> None:
     from .data.manifest import build_manifest, combine_manifests, manifest_options, real_roots
-    from .pipeline import dataset_manifests, manifest_path
+    from .stages import dataset_manifests, manifest_path
 
     cfg = _config(args)
     if not real_roots(cfg):  # the generated set writes its own manifest; never overwrite it with a combined one
@@ -181,7 +181,7 @@ def cmd_manifest(args: argparse.Namespace) -> None:
 
 def cmd_frame_cache(args: argparse.Namespace) -> None:
     from .data.frame_cache import build_cache, flavour_cache_dir
-    from .pipeline import split
+    from .stages import split
 
     cfg = _config(args)
     records = [r for subset in ("train", "test") for r in split(cfg, args.flavour, subset).records]

@@ -15,7 +15,7 @@ report's compute table names a job by that id: scenebias.report.build.compute_ta
 from __future__ import annotations
 
 # The suite's evaluation protocols, in this order: the `{protocol}` wildcard's values, `scenebias evaluate
-# --protocol`'s choices and the keys of scenebias.pipeline.EVALUATORS. config/schema.yaml spells the list as JSON
+# --protocol`'s choices and the keys of scenebias.stages.EVALUATORS. config/schema.yaml spells the list as JSON
 # schema enums (runs.*.protocols, evaluate.protocols); tests/test_layout.py keeps them equal.
 PROTOCOLS = ("linear", "finetune", "retrieval", "classifier")
 

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from scenebias import pipeline
+from scenebias import stages
 from scenebias.data.formats import VideoRecord
 from scenebias.data.video import write_video
 from scenebias.errors import ConfigError
@@ -33,15 +33,15 @@ def tiny_split(tmp_path_factory):
 
 def test_the_crop_follows_the_runs_backbone_only_where_the_profile_names_it(paper_cfg):
     assert paper_cfg["clip"]["crop_size"] == 112 and paper_cfg["clip"]["crop_size_by_backbone"] == {"i3d": 224}
-    assert pipeline.run_backbone(paper_cfg, I3D_RUN)["name"] == "i3d"
-    assert pipeline.with_backbone_crop(paper_cfg, "i3d")["clip"]["crop_size"] == 224
+    assert stages.run_backbone(paper_cfg, I3D_RUN)["name"] == "i3d"
+    assert stages.with_backbone_crop(paper_cfg, "i3d")["clip"]["crop_size"] == 224
     for backbone in ("r2plus1d_18", "c3d", "r3d_18"):
-        assert pipeline.with_backbone_crop(paper_cfg, backbone) is paper_cfg
+        assert stages.with_backbone_crop(paper_cfg, backbone) is paper_cfg
     assert paper_cfg["clip"]["crop_size"] == 112  # the profile's own section is never written
     for profile in ("default", "smoke"):  # no key appears, so no stage hash or provenance record changes
         cfg = load_config(profile)
         assert "crop_size_by_backbone" not in cfg["clip"]
-        assert pipeline.with_backbone_crop(cfg, "i3d") is cfg
+        assert stages.with_backbone_crop(cfg, "i3d") is cfg
 
 
 def test_a_misspelt_backbone_is_a_config_error():
@@ -54,22 +54,22 @@ class _Built(Exception):
 
 
 def _stop_at_first_dataset(monkeypatch, tiny_split):
-    real = pipeline.clip_dataset
+    real = stages.clip_dataset
 
     def first_dataset(*args, **kwargs):
         raise _Built(real(*args, **kwargs))
 
-    monkeypatch.setattr(pipeline, "clip_dataset", first_dataset)
-    monkeypatch.setattr(pipeline, "split", lambda cfg, flavour, subset: tiny_split)
+    monkeypatch.setattr(stages, "clip_dataset", first_dataset)
+    monkeypatch.setattr(stages, "split", lambda cfg, flavour, subset: tiny_split)
     # the wiring is under test, not the network: a tiny one stands in for I3D / R(2+1)D-18
-    monkeypatch.setattr(pipeline, "build_backbone", lambda name, **options: build_backbone("tiny3d", width=4))
+    monkeypatch.setattr(stages, "build_backbone", lambda name, **options: build_backbone("tiny3d", width=4))
 
 
 @pytest.mark.parametrize("run, crop", [(I3D_RUN, 224), ("moco", 112)])
 def test_pretraining_clips_have_the_runs_crop(monkeypatch, tmp_path, paper_cfg, tiny_split, run, crop):
     _stop_at_first_dataset(monkeypatch, tiny_split)
     with pytest.raises(_Built) as built:
-        pipeline.pretrain(paper_cfg, run, 0, tmp_path / "model.pt", tmp_path / "work", progress=False)
+        stages.pretrain(paper_cfg, run, 0, tmp_path / "model.pt", tmp_path / "work", progress=False)
     dataset = built.value.args[0]
     assert dataset.mode == "pair" and dataset[0]["views"].shape[-2:] == (crop, crop)
 
@@ -79,9 +79,9 @@ def test_evaluation_clips_have_the_trained_backbones_crop(monkeypatch, tmp_path,
                                                           backbone, crop):
     _stop_at_first_dataset(monkeypatch, tiny_split)
     model = {"backbone_module": build_backbone("tiny3d", width=4), "backbone_name": backbone, "static": False}
-    monkeypatch.setattr(pipeline, "load_model", lambda path: model)
+    monkeypatch.setattr(stages, "load_model", lambda path: model)
     with pytest.raises(_Built) as built:
-        pipeline.evaluate(paper_cfg, I3D_RUN, 0, "linear", tmp_path / "model.pt", tmp_path / "out.json",
+        stages.evaluate(paper_cfg, I3D_RUN, 0, "linear", tmp_path / "model.pt", tmp_path / "out.json",
                           progress=False)
     dataset = built.value.args[0]
     assert dataset.mode == "test" and dataset[0]["clips"].shape[-2:] == (crop, crop)

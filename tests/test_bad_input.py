@@ -4,7 +4,7 @@ import shutil
 import pytest
 
 from scenebias.errors import ConfigError, DataError
-from scenebias.pipeline import evaluate, pretrain
+from scenebias.stages import evaluate, pretrain
 from scenebias.plan import load_config
 
 

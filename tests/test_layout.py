@@ -1,5 +1,5 @@
 """One home for the workflow's names and paths (scenebias.layout): the evaluation protocols, the CAM runs and the
-results layout, as the schema, the workflow's rules, the CLI, the pipeline and the tables use them."""
+results layout, as the schema, the workflow's rules, the CLI, the stages and the tables use them."""
 import re
 from pathlib import Path
 
@@ -37,7 +37,7 @@ def test_the_schema_spells_the_protocols_of_the_one_constant():
 
 def test_every_protocol_has_an_evaluation_and_a_cli_choice():
     from scenebias.cli import build_parser
-    from scenebias.pipeline import EVALUATORS
+    from scenebias.stages import EVALUATORS
 
     assert tuple(EVALUATORS) == layout.PROTOCOLS
     evaluate = build_parser()._subparsers._group_actions[0].choices["evaluate"]
@@ -117,4 +117,5 @@ def test_every_job_that_runs_scenebias_declares_the_managed_environment(smoke_wo
     for smk in (REPO / "rules").glob("*.smk"):
         if smk.name != "common.smk":
             text = smk.read_text(encoding="utf-8")
-            assert text.count("shell:") == text.count("conda:") == text.count("SCENEBIAS_ENV"), smk.name
+            shells = text.count('"scenebias ')  # rules whose shell runs the suite (not a plain `echo ... exit 1`)
+            assert shells == text.count("conda:") == text.count("SCENEBIAS_ENV"), smk.name

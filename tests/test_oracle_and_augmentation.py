@@ -98,7 +98,7 @@ def test_oracle_merge_pastes_each_frames_actor_onto_the_partners_actor_free_scen
 
 
 def test_oracle_is_refused_on_a_real_root_with_the_flavour_named():
-    from scenebias.pipeline import actor_mask_source
+    from scenebias.stages import actor_mask_source
 
     cfg = {"data": {"real": {"ucf101": {"root": "/data/UCF101", "format": "ucf101"}}}, "paths": {"data": "x"},
            "profile": "p"}
@@ -107,7 +107,7 @@ def test_oracle_is_refused_on_a_real_root_with_the_flavour_named():
 
 
 def test_supervised_rows_train_with_the_finetune_augmentation():
-    from scenebias.pipeline import augment_factory
+    from scenebias.stages import augment_factory
 
     registry = load_methods()
     assert registry.get("supervised").objective.augmentation == "finetune"
@@ -139,7 +139,7 @@ def test_blur_sigma_scales_with_the_crop():
 
 
 def test_the_profiles_colour_settings_reach_the_contrastive_augmentation():
-    from scenebias.pipeline import augment_factory
+    from scenebias.stages import augment_factory
     from scenebias.train.loop import TrainConfig
 
     x = torch.rand(8, 3, 4, 16, 16, generator=torch.Generator().manual_seed(1))

@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", default=None, help="append the result line to this JSONL file")
     args = parser.parse_args(argv)
 
-    from scenebias import pipeline as P
+    from scenebias import stages as P
     from scenebias.plan import load_config
     from scenebias.evaluate import linear as lin
     from scenebias.models.backbones import build_backbone

@@ -183,7 +183,7 @@ def load_clips(cfg: dict[str, Any], flavour: str, indices: Sequence[int], beta: 
     """Test-split videos `indices` of `flavour`: clip, ground truth and FAME mask (see the module docstring)."""
     from ..config import data_dir
     from ..data.datasets import ClipDataset
-    from ..pipeline import split
+    from ..stages import split
     from .mask_quality import annotation_path, clip_and_truth
 
     test = split(cfg, flavour, "test")
@@ -214,7 +214,7 @@ def select_videos(n: int, limit: int) -> list[int]:
 
 
 def classifier_of(model: dict[str, Any]) -> nn.Module:
-    """The clips -> logits module of a loaded model file (scenebias.pipeline.load_model) that has a head;
+    """The clips -> logits module of a loaded model file (scenebias.stages.load_model) that has a head;
     its backbone is `model["backbone_module"]` itself. Rebuilt as the `classifier` protocol does."""
     from ..plugins import get_method
 
@@ -330,7 +330,7 @@ def run_cams(cfg: dict[str, Any], models: Sequence[tuple[str, str | Path]], flav
     everything has been computed.
 
     cam: "energy" (BE §4.7, any model) or "gradcam" (FAME Fig. 4 style; models with a classifier head only)."""
-    from ..pipeline import load_model, split
+    from ..stages import load_model, split
 
     if cam not in ("energy", "gradcam"):
         raise ConfigError(f"cam: {cam!r} is not 'energy' or 'gradcam'")

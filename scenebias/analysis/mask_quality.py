@@ -175,7 +175,7 @@ def mask_quality(cfg: dict[str, Any], out: str | Path | None = None) -> pd.DataF
     """Measure every variant × β on the pretraining flavour's train split; write the summary CSV atomically
     to `out` (if given) only once every clip has been scored, and return it."""
     from ..config import data_dir
-    from ..pipeline import split
+    from ..stages import split
 
     torch.set_num_threads(int(cfg.get("threads", 1)))
     betas, limit = settings(cfg)

@@ -16,7 +16,7 @@ from ..analysis.stats import format_ci, mean_ci
 from ..config import results_dir
 from ..data.manifest import MANIFEST_FORMAT
 from ..io import atomic_path, write_json, write_text
-from ..pipeline import dataset_manifests, split
+from ..stages import dataset_manifests, split
 from ..provenance import REPO_ROOT
 from . import tables as paper_pages
 from .page import CSS, html_page

@@ -366,7 +366,7 @@ def _read(path: Path) -> dict[str, Any]:
 
 def _class_names(cfg: dict[str, Any], flavour: str) -> list[str] | None:
     try:
-        from ..pipeline import split
+        from ..stages import split
 
         return list(split(cfg, flavour, "test").class_names)
     except Exception:  # names are a nicety for the plot; the numbers do not depend on them

@@ -16,7 +16,7 @@ from ..analysis.stats import format_ci
 from ..errors import ConfigError
 from ..io import atomic_path, write_json, write_text
 from ..paper_tables import load_paper_tables
-from ..pipeline import manifest_path
+from ..stages import manifest_path
 from ..provenance import provenance
 from ..report.plotting import pyplot, seaborn
 from . import regenerate as rg

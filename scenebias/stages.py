@@ -13,12 +13,28 @@ from typing import Any
 import torch
 
 from .config import data_dir
+from .data.datasets import ClipDataset
+from .data.formats import read_split
+from .data.frame_cache import frame_cache_for
+from .data.manifest import RealRoot, manifest_options
+from .data.synthetic import FLAVOUR_FORMAT
+from .data.synthetic.annotations import actor_mask_source as from_annotations
+from .data.transforms import colour_augment, normalize
 from .errors import ConfigError, DataError
+from .evaluate import finetune as ft
+from .evaluate import linear as lin
+from .evaluate import protocol as proto
+from .evaluate import retrieval as ret
+from .evaluate.protocol import contrasted_accuracy
+from .evaluate.protocol import seed_everything as seed_all
 from .io import atomic_path, write_json
 from .layout import PROTOCOLS
 from .models.backbones import build_backbone, complexity
 from .plugins import get_method
 from .provenance import provenance
+from .tables.plan import table_downstreams
+from .train import distributed as ddp
+from .train.loop import TrainConfig, read_log, train
 
 
 # ----------------------------------------------------------------------------------------------- setup
@@ -33,7 +49,6 @@ def resolve_device(cfg: dict[str, Any]) -> str:
 
 def seed_everything(seed: int, threads: int) -> None:
     """Seeded and deterministic for a fixed thread count (jobs run side by side, one thread each by default)."""
-    from .evaluate.protocol import seed_everything as seed_all
 
     torch.set_num_threads(threads)
     seed_all(seed)
@@ -74,7 +89,6 @@ def manifest_path(cfg: dict[str, Any], flavour: str | None = None) -> Path:
     real = cfg["data"].get("real") or {}
     if not real or (flavour is not None and flavour not in real):
         return data_dir(cfg) / "manifest.json"
-    from .data.manifest import manifest_options
 
     folder = manifest_options(cfg)["dir"]
     return folder / "datasets.json" if flavour is None else folder / f"{flavour}.manifest.json"
@@ -83,7 +97,6 @@ def manifest_path(cfg: dict[str, Any], flavour: str | None = None) -> Path:
 def dataset_manifests(cfg: dict[str, Any]) -> dict[str, Path]:
     """{flavour: its manifest} for every flavour the config reads (pretraining, downstream, test sets, the
     static counterpart, per-run flavours, the paper tables' downstream sets): the inputs of the combined manifest."""
-    from .tables.plan import table_downstreams
 
     d = cfg["data"]
     used = {d["pretrain_flavour"], d["downstream_flavour"], *d["test_sets"].values(),
@@ -96,12 +109,9 @@ def dataset_manifests(cfg: dict[str, Any]) -> dict[str, Path]:
 def split(cfg: dict[str, Any], flavour: str, subset: str):
     """One subset of a flavour: from its real root when `data.real` names it (with `data.on_missing`;
     skipped videos are in the result's `.skipped`), else from the generated set."""
-    from .data.formats import read_split
-    from .data.synthetic import FLAVOUR_FORMAT
 
     real = cfg["data"].get("real") or {}
     if flavour in real:
-        from .data.manifest import RealRoot
 
         return RealRoot.from_config(flavour, real[flavour]).read(subset, cfg["data"].get("on_missing", "error"))
     root = data_dir(cfg) / flavour
@@ -117,8 +127,6 @@ def clip_dataset(cfg: dict[str, Any], records, mode: str, seed: int, static: boo
                  clip_len_factor: int = 1, flavour: str | None = None, actor_masks: bool = False):
     """Clips of `records`; with `data.frame_cache` on, frames come from the flavour's frame cache; with
     `actor_masks`, pair/triple items carry each view's ground-truth actor masks (generated flavours only)."""
-    from .data.datasets import ClipDataset
-    from .data.frame_cache import frame_cache_for
 
     c = cfg["clip"]
     return ClipDataset(records, clip_len=c["clip_len"] * clip_len_factor, stride=c["stride"], mode=mode,
@@ -131,7 +139,6 @@ def clip_dataset(cfg: dict[str, Any], records, mode: str, seed: int, static: boo
 def actor_mask_source(cfg: dict[str, Any], flavour: str | None):
     """The generator's ground-truth actor masks of a flavour (record -> (T, H, W) bool). Real datasets have no
     ground truth: asking for it there is an error naming the flavour."""
-    from .data.synthetic.annotations import actor_mask_source as from_annotations
 
     if flavour is None or flavour in (cfg["data"].get("real") or {}):
         raise ConfigError(f"ground-truth actor masks (an oracle-mask run) exist only for generated data, but the "
@@ -146,7 +153,6 @@ def augment_factory(generator: torch.Generator, augmentation: str = "contrastive
     "contrastive" is MoCo v2's colour stack (jitter, grayscale, blur; `colour` overrides its parameters and the
     order of its `stages`, the profile's `pretrain.colour`) then normalisation; "finetune" is the fine-tuning
     protocol's, normalisation only (its crop and flip happen in the dataset, as for every method)."""
-    from .data.transforms import colour_augment, normalize
 
     if augmentation == "contrastive":
         kw = dict(colour or {})
@@ -197,8 +203,6 @@ def load_model(path: str | os.PathLike) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------- pretrain
 def pretrain(cfg: dict[str, Any], run: str, seed: int, out: str | os.PathLike, work_dir: str | os.PathLike,
              progress: bool = True) -> dict[str, Any]:
-    from .train import distributed as ddp
-    from .train.loop import TrainConfig, read_log, train
 
     t0 = time.time()
     spec = run_spec(cfg, run)
@@ -274,7 +278,6 @@ class EvaluationInputs:
 
 
 def _linear(e: EvaluationInputs) -> dict[str, Any]:
-    from .evaluate import linear as lin
 
     train_set = e.train_clips("single")
     return lin.linear_probe(e.backbone, train_set,
@@ -283,7 +286,6 @@ def _linear(e: EvaluationInputs) -> dict[str, Any]:
 
 
 def _finetune(e: EvaluationInputs) -> dict[str, Any]:
-    from .evaluate import finetune as ft
 
     train_set = e.train_clips("single")
     return ft.finetune(e.backbone, train_set,
@@ -292,7 +294,6 @@ def _finetune(e: EvaluationInputs) -> dict[str, Any]:
 
 
 def _retrieval(e: EvaluationInputs) -> dict[str, Any]:
-    from .evaluate import retrieval as ret
 
     gallery = e.train_clips("test")
     ecfg = e.cfg["evaluate"]
@@ -301,7 +302,6 @@ def _retrieval(e: EvaluationInputs) -> dict[str, Any]:
 
 
 def _classifier(e: EvaluationInputs) -> dict[str, Any]:
-    from .evaluate import protocol as proto
 
     model, run, spec = e.model, e.run, e.spec
     if model["head"] is None:
@@ -331,9 +331,7 @@ EVALUATORS = {"linear": _linear, "finetune": _finetune, "retrieval": _retrieval,
 
 def evaluate(cfg: dict[str, Any], run: str, seed: int, protocol: str, model_path: str | os.PathLike,
              out: str | os.PathLike, progress: bool = True, downstream: str | None = None) -> dict[str, Any]:
-    from .evaluate import protocol as proto
 
-    from .train import distributed as ddp
 
     t0 = time.time()
     spec = run_spec(cfg, run)
@@ -379,7 +377,6 @@ def evaluate(cfg: dict[str, Any], run: str, seed: int, protocol: str, model_path
 
 def _add_contrasted(results: dict[str, Any]) -> None:
     """Contrasted accuracy (StillMix): right on the scene-swapped clip and wrong on its static twin."""
-    from .evaluate.protocol import contrasted_accuracy
 
     swapped, static = results.get("swapped"), results.get("swapped_static")
     if isinstance(swapped, dict) and isinstance(static, dict) and "correct" in swapped and "correct" in static:
