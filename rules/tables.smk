@@ -1,6 +1,6 @@
 # Paper tables and figures: one target per table (`snakemake fame_table3`), each regenerated from exactly the
 # evaluations its cells need (scenebias/tables/plan.py); `scenebias tables` lists the ids.
-from scenebias.paper_tables import load_paper_tables as _paper_tables, table_ids as _table_ids
+from scenebias.tables.published import load_paper_tables as _paper_tables, table_ids as _table_ids
 
 TABLE_OUTPUTS = ["csv", "seeds.csv", "md", "tex", "png", "json"]
 CAM_TABLES = [t for t in TABLES if _paper_tables()[t]["protocol"] == "cam"]  # figures drawn by the cams rule

@@ -216,7 +216,7 @@ def cmd_actor_crop(args: argparse.Namespace) -> None:
 
 
 def cmd_tables(args: argparse.Namespace) -> None:
-    from .paper_tables import table_ids
+    from .tables.published import table_ids
 
     for tid in table_ids():
         print(tid)
@@ -224,7 +224,7 @@ def cmd_tables(args: argparse.Namespace) -> None:
 
 def cmd_table(args: argparse.Namespace) -> None:
     from .config import report_dir, results_dir
-    from .report.tables import tally as claim_tally
+    from .report.table_pages import tally as claim_tally
     from .tables.render import build_table
 
     cfg = _config(args)

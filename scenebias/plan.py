@@ -5,7 +5,7 @@ names); planning then adds the runs the selected paper tables need (scenebias.ta
 derived runs marked `from_tables: true`). Both steps are idempotent, so a planned config given back (the
 workflow's `--config-json`, a report's config.json) plans to itself.
 
-The import graph runs one way: plan -> config, plan -> tables.plan -> paper_tables; config imports neither.
+The import graph runs one way: plan -> config, plan -> tables.plan -> tables.published; config imports neither.
 """
 from __future__ import annotations
 

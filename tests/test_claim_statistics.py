@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from scenebias.paper_tables import load_paper_tables
+from scenebias.tables.published import load_paper_tables
 from scenebias.plan import load_config
 from scenebias.tables import regenerate as rg
 from scenebias.tables.plan import all_cells
@@ -462,7 +462,7 @@ def test_the_uncorrected_p_is_kept_beside_the_corrected_one(default_cfg, tables)
     assert none["verdict"] == "not testable"
     assert math.isnan(none["p_value"]) and math.isnan(none["p_value_uncorrected"])
     # and the report's claims table shows both
-    from scenebias.report.tables import claims_frame, claims_table
+    from scenebias.report.table_pages import claims_frame, claims_table
 
     record = {"table": "fame_table3", "label": "Table 3", "claims": [judged]}
     html_text = claims_table([record])

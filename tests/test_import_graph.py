@@ -137,7 +137,7 @@ def test_the_graph_sees_every_kind_of_import():
     graph = import_graph()
     assert len(graph) > 50 and "scenebias.data.formats" in graph
     assert "scenebias.config" in graph["scenebias.plan"]  # a top-level relative import
-    assert "scenebias.report.tables" in graph["scenebias.report.build"]  # `from . import tables`
+    assert "scenebias.report.table_pages" in graph["scenebias.report.build"]  # `from . import table_pages`
     assert any(graph["scenebias.cli"])  # the CLI imports only inside its commands
 
 

@@ -12,7 +12,7 @@ import yaml
 from conftest import skip_or_fail
 
 from scenebias.errors import ConfigError
-from scenebias.paper_tables import (PAPER_FILES, PAPER_TABLES_DIR, SCHEMA, check_methods, claim_holds,
+from scenebias.tables.published import (PAPER_FILES, PAPER_TABLES_DIR, SCHEMA, check_methods, claim_holds,
                                     load_paper_tables, paper_text, rows_by_id, stated_delta_errors, table_ids,
                                     text_sha256, value_sources)
 from scenebias.provenance import REPO_ROOT

@@ -449,7 +449,7 @@ def test_workflow_with_real_roots_builds_manifests_before_pretraining(ucf_root, 
 def test_paper_profile_with_real_roots_lists_every_paper_table(ucf_root, hmdb_root, official_splits, tmp_path):
     """Issue 5's check: `snakemake -n --configfile config/profiles/paper.yaml` with roots pointing at
     fixture-built trees plans every paper table, each row on the backbone its paper printed."""
-    from scenebias.paper_tables import table_ids
+    from scenebias.tables.published import table_ids
 
     out = _dry_run_with_roots("paper", ucf_root, hmdb_root, official_splits, tmp_path)
     for table in table_ids():

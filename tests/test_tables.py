@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from scenebias.errors import ConfigError
-from scenebias.paper_tables import load_paper_tables, table_ids
+from scenebias.tables.published import load_paper_tables, table_ids
 from scenebias.plan import load_config, plan
 from scenebias.tables import regenerate as rg
 from scenebias.tables.plan import all_cells, resolve_run, selected_tables, table_cells, table_evaluations

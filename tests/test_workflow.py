@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from scenebias.paper_tables import table_ids
+from scenebias.tables.published import table_ids
 from scenebias.plan import load_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -117,7 +117,7 @@ def test_a_table_outside_the_profile_says_how_to_get_it(smoke_paths):
 
 
 def test_scenebias_tables_lists_the_targets():
-    from scenebias.paper_tables import table_ids
+    from scenebias.tables.published import table_ids
 
     proc = subprocess.run([str(Path(sys.executable).with_name("scenebias")), "tables"], capture_output=True,
                           text=True)

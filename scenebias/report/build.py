@@ -18,7 +18,7 @@ from ..data.manifest import MANIFEST_FORMAT
 from ..io import atomic_path, write_json, write_text
 from ..stages import dataset_manifests, split
 from ..provenance import REPO_ROOT
-from . import tables as paper_pages
+from . import table_pages as paper_pages
 from .page import CSS, html_page
 from .plotting import pyplot, seaborn
 

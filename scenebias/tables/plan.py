@@ -27,7 +27,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..models.backbones import BACKBONES
-from ..paper_tables import load_paper_tables, run_options, table_ids
+from .published import load_paper_tables, run_options, table_ids
 from ..plugins import load_methods
 
 ALL = "all"

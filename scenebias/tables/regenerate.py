@@ -174,7 +174,7 @@ def summarise(table: dict[str, Any], values: pd.DataFrame) -> pd.DataFrame:
 def judge_claims(table: dict[str, Any], values: pd.DataFrame, cfg: dict[str, Any],
                  points: pd.DataFrame | None = None) -> list[dict[str, Any]]:
     """Every claim of the table judged on the reproduced numbers by a paired test over seeds."""
-    from ..paper_tables import claim_holds
+    from .published import claim_holds
 
     cells = {(c.row, c.column): c for c in all_cells(cfg, table)}
     # The same claim judged again on the scene-swapped test set (the suite's addition, not the papers' setting):

@@ -15,7 +15,7 @@ from ..analysis.cam import summarise_cams
 from ..analysis.stats import format_ci
 from ..errors import ConfigError
 from ..io import atomic_path, write_json, write_text
-from ..paper_tables import load_paper_tables
+from .published import load_paper_tables
 from ..stages import manifest_path
 from ..provenance import provenance
 from ..report.plotting import pyplot, seaborn

@@ -22,9 +22,9 @@ from typing import Any, Iterator
 import jsonschema
 import yaml
 
-from .errors import ConfigError
-from .io import read_yaml
-from .provenance import REPO_ROOT
+from ..errors import ConfigError
+from ..io import read_yaml
+from ..provenance import REPO_ROOT
 
 PAPER_TABLES_DIR = REPO_ROOT / "benchmarks" / "paper_tables"
 PAPER_FILES = ("fame.yaml", "be.yaml")
@@ -107,7 +107,7 @@ def text_sha256(text: str) -> str:
 
 def check_methods(tables: dict[str, dict[str, Any]]) -> None:
     """Every method a row or grid names is registered, and its options (row's and column's) are valid."""
-    from .plugins import load_methods  # the method registry (torch) only here: reading the tables stays light
+    from ..plugins import load_methods  # the method registry (torch) only here: reading the tables stays light
 
     methods = load_methods()
     for tid, table in tables.items():
