@@ -202,20 +202,26 @@ _loaded = False
 
 
 def load_methods() -> Registry[MethodSpec]:
-    """Import every module of the `methods` package and every `scenebias.methods` entry point, once, then register
-    the methods and presets that were waiting for their base."""
+    """Load every `scenebias.methods` entry point once (the built-in methods are the `builtin` one, the package
+    `scenebias_methods`), then register the methods and presets that were waiting for their base."""
     global _loaded
     if not _loaded:
         _loaded = True
-        import methods as builtin
-
-        for info in pkgutil.iter_modules(builtin.__path__):
-            _import_plugin(lambda: importlib.import_module(f"methods.{info.name}"),
-                           f"{Path(builtin.__path__[0]) / info.name}.py")
-        for ep in entry_points(group="scenebias.methods"):
+        found = entry_points(group="scenebias.methods")
+        if not any(ep.name == "builtin" for ep in found):
+            raise PluginError("the built-in methods' entry point (scenebias.methods: builtin = scenebias_methods) is "
+                              "not installed: install the suite with `make venv` (pip install -e .)")
+        for ep in found:
             _import_plugin(ep.load, f"entry point {ep.name!r} = {ep.value!r} (group scenebias.methods)")
     _resolve_pending(strict=True)  # parents and preset bases from any file, in any import order
     return METHODS
+
+
+def import_plugin_modules(package: str, path: list[str]) -> None:
+    """Import every module of a plugin package (`path` is its `__path__`), each failure an error naming the file:
+    how a package of methods, the built-in one included, registers all its files."""
+    for info in pkgutil.iter_modules(path):
+        _import_plugin(lambda: importlib.import_module(f"{package}.{info.name}"), f"{Path(path[0]) / info.name}.py")
 
 
 def _import_plugin(load: Callable[[], Any], where: str) -> None:
@@ -233,4 +239,5 @@ def get_method(name: str) -> MethodSpec:
 
 
 __all__ = ["TrainObjective", "MethodSpec", "METHODS", "register_method", "register_preset", "load_methods",
+           "import_plugin_modules",
            "get_method"]

@@ -59,9 +59,9 @@ def _headings() -> list[str]:
 
 
 def _built_in(spec) -> bool:
-    """Methods of this repository (a class of the `methods` package, or a library class a method file registers
+    """Methods of this repository (a class of the `scenebias_methods` package (the methods/ folder), or a library class a method file registers
     as it is, like `moco`'s `scenebias.train.moco.MocoObjective`); third-party plugins document themselves."""
-    return spec.objective.__module__.split(".")[0] in ("methods", "scenebias")
+    return spec.objective.__module__.split(".")[0] in ("scenebias_methods", "scenebias")
 
 
 BUILT_IN = [n for n in load_methods().names() if _built_in(load_methods().get(n))]

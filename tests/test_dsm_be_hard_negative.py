@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import methods.dsm as dsm
+import scenebias_methods.dsm as dsm
 from scenebias.data.datasets import ClipDataset
 from scenebias.data.formats import VideoRecord
 from scenebias.models.backbones import build_backbone

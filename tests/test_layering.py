@@ -2,9 +2,9 @@
 
 Shared building blocks (FAME's mask and merge, BE's distractors, the derangement, MoCo with extra negatives) live in
 `scenebias/`; a method file composes them. Every import statement counts, at module level or inside a function, and
-so do `importlib.import_module` / `__import__` calls with a literal name. The one exception is the plugin loader,
-`scenebias.plugins.load_methods`, which imports the `methods` package (and, by computed name, its modules) to
-discover the built-in plugins, as it loads entry points: it runs their registrations, it does not use their code.
+so do `importlib.import_module` / `__import__` calls with a literal name. The built-in methods are found like
+any other plugin, through the `scenebias.methods` entry point of their installed package `scenebias_methods`
+(the methods/ folder; pyproject.toml), so the loader imports no method either.
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 LOADER = "scenebias/plugins.py"
+METHOD_PACKAGES = ("methods", "scenebias_methods")  # the folder's name and its installed name
 
 
 def _module_name(rel: str) -> str:
@@ -58,7 +59,7 @@ def imports(source: str, rel: str) -> list[tuple[int, str, int]]:
 
 
 def _is_methods(module: str) -> bool:
-    return module == "methods" or module.startswith("methods.")
+    return any(module == name or module.startswith(name + ".") for name in METHOD_PACKAGES)
 
 
 def _report(rel: str, hits: list[tuple[int, str]]) -> list[str]:
@@ -70,7 +71,7 @@ def _report(rel: str, hits: list[tuple[int, str]]) -> list[str]:
 
 def library_violations(source: str, rel: str) -> list[str]:
     return _report(rel, [(line, module) for line, module, _ in imports(source, rel)
-                         if _is_methods(module) and not (rel == LOADER and module in ("methods", "methods."))])
+                         if _is_methods(module)])
 
 
 def method_violations(source: str, rel: str) -> list[str]:
@@ -106,6 +107,8 @@ def test_no_method_imports_another():
     ("import methods.fame as fame\n", "scenebias/x.py", library_violations),
     ("import importlib\nimportlib.import_module('methods.be')\n", "scenebias/x.py", library_violations),
     ("from methods import be\n", LOADER, library_violations),
+    ("import methods as builtin\nimportlib.import_module(f'methods.{n}')\n", LOADER, library_violations),
+    ("import scenebias_methods.fame\n", "scenebias/x.py", library_violations),
     ("from .fame import derangement\n", "methods/be.py", method_violations),
     ("from . import be  # noqa\n", "methods/mix.py", method_violations),
     ("from .moco import MOCO_DEFAULTS\n", "methods/dsm.py", method_violations),
@@ -122,5 +125,15 @@ def test_the_checks_allow_the_library_and_the_loader():
     assert not method_violations("from scenebias.augment.foreground import merge\nimport torch\n", "methods/fame.py")
     assert not library_violations("from ..augment import foreground\nfrom .moco import MoCo\n",
                                   "scenebias/train/pretext.py")
-    loader = "def load_methods():\n    import methods as builtin\n    importlib.import_module(f'methods.{n}')\n"
-    assert not library_violations(loader, LOADER)
+    assert not method_violations("from scenebias.plugins import import_plugin_modules\n", "methods/__init__.py")
+
+
+def test_the_installed_packages_are_every_package_on_disk():
+    """pyproject.toml lists the packages (the methods/ folder installs as `scenebias_methods`): a new subpackage
+    of scenebias/ must be listed, or an installed suite would lack it."""
+    import tomllib
+
+    setup = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    on_disk = {_module_name(str(p.relative_to(ROOT))) for p in (ROOT / "scenebias").rglob("__init__.py")}
+    assert set(setup["packages"]) == on_disk | {"scenebias_methods"}
+    assert setup["package-dir"] == {"scenebias_methods": "methods"}

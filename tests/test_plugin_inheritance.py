@@ -83,7 +83,8 @@ print(json.dumps({n: [list(s.defaults.items()), list(s.variants.items()), list(s
 
 
 def test_the_registry_does_not_depend_on_the_import_order():
-    reverse = "import methods.mix, methods.dsm, methods.be, methods.fame, methods.moco\n"  # presets and children first
+    reverse = ("import scenebias_methods.mix, scenebias_methods.dsm, scenebias_methods.be, scenebias_methods.fame, "
+               "scenebias_methods.moco\n")  # presets and children first
     specs = [json.loads(subprocess.run([sys.executable, "-c", first + _DUMP], capture_output=True, text=True,
                                        check=True).stdout) for first in ("", reverse)]
     assert specs[0] == specs[1] and "moco+mixup" in specs[0]

@@ -6,9 +6,9 @@ import math
 import pytest
 import torch
 
-import methods.clip_order as clip_order
-import methods.cubic_puzzle as cubic_puzzle
-import methods.rotnet as rotnet
+import scenebias_methods.clip_order as clip_order
+import scenebias_methods.cubic_puzzle as cubic_puzzle
+import scenebias_methods.rotnet as rotnet
 from scenebias.augment import distractors
 from scenebias.data.transforms import colour_augment, normalize
 from scenebias.models.backbones import build_backbone
