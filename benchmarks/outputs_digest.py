@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-TIMING_KEYS = ("provenance", "wall_time_s", "epoch_time_s")
+TIMING_KEYS = ("provenance", "wall_time_s", "epoch_time_s", "compute")  # compute: a table's job seconds and memory
 TIMING_COLUMNS = ("wall_time_s", "wall s", "max RSS MB")
 TABLE_SUFFIXES = (".csv", ".md", ".json", ".tex")
 
