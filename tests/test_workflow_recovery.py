@@ -22,7 +22,9 @@ BIN = Path(sys.executable).parent
 VENV = BIN.parent
 TARGET = "calibration"
 IGNORED = {"provenance"}  # git commit, library versions, wall times: differ between any two runs
-WORKFLOW_FILES = ["Snakefile", "rules", "config", "Makefile", "pyproject.toml", "envs/requirements.lock"]
+# envs/scenebias.yaml and its post-deploy script: the rules' conda: directive (Snakemake records the env in its metadata)
+WORKFLOW_FILES = ["Snakefile", "rules", "config", "Makefile", "pyproject.toml", "envs/requirements.lock",
+                  "envs/scenebias.yaml", "envs/scenebias.post-deploy.sh"]
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self").is_dir() or shutil.which("make") is None,
                                 reason="needs GNU make and Linux /proc (the Makefile's stale-lock check)")
