@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from scenebias.analysis import stats as sstats
 from scenebias.tables.published import load_paper_tables
 from scenebias.plan import load_config
 from scenebias.tables import regenerate as rg
@@ -45,7 +46,7 @@ def _t_p(x: np.ndarray, mu: float, alternative: str = "two-sided") -> float:
                                    [-0.7, -2.9, -1.1]])
 def test_p_value_is_scipys_one_sample_t_test_on_the_differences(diffs):
     d = np.array(diffs)
-    out = rg._test(d, "greater", 0.0, None)
+    out = sstats.paired_comparison(d, "greater", 0.0, None)
     assert out["p_value"] == pytest.approx(stats.ttest_1samp(d, 0.0).pvalue, rel=1e-12)
     assert out["p_value"] == pytest.approx(_t_p(d, 0.0), rel=1e-9)
     assert out["effect"] == pytest.approx(d.mean(), rel=1e-12)
@@ -66,7 +67,7 @@ def test_margin_shifts_the_test_to_the_stated_bound(direction, diffs, margin):
     sign with mean − margin (greater) or mean + margin (less)."""
     d = np.array(diffs)
     bound = margin if direction == "greater" else -margin
-    out = rg._test(d, direction, margin, None)
+    out = sstats.paired_comparison(d, direction, margin, None)
     expected_p = stats.ttest_1samp(d, bound).pvalue
     assert out["p_value"] == pytest.approx(expected_p, rel=1e-12)
     assert out["p_value"] == pytest.approx(_t_p(d, bound), rel=1e-9)
@@ -79,17 +80,17 @@ def test_margin_shifts_the_test_to_the_stated_bound(direction, diffs, margin):
         verdict = "contradicted"
     assert out["verdict"] == verdict
     # the margin matters: the same differences against 0 give another p
-    assert out["p_value"] != pytest.approx(rg._test(d, direction, 0.0, None)["p_value"], rel=1e-3)
+    assert out["p_value"] != pytest.approx(sstats.paired_comparison(d, direction, 0.0, None)["p_value"], rel=1e-3)
 
 
 def test_margin_verdicts_spelled_out():
-    assert rg._test(np.array([2.5, 2.6, 2.4]), "greater", 2.0, None)["verdict"] == "reproduced"
-    at_margin = rg._test(np.array([2.1, 1.9, 2.3]), "greater", 2.0, None)
+    assert sstats.paired_comparison(np.array([2.5, 2.6, 2.4]), "greater", 2.0, None)["verdict"] == "reproduced"
+    at_margin = sstats.paired_comparison(np.array([2.1, 1.9, 2.3]), "greater", 2.0, None)
     assert at_margin["verdict"] == "inconclusive"
     # t = 0.1 / (0.2 / √3) = 0.866, 2 df: two-sided p = 0.4778
     assert at_margin["p_value"] == pytest.approx(0.4778, abs=1e-4)
-    assert rg._test(np.array([2.1, 1.9, 2.3]), "greater", 0.0, None)["verdict"] == "reproduced"
-    assert rg._test(np.array([1.1, 0.9, 1.0, 1.2]), "greater", 2.0, None)["verdict"] == "contradicted"
+    assert sstats.paired_comparison(np.array([2.1, 1.9, 2.3]), "greater", 0.0, None)["verdict"] == "reproduced"
+    assert sstats.paired_comparison(np.array([1.1, 0.9, 1.0, 1.2]), "greater", 2.0, None)["verdict"] == "contradicted"
 
 
 @pytest.mark.parametrize("diffs, tolerance", [
@@ -104,7 +105,7 @@ def test_tost_p_is_the_larger_one_sided_p(diffs, tolerance):
     p_low = stats.ttest_1samp(d, -tolerance, alternative="greater").pvalue  # H1: mean > −tol
     p_high = stats.ttest_1samp(d, tolerance, alternative="less").pvalue     # H1: mean < +tol
     assert p_low == pytest.approx(_t_p(d, -tolerance, "greater")) and p_high == pytest.approx(_t_p(d, tolerance, "less"))
-    out = rg._test(d, "approx_equal", 0.0, tolerance)
+    out = sstats.paired_comparison(d, "approx_equal", 0.0, tolerance)
     assert out["p_value"] == pytest.approx(max(p_low, p_high), rel=1e-12)
     assert out["d_z"] == pytest.approx(d.mean() / d.std(ddof=1))
     outside = min(stats.ttest_1samp(d, tolerance, alternative="greater").pvalue,
@@ -120,10 +121,10 @@ def test_tost_sides_are_not_interchangeable():
     p_low = stats.ttest_1samp(d, -1.5, alternative="greater").pvalue
     p_high = stats.ttest_1samp(d, 1.5, alternative="less").pvalue
     assert p_high > 10 * p_low
-    out = rg._test(d, "approx_equal", 0.0, 1.5)
+    out = sstats.paired_comparison(d, "approx_equal", 0.0, 1.5)
     assert out["p_value"] == pytest.approx(p_high) and out["verdict"] == "reproduced"
-    assert rg._test(np.array([3.0, 3.2, 2.9, 3.1]), "approx_equal", 0.0, 1.0)["verdict"] == "contradicted"
-    assert rg._test(np.array([1.0, 2.0, 0.5]), "approx_equal", 0.0, 1.5)["verdict"] == "inconclusive"
+    assert sstats.paired_comparison(np.array([3.0, 3.2, 2.9, 3.1]), "approx_equal", 0.0, 1.0)["verdict"] == "contradicted"
+    assert sstats.paired_comparison(np.array([1.0, 2.0, 0.5]), "approx_equal", 0.0, 1.5)["verdict"] == "inconclusive"
 
 
 # ----------------------------------------------------------------------------------------- via judge_claims
@@ -350,7 +351,6 @@ def test_figure4_without_points_or_spread_is_not_a_number(default_cfg, tables, t
 
 
 # ------------------------------------------------------------------ Holm within a claim, the sign-test fallback
-from scenebias.analysis import stats as sstats  # noqa: E402
 
 
 def _holm_by_definition(p: list[float]) -> list[float]:
@@ -417,7 +417,7 @@ def test_a_single_p_of_003_among_six_comparisons_is_inconclusive_after_holm(defa
     diffs = dict(zip(keys, [against, *noise]))
     raw = {k: stats.ttest_1samp(d, 0.0).pvalue for k, d in diffs.items()}
     assert min(raw.values()) == pytest.approx(0.03) and sorted(raw.values())[1] > 0.3
-    assert rg._test(against, "greater", 0.0, None)["verdict"] == "contradicted"  # alone: significant
+    assert sstats.paired_comparison(against, "greater", 0.0, None)["verdict"] == "contradicted"  # alone: significant
     judged = rg.judge_claims({**table, "claims": [claim]}, _beta_values(diffs), default_cfg)[0]
     assert judged["verdict"] == "inconclusive"
     assert judged["comparisons_tested"] == 6
@@ -484,8 +484,7 @@ def test_sign_test_fallback_is_scipys_binomtest(n, value):
             stats.binomtest(k, n, 0.5, alternative=alternative).pvalue, rel=1e-15)
     assert sstats.one_sided_p(x, "greater" if value > 0 else "less") == pytest.approx(0.5 ** n)
     assert sstats.one_sided_p(x, "less" if value > 0 else "greater") == 1.0
-    # through the claim test (regenerate keeps the aliases): the same p
-    assert rg._two_sided is sstats.two_sided_p and rg._one_sided is sstats.one_sided_p
-    assert rg._test(x, "greater", 0.0, None)["p_value"] == pytest.approx(stats.binomtest(k, n, 0.5).pvalue)
+    # through the claim test: the same p
+    assert sstats.paired_comparison(x, "greater", 0.0, None)["p_value"] == pytest.approx(stats.binomtest(k, n, 0.5).pvalue)
     # all differences 0: no sign at all, p = 1
     assert sstats.two_sided_p(np.zeros(n)) == 1.0 and sstats.one_sided_p(np.zeros(n), "greater") == 1.0

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from scenebias.analysis import stats as claim_stats
 from scenebias.errors import ConfigError
 from scenebias.tables.published import load_paper_tables, table_ids
 from scenebias.plan import load_config, plan
@@ -102,25 +103,25 @@ def _values(pairs: dict[tuple[str, str], list[float]]) -> pd.DataFrame:
 
 
 def test_paired_test_verdicts():
-    greater = rg._test(np.array([2.0, 2.5, 1.8]), "greater", 0.0, None)
+    greater = claim_stats.paired_comparison(np.array([2.0, 2.5, 1.8]), "greater", 0.0, None)
     assert greater["verdict"] == "reproduced" and greater["p_value"] < 0.05 and greater["effect"] == pytest.approx(2.1)
-    assert rg._test(np.array([-2.0, -2.5, -1.8]), "greater", 0.0, None)["verdict"] == "contradicted"
-    assert rg._test(np.array([3.0, -2.0, 0.5]), "greater", 0.0, None)["verdict"] == "inconclusive"
-    assert rg._test(np.array([3.0]), "greater", 0.0, None)["verdict"] == "inconclusive"  # one seed: no test
+    assert claim_stats.paired_comparison(np.array([-2.0, -2.5, -1.8]), "greater", 0.0, None)["verdict"] == "contradicted"
+    assert claim_stats.paired_comparison(np.array([3.0, -2.0, 0.5]), "greater", 0.0, None)["verdict"] == "inconclusive"
+    assert claim_stats.paired_comparison(np.array([3.0]), "greater", 0.0, None)["verdict"] == "inconclusive"  # one seed: no test
     # identical differences (discrete accuracies): exact sign test, so three seeds cannot be "certain"
-    same = rg._test(np.array([0.7, 0.7, 0.7]), "greater", 0.0, None)
+    same = claim_stats.paired_comparison(np.array([0.7, 0.7, 0.7]), "greater", 0.0, None)
     assert same["verdict"] == "inconclusive" and same["p_value"] == pytest.approx(0.25)
-    assert rg._test(np.full(6, 0.7), "greater", 0.0, None)["verdict"] == "reproduced"  # 2 * 0.5**6 < 0.05
+    assert claim_stats.paired_comparison(np.full(6, 0.7), "greater", 0.0, None)["verdict"] == "reproduced"  # 2 * 0.5**6 < 0.05
     # the same difference reached through different float sums (round-off in the 15th digit) is no spread either
     noisy = np.array([100 * (5 / 6 - 1), 100 * (10 / 12 - 1), 100 * 5 / 6 - 100]) + np.array([0, 1e-13, -1e-13])
     assert noisy.std() > 0
-    judged = rg._test(noisy, "greater", 0.0, None)
+    judged = claim_stats.paired_comparison(noisy, "greater", 0.0, None)
     assert judged["p_value"] == pytest.approx(0.25) and judged["verdict"] == "inconclusive"
     assert judged["d_z"] == -math.inf
-    assert rg._test(np.array([-2.0, -2.5, -1.8]), "less", 0.0, None)["verdict"] == "reproduced"
+    assert claim_stats.paired_comparison(np.array([-2.0, -2.5, -1.8]), "less", 0.0, None)["verdict"] == "reproduced"
     # equivalence within ±1 pp: tight differences around 0 are equal, far ones are not
-    assert rg._test(np.array([0.1, -0.1, 0.05, 0.0]), "approx_equal", 0.0, 1.0)["verdict"] == "reproduced"
-    assert rg._test(np.array([5.0, 5.2, 4.9, 5.1]), "approx_equal", 0.0, 1.0)["verdict"] == "contradicted"
+    assert claim_stats.paired_comparison(np.array([0.1, -0.1, 0.05, 0.0]), "approx_equal", 0.0, 1.0)["verdict"] == "reproduced"
+    assert claim_stats.paired_comparison(np.array([5.0, 5.2, 4.9, 5.1]), "approx_equal", 0.0, 1.0)["verdict"] == "contradicted"
 
 
 def test_claims_judged_from_values(default_cfg, tables):

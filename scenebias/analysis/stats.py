@@ -105,3 +105,56 @@ def minimum_detectable_effect(sd: float, n: int, alpha: float = 0.05, power: flo
 
     nc = brentq(shortfall, 1e-9, 40.0)  # power 0.8 needs nc < 40 for any n >= 2 at alpha >= 1e-3
     return float(nc * sd / math.sqrt(n))
+
+
+# ----------------------------------------------------------------- a claim's comparisons (paired over seeds)
+ALPHA = 0.05  # family-wise level of each claim: its comparisons are Holm-corrected (claims are reported separately)
+
+
+def holm_correct(results: list[dict[str, Any]], direction: str) -> None:
+    """Holm within one claim, in place: each comparison keeps its raw p as `p_value_uncorrected`, gets the corrected
+    one as `p_value` and its verdict again on the corrected p's. Comparisons with one seed (p NaN) are not in the
+    family. approx_equal has two families of the same size: the equivalence p's (TOST, for "reproduced") and the
+    non-equivalence p's (for "contradicted"), each corrected on its own."""
+    raw = [r["p_value"] for r in results]
+    adjusted = holm(raw)
+    outside = holm([r["p_outside"] for r in results]) if direction == "approx_equal" else [None] * len(results)
+    for r, p_raw, p_adj, p_out in zip(results, raw, adjusted, outside):
+        r["p_value_uncorrected"], r["p_value"] = p_raw, float(p_adj)
+        if r["n"] > 1:
+            r["verdict"] = comparison_verdict(direction, r["agrees"], float(p_adj), p_out)
+
+
+def paired_comparison(diffs: np.ndarray, direction: str, margin: float, tolerance: float | None) -> dict[str, Any]:
+    """A paired t-test on per-seed differences A − B (percentage points), uncorrected: the verdict of this one
+    comparison alone (a claim with several corrects them together, `holm_correct`)."""
+    n = len(diffs)
+    mean = float(diffs.mean()) if n else math.nan
+    sd = float(diffs.std(ddof=1)) if n > 1 else math.nan
+    d_z = mean / sd if sd and sd > SAME else (math.copysign(math.inf, mean) if n > 1 and mean != 0 else math.nan)
+    out = {"effect": mean, "d_z": d_z, "n": n}
+    if n < 2:
+        return out | {"p_value": math.nan, "p_outside": math.nan, "agrees": None, "verdict": "inconclusive"}
+    if direction == "approx_equal":  # two one-sided tests against ±tolerance
+        p_low = one_sided_p(diffs + tolerance, "greater")
+        p_high = one_sided_p(diffs - tolerance, "less")
+        p = max(p_low, p_high)
+        outside = min(one_sided_p(diffs - tolerance, "greater"), one_sided_p(diffs + tolerance, "less"))
+        return out | {"p_value": p, "p_outside": outside, "agrees": True,
+                      "verdict": comparison_verdict(direction, True, p, outside)}
+    shifted = diffs - margin if direction == "greater" else diffs + margin
+    p = two_sided_p(shifted)
+    agrees = bool((mean > margin) if direction == "greater" else (mean < -margin))
+    return out | {"p_value": p, "p_outside": math.nan, "agrees": agrees,
+                  "verdict": comparison_verdict(direction, agrees, p, None)}
+
+
+def comparison_verdict(direction: str, agrees: bool, p: float, p_outside: float | None) -> str:
+    """One comparison's verdict from its p (corrected or not): significant in the claimed direction (approx_equal:
+    equivalent within the tolerance) -> reproduced; significant the other way (approx_equal: `p_outside`, outside
+    the tolerance) -> contradicted; else inconclusive."""
+    if direction == "approx_equal":
+        return "reproduced" if p < ALPHA else "contradicted" if p_outside < ALPHA else "inconclusive"
+    if p < ALPHA:
+        return "reproduced" if agrees else "contradicted"
+    return "inconclusive"

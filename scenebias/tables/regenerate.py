@@ -16,13 +16,12 @@ from scipy import stats
 
 from .. import layout
 from ..analysis import stats as stats_
-from ..analysis.stats import mean_ci
+from ..analysis.stats import ALPHA, mean_ci
 from ..errors import DataError
 from ..evaluate.retrieval import result_key
 from ..io import read_json
 from .plan import Cell, all_cells
 
-ALPHA = 0.05  # family-wise level of each claim: its comparisons are Holm-corrected (claims are reported separately)
 VERDICTS = ("reproduced", "contradicted", "inconclusive", "not testable")
 
 SUMMARY_COLUMNS = ["row", "label", "column", "column_label", "published", "mean", "ci95", "seeds", "run",
@@ -232,10 +231,11 @@ def _judge_comparisons(claim, values, cells) -> dict[str, Any]:
         if len(diffs) == 0:  # only on the scene-swapped set: a downstream set without a swapped copy
             skipped.append(f"{ra}/{ca} vs {rb}/{cb}: no scene-swapped test set for this downstream set")
             continue
-        results.append(_test(diffs, direction, margin, claim.get("tolerance")) | {"pair": f"{ra}/{ca} − {rb}/{cb}"})
+        results.append(stats_.paired_comparison(diffs, direction, margin, claim.get("tolerance"))
+                       | {"pair": f"{ra}/{ca} − {rb}/{cb}"})
     if not results:
         return _not_testable("; ".join(skipped) or "no comparison")
-    _correct(results, direction)
+    stats_.holm_correct(results, direction)
     if any(r["verdict"] == "contradicted" for r in results):
         verdict = "contradicted"
     elif all(r["verdict"] == "reproduced" for r in results):
@@ -265,20 +265,6 @@ def _judge_comparisons(claim, values, cells) -> dict[str, Any]:
             "n_seeds": min(r["n"] for r in results), "detail": detail}
 
 
-def _correct(results: list[dict[str, Any]], direction: str) -> None:
-    """Holm within one claim, in place: each comparison keeps its raw p as `p_value_uncorrected`, gets the corrected
-    one as `p_value` and its verdict again on the corrected p's. Comparisons with one seed (p NaN) are not in the
-    family. approx_equal has two families of the same size: the equivalence p's (TOST, for "reproduced") and the
-    non-equivalence p's (for "contradicted"), each corrected on its own."""
-    raw = [r["p_value"] for r in results]
-    adjusted = stats_.holm(raw)
-    outside = stats_.holm([r["p_outside"] for r in results]) if direction == "approx_equal" else [None] * len(results)
-    for r, p_raw, p_adj, p_out in zip(results, raw, adjusted, outside):
-        r["p_value_uncorrected"], r["p_value"] = p_raw, float(p_adj)
-        if r["n"] > 1:
-            r["verdict"] = _verdict(direction, r["agrees"], float(p_adj), p_out)
-
-
 def _paired(values: pd.DataFrame, a: tuple[str, str], b: tuple[str, str]) -> np.ndarray:
     def series(key):
         mine = values[(values["row"] == key[0]) & (values["column"] == key[1])].dropna(subset=["value"])
@@ -287,47 +273,6 @@ def _paired(values: pd.DataFrame, a: tuple[str, str], b: tuple[str, str]) -> np.
     sa, sb = series(a), series(b)
     common = sa.index.intersection(sb.index)
     return (sa[common] - sb[common]).to_numpy(dtype=float)
-
-
-def _test(diffs: np.ndarray, direction: str, margin: float, tolerance: float | None) -> dict[str, Any]:
-    """A paired t-test on per-seed differences A − B (percentage points), uncorrected: the verdict of this one
-    comparison alone (a claim with several corrects them together, `_correct`)."""
-    n = len(diffs)
-    mean = float(diffs.mean()) if n else math.nan
-    sd = float(diffs.std(ddof=1)) if n > 1 else math.nan
-    d_z = mean / sd if sd and sd > SAME else (math.copysign(math.inf, mean) if n > 1 and mean != 0 else math.nan)
-    out = {"effect": mean, "d_z": d_z, "n": n}
-    if n < 2:
-        return out | {"p_value": math.nan, "p_outside": math.nan, "agrees": None, "verdict": "inconclusive"}
-    if direction == "approx_equal":  # two one-sided tests against ±tolerance
-        p_low = _one_sided(diffs + tolerance, "greater")
-        p_high = _one_sided(diffs - tolerance, "less")
-        p = max(p_low, p_high)
-        outside = min(_one_sided(diffs - tolerance, "greater"), _one_sided(diffs + tolerance, "less"))
-        return out | {"p_value": p, "p_outside": outside, "agrees": True,
-                      "verdict": _verdict(direction, True, p, outside)}
-    shifted = diffs - margin if direction == "greater" else diffs + margin
-    p = _two_sided(shifted)
-    agrees = bool((mean > margin) if direction == "greater" else (mean < -margin))
-    return out | {"p_value": p, "p_outside": math.nan, "agrees": agrees,
-                  "verdict": _verdict(direction, agrees, p, None)}
-
-
-def _verdict(direction: str, agrees: bool, p: float, p_outside: float | None) -> str:
-    """One comparison's verdict from its p (corrected or not): significant in the claimed direction (approx_equal:
-    equivalent within the tolerance) -> reproduced; significant the other way (approx_equal: `p_outside`, outside
-    the tolerance) -> contradicted; else inconclusive."""
-    if direction == "approx_equal":
-        return "reproduced" if p < ALPHA else "contradicted" if p_outside < ALPHA else "inconclusive"
-    if p < ALPHA:
-        return "reproduced" if agrees else "contradicted"
-    return "inconclusive"
-
-
-# The p-value helpers live with the other seed statistics (scenebias.analysis.stats); the claim judge and the
-# calibration gates share them.
-SAME = stats_.SAME
-_no_spread, _two_sided, _one_sided = stats_.no_spread, stats_.two_sided_p, stats_.one_sided_p
 
 
 def _judge_correlation(claim, points) -> dict[str, Any]:
