@@ -30,6 +30,11 @@ def model(results, run, seed) -> str:
     return f"{results}/pretrain/{run}/seed{seed}/model.pt"
 
 
+def train_log(results, run, seed) -> str:
+    """A pretrained model's training log, beside it (`train_log(results, "*", "*")` globs every run's)."""
+    return f"{results}/pretrain/{run}/seed{seed}/train_log.json"
+
+
 def checkpoints(results, run, seed) -> str:
     """The folder a pretraining job keeps its checkpoints in (the workflow adds one subfolder per setting)."""
     return f"{results}/checkpoints/{run}/seed{seed}"
@@ -102,7 +107,7 @@ def _evaluation_id(run, seed, downstream, protocol, kind: str) -> str:
     return f"{kind}/{run}/seed{seed}/{downstream}/{protocol}"
 
 
-__all__ = ["PROTOCOLS", "CAM_RUNS", "model", "checkpoints", "evaluation", "mask_quality", "cams_dir", "calibration",
+__all__ = ["PROTOCOLS", "CAM_RUNS", "model", "train_log", "checkpoints", "evaluation", "mask_quality", "cams_dir", "calibration",
            "pretrain_job", "evaluate_job", "frame_cache_job", "manifest_job", "cams_job", "table_job", "log",
            "benchmark", "GENERATE", "AGGREGATE", "CALIBRATION", "REPORT", "ACTOR_HMDB51", "MASK_QUALITY",
            "COMBINED_MANIFEST"]

@@ -1,6 +1,7 @@
 """The report: reports/<profile>/index.html plus Markdown/CSV tables and PNG plots, readable offline."""
 from __future__ import annotations
 
+import glob
 import html
 import json
 import math
@@ -11,13 +12,14 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from .. import layout
 from ..analysis.calibration import calibration_gates
 from ..analysis.stats import format_ci, mean_ci
 from ..config import results_dir
 from ..data.manifest import MANIFEST_FORMAT
 from ..io import atomic_path, write_json, write_text
-from ..stages import dataset_manifests, split
 from ..provenance import REPO_ROOT
+from ..stages import dataset_manifests, split
 from . import table_pages as paper_pages
 from .page import CSS, html_page
 from .plotting import pyplot, seaborn
@@ -423,10 +425,10 @@ def build_report(cfg: dict[str, Any], metrics_csv: Path, out_dir: Path, benchmar
     plots = out_dir / "plots"
     _plot_accuracy(raw, chance, plots / "biased_vs_swapped.png")
     logs = {}
-    for log_path in sorted(results_dir(cfg).glob("pretrain/*/seed*/train_log.json")):
+    for log_path in sorted(Path(p) for p in glob.glob(layout.train_log(results_dir(cfg), "*", "*"))):
         logs[f"{log_path.parent.parent.name} s{log_path.parent.name[4:]}"] = json.loads(log_path.read_text())
     has_curves = _plot_training(logs, plots / "training_curves.png")
-    mask_quality = mask_quality_section(mask_quality_csv or results_dir(cfg) / "analysis" / "mask_quality.csv",
+    mask_quality = mask_quality_section(mask_quality_csv or Path(layout.mask_quality(results_dir(cfg))),
                                         out_dir)
 
     mirrors = yaml.safe_load((REPO_ROOT / "benchmarks" / "datasets.yaml").read_text(encoding="utf-8"))

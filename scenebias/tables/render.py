@@ -15,12 +15,13 @@ from ..analysis.cam import summarise_cams
 from ..analysis.stats import format_ci
 from ..errors import ConfigError
 from ..io import atomic_path, write_json, write_text
-from .published import load_paper_tables
-from ..stages import manifest_path
+from .. import layout
 from ..provenance import provenance
 from ..report.plotting import pyplot, seaborn
+from ..stages import manifest_path
 from . import regenerate as rg
 from .plan import all_cells, flavour_of
+from .published import load_paper_tables
 
 OUTPUTS = ("csv", "seeds.csv", "md", "tex", "png", "json")
 
@@ -297,8 +298,8 @@ def compute_cost(cfg: dict[str, Any], table: dict[str, Any], results: Path) -> d
     """CPU/GPU time the table's jobs took, from Snakemake `benchmark:` files (those present)."""
     keys = {c.eval_key for c in all_cells(cfg, table) if c.reproduced}
     runs = {k[0] for k in keys}
-    files = [results / "benchmarks" / "pretrain" / run / f"seed{s}.tsv" for run in runs for s in cfg["seeds"]]
-    files += [results / "benchmarks" / "evaluate" / run / f"seed{s}" / d / f"{p}.tsv"
+    files = [Path(layout.benchmark(results, layout.pretrain_job(run, s))) for run in runs for s in cfg["seeds"]]
+    files += [Path(layout.benchmark(results, layout.evaluate_job(run, s, d, p)))
               for run, d, p in keys for s in cfg["seeds"]]
     seconds, found, rss = 0.0, 0, 0.0
     for f in files:
