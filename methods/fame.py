@@ -1,15 +1,11 @@
 """MoCo + FAME: Foreground-background Merging (Ding et al., CVPR 2022, §3.2–3.3, eqs. 2–6; Tables 1–6).
 
-Separation (one mask per clip, constant over time):
-  seed map S = mean_t Σ_c |X[c, t+1] − X[c, t]|, blurred (kernel ⌊0.1·crop⌋ made odd, σ = k/3), min-max
-  normalised; foreground colour samples = the top ⌊0.5·HW⌋ pixels of S, background = the bottom ⌊0.1·HW⌋;
-  colours of the time-averaged frame in a 10×10×10 HSV-disk histogram, background Laplace-smoothed (+1);
-  P(F|x) = P(x|F) / (P(x|F) + P(x|B)), blurred, min-max normalised; the top ⌊β·HW⌋ pixels form the mask M.
-Merging (eq. 6): X_merge = X ⊙ M + Y ⊙ (1 − M), Y another clip of the batch, before colour augmentation.
+The query view is merged with another clip's background (eq. 6, X ⊙ M + Y ⊙ (1 − M)) before colour augmentation; the
+mask M is FAME's foreground separation (eqs. 2–5), written out step by step in scenebias/augment/foreground.py.
 
 Paper vs. code (docs/methods.md, "moco+fame"): `colour_mode="paper"` (default) is the paper's reading: the hue angle in radians,
-truncated 0-based levels (see `foreground_posterior`). `"official-code"` is the authors' FAME module (Mark12Ding/
-FAME, moco/loader.py) step by step, see `official_posterior`: kornia's HSV, the hue (already radians) times 2π again
+truncated 0-based levels (`foreground_posterior` in the library module). `"official-code"` is the authors' FAME module (Mark12Ding/
+FAME, moco/loader.py) step by step (`official_posterior` there): kornia's HSV, the hue (already radians) times 2π again
 (it wraps about six times), rounded 1-based levels (half to even) in bins h + 10(s'−1) + 100(v'−1), histograms from
 torch.topk seed samples normalised by (sum + 1e-8), no epsilon in the posterior, blur kernel ⌊0.1·crop⌋//2·2+1, and
 background partners from a plain randperm whatever `partner` says. `partner="derangement"` (default) never pairs a
