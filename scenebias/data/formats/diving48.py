@@ -18,13 +18,18 @@ def diving48_class_name(entry: Sequence[str]) -> str:
     return "_".join(entry)
 
 
-def read_diving48_vocab(path: Path) -> list[list[str]]:
+def _load_json(path: Path, kind: str):
+    """A Diving48 JSON file, or a DataError naming it (missing, or not JSON)."""
     if not path.is_file():
-        raise DataError(f"{path}: Diving48 vocab file not found")
+        raise DataError(f"{path}: Diving48 {kind} file not found")
     try:
-        vocab = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise DataError(f"{path}: not valid JSON ({exc})") from exc
+
+
+def read_diving48_vocab(path: Path) -> list[list[str]]:
+    vocab = _load_json(path, "vocab")
     if not isinstance(vocab, list) or not vocab:
         raise DataError(f"{path}: expected a non-empty JSON list of lists of strings")
     for i, e in enumerate(vocab):
@@ -35,12 +40,7 @@ def read_diving48_vocab(path: Path) -> list[list[str]]:
 
 def read_diving48_entries(path: Path, num_classes: int | None = None) -> list[dict]:
     """V2 train/test JSON -> list of entries (validated)."""
-    if not path.is_file():
-        raise DataError(f"{path}: Diving48 split file not found")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{path}: not valid JSON ({exc})") from exc
+    data = _load_json(path, "split")
     if not isinstance(data, list):
         raise DataError(f"{path}: expected a JSON list of {{{', '.join(_DIVING_KEYS)}}} objects")
     seen: set[str] = set()
