@@ -3,11 +3,14 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-PROFILE ?= default
+PRESET ?= default
+ifeq ($(origin PROFILE),command line)
+$(error PROFILE is now PRESET (config/presets/<name>.yaml): make ... PRESET=$(PROFILE); snakemake's --profile is an execution profile, profiles/)
+endif
 CORES ?= all
 TARGETS ?=  # snakemake targets; empty: every table and the report (e.g. TARGETS=calibration, TARGETS=fame_table4)
 EXTRA ?=    # more snakemake arguments (make tables passes --config tables=[all])
-SNAKEMAKE = PATH=$(abspath $(BIN)):$$PATH $(BIN)/snakemake --configfile config/profiles/$(PROFILE).yaml
+SNAKEMAKE = PATH=$(abspath $(BIN)):$$PATH $(BIN)/snakemake --configfile config/presets/$(PRESET).yaml
 
 .PHONY: reproduce tables test smoke venv lock clean unlock
 
@@ -22,19 +25,19 @@ $(STAMP): envs/requirements.lock pyproject.toml
 
 venv: $(STAMP)
 
-reproduce: $(STAMP)  ## generate data, run every job of the profile, write reports/$(PROFILE)/index.html
-	@if $(BIN)/python -m scenebias.workflow_lock $(PROFILE); then $(SNAKEMAKE) --unlock $(TARGETS); fi
+reproduce: $(STAMP)  ## generate data, run every job of the preset, write reports/$(PRESET)/index.html
+	@if $(BIN)/python -m scenebias.workflow_lock $(PRESET); then $(SNAKEMAKE) --unlock $(TARGETS); fi
 	$(SNAKEMAKE) --cores $(CORES) --keep-going --rerun-incomplete --prioritize=calibration $(TARGETS) $(EXTRA)
-	@echo "report: reports/$(PROFILE)/index.html"
+	@echo "report: reports/$(PRESET)/index.html"
 
-tables: $(STAMP)  ## every paper table and figure on the profile (the default regenerates the headline tables only)
-	$(MAKE) reproduce PROFILE=$(PROFILE) CORES=$(CORES) EXTRA="--config 'tables=[all]'"
+tables: $(STAMP)  ## every paper table and figure on the preset (the default regenerates the headline tables only)
+	$(MAKE) reproduce PRESET=$(PRESET) CORES=$(CORES) EXTRA="--config 'tables=[all]'"
 
 unlock: $(STAMP)  ## after a killed run: remove Snakemake's lock (.snakemake/locks); then make reproduce resumes
 	$(SNAKEMAKE) --unlock $(TARGETS)
 
 smoke:
-	$(MAKE) reproduce PROFILE=smoke
+	$(MAKE) reproduce PRESET=smoke
 
 test: $(STAMP)
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest -q

@@ -1,7 +1,7 @@
 # scenebias: generated (or real) videos -> pretrain(run, seed) -> evaluate(protocol, downstream) -> paper tables,
 # aggregate -> report.
-#   snakemake --cores all                                         # default profile
-#   snakemake --cores all --configfile config/profiles/smoke.yaml # another profile
+#   snakemake --cores all                                         # default preset
+#   snakemake --cores all --configfile config/presets/smoke.yaml # another preset
 from snakemake.utils import min_version
 
 min_version("9.0")

@@ -1,12 +1,12 @@
-"""A digest of a profile's outputs that ignores what legitimately differs between two runs of the same code
+"""A digest of a preset's outputs that ignores what legitimately differs between two runs of the same code
 (wall times, memory, provenance, absolute paths), so a refactoring can show that it changes no result.
 
     python -m benchmarks.outputs_digest smoke --out before.json            # after `make smoke`
     python -m benchmarks.outputs_digest smoke --against before.json        # exit 1 and list what differs
 
-Covered: every evaluation's results and every training log (`results/<profile>/**/*.json` without their
+Covered: every evaluation's results and every training log (`results/<preset>/**/*.json` without their
 `provenance` and timing keys), the model weights (tensors of backbone and head, not the metadata),
-`results/<profile>/metrics.csv` and the report's tables (`reports/<profile>/tables/*.{csv,md,json,tex}` without
+`results/<preset>/metrics.csv` and the report's tables (`reports/<preset>/tables/*.{csv,md,json,tex}` without
 timing columns; `compute.*` is nothing but timings and is left out), the calibration verdicts and the generated
 data's manifest. Plots and HTML pages are left out (they render those same tables).
 """
@@ -68,18 +68,18 @@ def _file_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def output_files(root: Path, profile: str) -> list[Path]:
-    results = root / "results" / profile
+def output_files(root: Path, preset: str) -> list[Path]:
+    results = root / "results" / preset
     files = [p for p in results.rglob("*.json") if "benchmarks" not in p.parts and "checkpoints" not in p.parts]
     files += list(results.rglob("model.pt")) + [results / "metrics.csv"]
-    tables = root / "reports" / profile / "tables"
+    tables = root / "reports" / preset / "tables"
     files += [p for p in tables.glob("*") if p.suffix in TABLE_SUFFIXES and not p.stem.startswith("compute")]
-    files += [root / "data" / "generated" / profile / "manifest.json"]
+    files += [root / "data" / "generated" / preset / "manifest.json"]
     return sorted(p for p in files if p.is_file())
 
 
-def digest(root: Path, profile: str) -> dict[str, str]:
-    return {str(p.relative_to(root)): _file_digest(p) for p in output_files(root, profile)}
+def digest(root: Path, preset: str) -> dict[str, str]:
+    return {str(p.relative_to(root)): _file_digest(p) for p in output_files(root, preset)}
 
 
 def differences(before: dict[str, str], after: dict[str, str]) -> list[str]:
@@ -91,14 +91,14 @@ def differences(before: dict[str, str], after: dict[str, str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("profile")
+    parser.add_argument("preset")
     parser.add_argument("--root", type=Path, default=Path("."))
     parser.add_argument("--out", type=Path, help="write the digest (JSON) here")
     parser.add_argument("--against", type=Path, help="compare with a digest written before")
     args = parser.parse_args(argv)
-    current = digest(args.root, args.profile)
+    current = digest(args.root, args.preset)
     if not current:
-        print(f"no outputs of profile {args.profile!r} under {args.root.resolve()}", file=sys.stderr)
+        print(f"no outputs of preset {args.preset!r} under {args.root.resolve()}", file=sys.stderr)
         return 2
     if args.out:
         args.out.write_text(json.dumps(current, indent=1, sort_keys=True) + "\n", encoding="utf-8")

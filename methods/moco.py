@@ -2,7 +2,7 @@
 BE (Wang et al., CVPR 2021, §3.2, eq. 5).
 
 Rows: FAME Tables 1–3 "MoCo" / "Baseline"; BE Tables 3–4 "MoCo (baseline)".
-Defaults are the FAME code's (τ = 0.1, 128-d, m = 0.999); the queue is sized per profile because it must
+Defaults are the FAME code's (τ = 0.1, 128-d, m = 0.999); the queue is sized per preset because it must
 stay well below the number of pretraining videos (see `queue_same_video` in the training log).
 The objective, `MocoObjective`, and its options live in scenebias/train/moco.py, where the MoCo-based methods
 (moco+be and its presets, moco+fame, dsm; `parent="moco"`) extend it.

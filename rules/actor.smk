@@ -19,7 +19,7 @@ if ACTOR:
     if (ACTOR.get("detector_weights") is None) == (ACTOR.get("boxes") is None):
         raise _ConfigError("data.actor: set exactly one of detector_weights (a Faster R-CNN state dict) or boxes "
                            "(a person-boxes CSV)")
-    ACTOR_OUT = ACTOR.get("out", "data/actor/{profile}/actor_hmdb51").format(profile=PROFILE)
+    ACTOR_OUT = ACTOR.get("out", "data/actor/{preset}/actor_hmdb51").format(preset=PRESET)
     ACTOR_SUMMARY = f"{ACTOR_OUT}/actor_crop_summary.json"
 
     def _actor_args():

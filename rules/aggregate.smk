@@ -15,7 +15,7 @@ rule aggregate:
 
 rule calibration:
     """The calibration gates from the gate runs alone (scenebias.analysis.calibration): `snakemake calibration`
-    answers "can this profile measure anything?" without running every method (the calibration study's target)."""
+    answers "can this preset measure anything?" without running every method (the calibration study's target)."""
     localrule: True
     input:
         eval_outputs(calibration_keys()),

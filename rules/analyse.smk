@@ -51,7 +51,7 @@ rule cams:
         SCENEBIAS_ENV
     resources:
         # one GPU slot unless the config says cpu (Snakemake resources are ints); mem_mb and runtime
-        # (minutes) are defaults for a scheduler, overridden by a profile's set-resources
+        # (minutes) are defaults for a scheduler, overridden by an execution profile's set-resources
         gpu=1 if config["device"] != "cpu" else 0,
         mem_mb=8000,
         runtime=60,

@@ -12,28 +12,16 @@ from scenebias.provenance import SPEED_ONLY_KEYS, stable_hash
 from scenebias.tables.plan import selected_tables as _selected_tables, table_evaluations as _table_evaluations
 
 
-def _merged_config():
-    """config/config.yaml, then each --configfile, then --config, merged as `scenebias --profile` merges them
-    (scenebias.config.merge_config): a section that names another thing (another backbone) replaces the old one
-    instead of keeping its options. Returns the config and its sources (what a validation error names).
+# `config` is Snakemake's own merge: config/config.yaml (the Snakefile's configfile directive), then each
+# --configfile, then --config, mappings key by key (`scenebias --preset` merges the same way,
+# scenebias.config.merge_config). Validation fills the schema's defaults, orders the runs and plans the tables' runs.
+config = _validate_config(config, "config/config.yaml + --configfile + --config")
 
-    Not Snakemake's own merge (the `config` that the configfile directive, --configfile and --config build): it
-    merges nested mappings key by key, so config/profiles/paper.yaml's `backbone: {name: r2plus1d_18, options: {}}`
-    would keep config.yaml's tiny3d `options: {width: 16}` (and fail validation), and a profile's runs would come
-    before config.yaml's in `runs` (the order of RUNS, hence of the report's inputs). So the files and the
-    --config values Snakemake was given are merged again here, the scenebias way."""
-    from scenebias.config import merge_config
-
-    return merge_config(None, workflow.overwrite_configfiles, dict(workflow.config_settings.config))
-
-
-config = _validate_config(*_merged_config())  # schema defaults filled in, names checked, the tables' runs planned
-
-PROFILE = config["profile"]
-DATA = config["paths"]["data"].format(profile=PROFILE)
-RESULTS = config["paths"]["results"].format(profile=PROFILE)
-REPORTS = config["paths"]["reports"].format(profile=PROFILE)
-METRICS = config["paths"]["metrics"].format(profile=PROFILE, results=RESULTS)
+PRESET = config["preset"]
+DATA = config["paths"]["data"].format(preset=PRESET)
+RESULTS = config["paths"]["results"].format(preset=PRESET)
+REPORTS = config["paths"]["reports"].format(preset=PRESET)
+METRICS = config["paths"]["metrics"].format(preset=PRESET, results=RESULTS)
 RUNS = list(config["runs"])
 REAL_ROOTS = list(config["data"].get("real") or {})
 MANIFEST = str(_manifest_path(config))  # what pretraining depends on: generated manifest.json, or the combined one
@@ -60,7 +48,7 @@ wildcard_constraints:
 
 
 # Jobs get the validated config through the environment, not a shared file: two invocations with different
-# configs (a profile and a study, say) can then run side by side on one results folder. It is not a
+# configs (a preset and a study, say) can then run side by side on one results folder. It is not a
 # params entry on purpose: each job's params carry only the hash of the sections it depends on.
 os.environ["SCENEBIAS_CONFIG_JSON"] = json.dumps(config, sort_keys=True)
 

@@ -24,7 +24,7 @@ rule pretrain:
         SCENEBIAS_ENV
     resources:
         # one GPU slot unless the config says cpu (Snakemake resources are ints); mem_mb and runtime
-        # (minutes) are defaults for a scheduler, overridden by a profile's set-resources
+        # (minutes) are defaults for a scheduler, overridden by an execution profile's set-resources
         gpu=1 if config["device"] != "cpu" else 0,
         mem_mb=16000,
         runtime=720,

@@ -1,5 +1,5 @@
 rule report:
-    """HTML report (+ Markdown/CSV tables and PNG plots) under reports/<profile>/."""
+    """HTML report (+ Markdown/CSV tables and PNG plots) under reports/<preset>/."""
     localrule: True
     input:
         metrics=METRICS,

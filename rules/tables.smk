@@ -46,7 +46,7 @@ for _table in TABLES:
             table_files(_table),
 
 
-# A known table the profile does not regenerate (`tables:` in the config): a target that stops with how to get it,
+# A known table the preset does not regenerate (`tables:` in the config): a target that stops with how to get it,
 # not Snakemake's bare "No rule to produce".
 for _table in sorted(set(_table_ids()) - set(TABLES)):
 
@@ -55,7 +55,7 @@ for _table in sorted(set(_table_ids()) - set(TABLES)):
             _table
         localrule: True
         params:
-            why=(f"{_table} is not among the tables of profile {config['profile']!r} (tables: "
+            why=(f"{_table} is not among the tables of preset {config['preset']!r} (tables: "
                  f"{', '.join(TABLES) or 'none'}). Add it for this run: snakemake {_table} --config "
                  f"'tables=[{_table}]' (with the same --configfile), or every table: make tables"),
         shell:

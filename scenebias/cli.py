@@ -23,11 +23,15 @@ def _config(args: argparse.Namespace) -> dict:
         from .io import read_json
 
         return validate(read_json(args.config[0]), args.config[0])
-    return load_config(args.profile, args.config)
+    if getattr(args, "renamed_profile", None):
+        raise ConfigError(f"--profile is now --preset (config/presets/<name>.yaml): --preset {args.renamed_profile}; "
+                          "snakemake's --profile is an execution profile (profiles/)")
+    return load_config(args.preset, args.config)
 
 
 def _add_config_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--profile", default="default", help="config/profiles/<name>.yaml (default: default)")
+    p.add_argument("--preset", default="default", help="config/presets/<name>.yaml (default: default)")
+    p.add_argument("--profile", dest="renamed_profile", help=argparse.SUPPRESS)  # the old name: a clear error
     p.add_argument("--config", action="append", default=[], metavar="YAML",
                    help="extra YAML merged on top (repeatable), or one complete resolved config .json")
     p.add_argument("--config-json", help="the full config as JSON (used by the workflow)")

@@ -1,4 +1,4 @@
-"""Merge and validate the workflow config: config/config.yaml + a profile, checked against config/schema.yaml.
+"""Merge and validate the workflow config: config/config.yaml + a preset, checked against config/schema.yaml.
 
 The CLI and the Snakefile use the same schema (through `snakemake.utils.validate`, which also fills in
 schema defaults), so a value that the workflow rejects is rejected by a single run too.
@@ -21,21 +21,7 @@ from .provenance import REPO_ROOT
 
 SCHEMA = REPO_ROOT / "config" / "schema.yaml"
 BASE_CONFIG = REPO_ROOT / "config" / "config.yaml"
-PROFILES = REPO_ROOT / "config" / "profiles"
-
-
-def deep_update(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """`base` updated by `override`, recursively; a mapping that names another thing (a different `name`, e.g.
-    another backbone) replaces the old one instead of inheriting its options."""
-    out = copy.deepcopy(base)
-    for key, value in override.items():
-        renamed = isinstance(value, dict) and isinstance(out.get(key), dict) and \
-            "name" in value and value["name"] != out[key].get("name")
-        if isinstance(value, dict) and isinstance(out.get(key), dict) and not renamed:
-            out[key] = deep_update(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
+PRESETS = REPO_ROOT / "config" / "presets"
 
 
 def validate(cfg: dict[str, Any], source: str = "config") -> dict[str, Any]:
@@ -51,9 +37,31 @@ def validate(cfg: dict[str, Any], source: str = "config") -> dict[str, Any]:
         snakemake_validate(cfg, str(SCHEMA), set_default=True)
     except WorkflowError as exc:
         raise ConfigError(f"{source}: {_schema_message(exc)}") from None
+    cfg["backbone"] = _backbone_in_full(cfg["backbone"])
+    cfg["runs"] = _base_runs_first(cfg["runs"])
     cfg["runs"] = expand_sweeps(cfg["runs"], cfg.get("sweeps", {}), source)
     _check_names(cfg, source)
     return cfg
+
+
+def _backbone_in_full(backbone: dict[str, Any]) -> dict[str, Any]:
+    """The backbone with every option written out (the backbone's own default where the config gives none), so
+    the stage hashes name the model that is built; `options: null` (the way to drop options merged in from
+    an earlier file) means the defaults."""
+    from .models.backbones import BACKBONES, default_options  # torch: see `validate`
+
+    options = backbone.get("options") or {}
+    if backbone["name"] not in BACKBONES:
+        return {**backbone, "options": options}  # _check_names says which names there are
+    return {**backbone, "options": {**default_options(backbone["name"]), **options}}
+
+
+def _base_runs_first(runs: dict[str, Any]) -> dict[str, Any]:
+    """config/config.yaml's runs in its order, then the others in the order given: the order of the workflow's
+    RUNS (hence of metrics.csv and the report) whichever way the files were merged. Snakemake's merge puts the
+    command line's files first (it reads config/config.yaml into the --configfile values), the CLI's last."""
+    base = [name for name in read_yaml(BASE_CONFIG).get("runs", {}) if name in runs]
+    return {**{name: runs[name] for name in base}, **runs}
 
 
 def expand_sweeps(runs: dict[str, Any], sweeps: dict[str, Any], source: str = "config") -> dict[str, Any]:
@@ -100,8 +108,11 @@ def _check_names(cfg: dict[str, Any], source: str) -> None:
     if cfg["backbone"]["name"] not in BACKBONES:
         raise ConfigError(f"{source}: backbone.name: unknown backbone {cfg['backbone']['name']!r}; "
                           f"expected one of: {', '.join(BACKBONES.names())}")
-    check_backbone_options(cfg["backbone"]["name"], cfg["backbone"].get("options", {}),
-                           f"{source}: backbone.options")
+    try:
+        check_backbone_options(cfg["backbone"]["name"], cfg["backbone"]["options"], f"{source}: backbone.options")
+    except ConfigError as exc:
+        raise ConfigError(f"{exc}. Config files merge key by key, so a file that names another backbone keeps the "
+                          "options set before it: give `options: null` there to start from its defaults") from None
     for name in cfg["clip"].get("crop_size_by_backbone") or {}:  # a misspelt name would silently not apply
         if name not in BACKBONES:
             raise ConfigError(f"{source}: clip.crop_size_by_backbone: unknown backbone {name!r}; "
@@ -119,24 +130,28 @@ def _check_names(cfg: dict[str, Any], source: str) -> None:
             check_backbone_options(own["name"], own.get("options", {}), f"{source}: runs.{run}.backbone.options")
 
 
-def merge_config(profile: str | None = None, files: list[str | os.PathLike] | None = None,
+def merge_config(preset: str | None = None, files: list[str | os.PathLike] | None = None,
                  overrides: dict[str, Any] | None = None) -> tuple[dict[str, Any], str]:
-    """config/config.yaml, then the profile, then each file, then `overrides`, merged (`deep_update`), not yet
-    validated; with the sources it came from, joined by " + " (what validation errors name)."""
+    """config/config.yaml, then the preset, then each file, then `overrides`, merged as Snakemake merges its
+    configfile directive, --configfile and --config (`snakemake.utils.update_config`: mappings key by key, any
+    other value replaced), not yet validated; with the sources it came from, joined by " + " (what validation
+    errors name)."""
+    from snakemake.utils import update_config  # light importers of this module never merge (see `validate`)
+
     cfg = read_yaml(BASE_CONFIG)
     sources = [str(BASE_CONFIG)]
-    if profile:
-        path = PROFILES / f"{profile}.yaml"
+    if preset:
+        path = PRESETS / f"{preset}.yaml"
         if not path.exists():
-            known = ", ".join(sorted(p.stem for p in PROFILES.glob("*.yaml")))
-            raise ConfigError(f"profile {profile!r}: {path} not found; expected one of: {known}")
-        cfg = deep_update(cfg, read_yaml(path))
+            known = ", ".join(sorted(p.stem for p in PRESETS.glob("*.yaml")))
+            raise ConfigError(f"preset {preset!r}: {path} not found; expected one of: {known}")
+        update_config(cfg, read_yaml(path))
         sources.append(str(path))
     for f in files or []:
-        cfg = deep_update(cfg, read_yaml(f))
+        update_config(cfg, read_yaml(f))
         sources.append(str(f))
     if overrides:
-        cfg = deep_update(cfg, overrides)
+        update_config(cfg, copy.deepcopy(overrides))  # it keeps references to the values
     return cfg, " + ".join(sources)
 
 
@@ -149,12 +164,12 @@ def parse_json(text: str) -> dict[str, Any]:
 
 
 def data_dir(cfg: dict[str, Any]) -> Path:
-    return Path(cfg["paths"]["data"].format(profile=cfg["profile"]))
+    return Path(cfg["paths"]["data"].format(preset=cfg["preset"]))
 
 
 def results_dir(cfg: dict[str, Any]) -> Path:
-    return Path(cfg["paths"]["results"].format(profile=cfg["profile"]))
+    return Path(cfg["paths"]["results"].format(preset=cfg["preset"]))
 
 
 def report_dir(cfg: dict[str, Any]) -> Path:
-    return Path(cfg["paths"]["reports"].format(profile=cfg["profile"]))
+    return Path(cfg["paths"]["reports"].format(preset=cfg["preset"]))

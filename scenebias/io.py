@@ -64,7 +64,7 @@ def read_json(path: str | os.PathLike) -> Any:
 
 
 def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
-    """A YAML file whose top level is a mapping (a config, a profile, the paper tables); ConfigError otherwise."""
+    """A YAML file whose top level is a mapping (a config, a preset, the paper tables); ConfigError otherwise."""
     p = Path(path)
     if not p.exists():
         raise ConfigError(f"{p}: config file not found")

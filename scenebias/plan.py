@@ -1,6 +1,6 @@
 """The planned config: what the CLI, the workflow (rules/common.smk) and the tables read.
 
-scenebias.config merges config/config.yaml, a profile and overrides and validates the result (schema, sweeps,
+scenebias.config merges config/config.yaml, a preset and overrides and validates the result (schema, sweeps,
 names); planning then adds the runs the selected paper tables need (scenebias.tables.plan.expand_table_runs:
 derived runs marked `from_tables: true`). Both steps are idempotent, so a planned config given back (the
 workflow's `--config-json`, a report's config.json) plans to itself.
@@ -27,10 +27,10 @@ def plan(cfg: dict[str, Any], source: str = "config") -> dict[str, Any]:
     return cfg
 
 
-def load_config(profile: str | None = None, files: list[str | os.PathLike] | None = None,
+def load_config(preset: str | None = None, files: list[str | os.PathLike] | None = None,
                 overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """config/config.yaml + the profile + `files` + `overrides`, validated and planned."""
-    cfg, source = merge_config(profile, files, overrides)
+    """config/config.yaml + the preset + `files` + `overrides`, validated and planned."""
+    cfg, source = merge_config(preset, files, overrides)
     return plan(cfg, source)
 
 

@@ -55,7 +55,7 @@ def seed_everything(seed: int, threads: int) -> None:
 
 
 def run_backbone(cfg: dict[str, Any], run: str) -> dict[str, Any]:
-    """The run's backbone ({name, options}): its own `backbone` (e.g. a paper table's I3D) or the profile's."""
+    """The run's backbone ({name, options}): its own `backbone` (e.g. a paper table's I3D) or the preset's."""
     own = cfg["runs"][run].get("backbone")
     return {"name": own["name"], "options": own.get("options", {})} if own else \
         {"name": cfg["backbone"]["name"], "options": cfg["backbone"].get("options", {})}
@@ -63,7 +63,7 @@ def run_backbone(cfg: dict[str, Any], run: str) -> dict[str, Any]:
 
 def with_backbone_crop(cfg: dict[str, Any], backbone: str) -> dict[str, Any]:
     """`cfg` as a run of `backbone` sees it: `clip.crop_size` is `clip.crop_size_by_backbone[backbone]` where the
-    profile names that backbone (the paper profile: FAME's scripts train and test I3D at 224 px), for the run's
+    preset names that backbone (the paper preset: FAME's scripts train and test I3D at 224 px), for the run's
     pretraining and evaluation clips alike; `cfg` itself, untouched, for every other backbone."""
     crop = (cfg["clip"].get("crop_size_by_backbone") or {}).get(backbone)
     return cfg if crop is None else {**cfg, "clip": {**cfg["clip"], "crop_size": crop}}
@@ -151,7 +151,7 @@ def augment_factory(generator: torch.Generator, augmentation: str = "contrastive
                     colour: dict[str, Any] | None = None):
     """One step's batch augmentation for a method's declared `augmentation` (TrainObjective.augmentation):
     "contrastive" is MoCo v2's colour stack (jitter, grayscale, blur; `colour` overrides its parameters and the
-    order of its `stages`, the profile's `pretrain.colour`) then normalisation; "finetune" is the fine-tuning
+    order of its `stages`, the preset's `pretrain.colour`) then normalisation; "finetune" is the fine-tuning
     protocol's, normalisation only (its crop and flip happen in the dataset, as for every method)."""
 
     if augmentation == "contrastive":
@@ -351,7 +351,7 @@ def evaluate(cfg: dict[str, Any], run: str, seed: int, protocol: str, model_path
         test_sets["swapped_static"] = clip_dataset(cfg, split(cfg, counterpart, "test").records, "test", seed,
                                                    static=True, flavour=counterpart)
     ecfg = cfg["evaluate"]
-    # absent from a profile means softmax (the schema fills no default: existing profiles' job hashes stay put)
+    # absent from a preset means softmax (the schema fills no default: existing presets' job hashes stay put)
     clip_average = proto.resolve_clip_average(ecfg.get("clip_average", "softmax"), model["backbone_name"])
     evaluator = EVALUATORS.get(protocol)
     if evaluator is None:

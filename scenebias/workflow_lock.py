@@ -5,7 +5,7 @@ held them, and the next run stops with a LockException. They are stale when, on 
 program is snakemake or scenebias works in this folder (/proc); only then does `make reproduce` run `snakemake
 --unlock`. Otherwise it leaves them and says so; `make unlock` removes them unconditionally.
 
-    python -m scenebias.workflow_lock PROFILE
+    python -m scenebias.workflow_lock PRESET
 Exit status: 0 stale locks found (the caller unlocks), 1 no locks, 2 cannot tell (no /proc), 3 another workflow
 process works in this folder (locks kept).
 """
@@ -55,19 +55,19 @@ def busy_processes(folder: str = ".") -> list[str]:
     return busy
 
 
-def main(profile: str) -> int:
+def main(preset: str) -> int:
     locks = sorted(f for f in os.listdir(LOCK_DIR) if f.endswith(".lock")) if os.path.isdir(LOCK_DIR) else []
     if not locks:
         return 1
     if not os.path.isdir("/proc/self"):
         print(f"Snakemake's lock files are in {LOCK_DIR} ({len(locks)}). If no other snakemake runs in this folder "
-              f"(a killed run left them), remove them with:  make unlock PROFILE={profile}", file=sys.stderr)
+              f"(a killed run left them), remove them with:  make unlock PRESET={preset}", file=sys.stderr)
         return 2
     busy = busy_processes()
     if busy:
         print(f"Snakemake's lock files in {LOCK_DIR} are kept: another workflow process works in this folder\n  "
               + "\n  ".join(busy[:5]) + "\nWait for it to end, then rerun. If it is not a run of this folder and the "
-              f"lock stays:  make unlock PROFILE={profile}", file=sys.stderr)
+              f"lock stays:  make unlock PRESET={preset}", file=sys.stderr)
         return 3
     print(f"A killed run left Snakemake's lock files ({', '.join(locks)}) and no other snakemake works here: "
           "unlocking.", file=sys.stderr)

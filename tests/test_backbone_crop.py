@@ -1,5 +1,5 @@
-"""`clip.crop_size_by_backbone`: a run whose backbone the profile names there pretrains and is evaluated on clips of
-that size (the paper profile: I3D at 224 px, as FAME's scripts), every other run at `clip.crop_size`; profiles
+"""`clip.crop_size_by_backbone`: a run whose backbone the preset names there pretrains and is evaluated on clips of
+that size (the paper preset: I3D at 224 px, as FAME's scripts), every other run at `clip.crop_size`; presets
 that do not set it are left exactly as they were."""
 from types import SimpleNamespace
 
@@ -18,28 +18,28 @@ I3D_RUN = "moco@backbone~i3d"  # a paper-table row on FAME's / BE's I3D (tables_
 
 @pytest.fixture(scope="module")
 def paper_cfg():
-    # one thread (the profile's 8 would change this process's torch thread count); no frame cache to look for
+    # one thread (the preset's 8 would change this process's torch thread count); no frame cache to look for
     return load_config("paper", overrides={"threads": 1, "data": {"frame_cache": False}})
 
 
 @pytest.fixture(scope="module")
 def tiny_split(tmp_path_factory):
-    """Two 12-frame 32-px videos, standing in for the real datasets the paper profile reads."""
+    """Two 12-frame 32-px videos, standing in for the real datasets the paper preset reads."""
     folder = tmp_path_factory.mktemp("videos")
     frames = np.random.default_rng(0).integers(0, 256, (12, 32, 32, 3), dtype=np.uint8)
     records = [VideoRecord(write_video(folder / f"v{i}.avi", frames), i, f"v{i}") for i in range(2)]
     return SimpleNamespace(records=records, class_names=["a", "b"])
 
 
-def test_the_crop_follows_the_runs_backbone_only_where_the_profile_names_it(paper_cfg):
+def test_the_crop_follows_the_runs_backbone_only_where_the_preset_names_it(paper_cfg):
     assert paper_cfg["clip"]["crop_size"] == 112 and paper_cfg["clip"]["crop_size_by_backbone"] == {"i3d": 224}
     assert stages.run_backbone(paper_cfg, I3D_RUN)["name"] == "i3d"
     assert stages.with_backbone_crop(paper_cfg, "i3d")["clip"]["crop_size"] == 224
     for backbone in ("r2plus1d_18", "c3d", "r3d_18"):
         assert stages.with_backbone_crop(paper_cfg, backbone) is paper_cfg
-    assert paper_cfg["clip"]["crop_size"] == 112  # the profile's own section is never written
-    for profile in ("default", "smoke"):  # no key appears, so no stage hash or provenance record changes
-        cfg = load_config(profile)
+    assert paper_cfg["clip"]["crop_size"] == 112  # the preset's own section is never written
+    for preset in ("default", "smoke"):  # no key appears, so no stage hash or provenance record changes
+        cfg = load_config(preset)
         assert "crop_size_by_backbone" not in cfg["clip"]
         assert stages.with_backbone_crop(cfg, "i3d") is cfg
 

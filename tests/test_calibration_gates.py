@@ -32,7 +32,7 @@ def _status(gates, letter):
     return next(g for g in gates["gates"] if g["gate"] == letter)["status"]
 
 
-def test_a_profile_that_meets_every_threshold_passes():
+def test_a_preset_that_meets_every_threshold_passes():
     gates = C.calibration_gates(_frame())
     assert [g["status"] for g in gates["gates"]] == ["pass"] * 4 and gates["overall"] == "pass"
 

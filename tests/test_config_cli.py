@@ -28,9 +28,9 @@ def test_invalid_config_is_named(override, named):
         load_config("smoke", overrides=override)
 
 
-def test_unknown_profile_lists_known():
+def test_unknown_preset_lists_known():
     with pytest.raises(ConfigError, match="smoke"):
-        load_config("no-such-profile")
+        load_config("no-such-preset")
 
 
 def _leaves(tree, path=()):
@@ -48,27 +48,27 @@ def _at(cfg, path):
     return cfg
 
 
-def test_profiles_validate():
-    """Each profile loads, every value its file sets is the loaded value, and everything it does not set comes
+def test_presets_validate():
+    """Each preset loads, every value its file sets is the loaded value, and everything it does not set comes
     from config/config.yaml (`default` sets nothing but its name)."""
     import yaml
 
     from scenebias.provenance import REPO_ROOT
 
     base = yaml.safe_load((REPO_ROOT / "config" / "config.yaml").read_text())
-    for profile in ("smoke", "default"):
-        cfg = load_config(profile)
-        own = yaml.safe_load((REPO_ROOT / "config" / "profiles" / f"{profile}.yaml").read_text())
-        assert own["profile"] == profile
+    for preset in ("smoke", "default"):
+        cfg = load_config(preset)
+        own = yaml.safe_load((REPO_ROOT / "config" / "presets" / f"{preset}.yaml").read_text())
+        assert own["preset"] == preset
         for path, value in _leaves(own):
-            assert _at(cfg, path) == value, (profile, path)
-        set_by_profile = {path for path, _ in _leaves(own)}
+            assert _at(cfg, path) == value, (preset, path)
+        set_by_preset = {path for path, _ in _leaves(own)}
         inherited = [(path, value) for path, value in _leaves(base)
-                     if not any(path[:len(p)] == p or p[:len(path)] == path for p in set_by_profile)]
+                     if not any(path[:len(p)] == p or p[:len(path)] == path for p in set_by_preset)]
         assert len(inherited) > 20
         for path, value in inherited:
-            assert _at(cfg, path) == value, (profile, path)
-    assert load_config("smoke")["seeds"] != load_config("default")["seeds"]  # the profiles really differ
+            assert _at(cfg, path) == value, (preset, path)
+    assert load_config("smoke")["seeds"] != load_config("default")["seeds"]  # the presets really differ
 
 
 def test_unknown_backbone_error():
@@ -87,7 +87,7 @@ def test_cli_lists_registries(capsys):
 def test_cli_reports_bad_config_without_traceback(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("pretrain: {epochs: -3}\n")
-    proc = subprocess.run([sys.executable, "-m", "scenebias.cli", "pretrain", "--profile", "smoke", "--config",
+    proc = subprocess.run([sys.executable, "-m", "scenebias.cli", "pretrain", "--preset", "smoke", "--config",
                            str(bad), "--run", "moco"], capture_output=True, text=True)
     assert proc.returncode == 2
     assert "pretrain/epochs" in proc.stderr.replace(".", "/") and "Traceback" not in proc.stderr
@@ -118,15 +118,15 @@ def test_benchmark_dataset_table_matches_generator():
 
 def test_manifest_without_real_roots_is_an_error_and_writes_nothing(tmp_path, capsys):
     out = tmp_path / "m.json"
-    assert main(["manifest", "--profile", "smoke", "--out", str(out)]) == 2
+    assert main(["manifest", "--preset", "smoke", "--out", str(out)]) == 2
     assert "no data.real roots" in capsys.readouterr().err and not out.exists()
 
 
-def test_evaluation_options_unset_leave_profiles_as_they_were():
-    """The evaluation options the paper profile sets have no schema default, so the default and smoke profiles'
+def test_evaluation_options_unset_leave_presets_as_they_were():
+    """The evaluation options the paper preset sets have no schema default, so the default and smoke presets'
     evaluate sections (hashed into every evaluation job and its provenance) are what they were without them."""
-    for profile in ("default", "smoke"):
-        evaluate = load_config(profile)["evaluate"]
+    for preset in ("default", "smoke"):
+        evaluate = load_config(preset)["evaluate"]
         assert "clip_average" not in evaluate and set(evaluate["retrieval"]) == {"ks", "centred"}
         assert not {"views", "normalize_features"} & set(evaluate["linear"]) and "colour" not in evaluate["finetune"]
     paper = load_config("paper")["evaluate"]
@@ -138,3 +138,11 @@ def test_evaluation_options_unset_leave_profiles_as_they_were():
                                   "clip_normalize": True, "clip_level_pooling": "max", "input_stats": "imagenet"}
     with pytest.raises(ConfigError, match="clip_average"):
         load_config("smoke", overrides={"evaluate": {"clip_average": "median"}})
+
+
+def test_the_old_profile_option_names_its_new_name(capsys):
+    """Config presets were called profiles, like Snakemake's execution profiles (profiles/): the old option stops
+    with the new one instead of argparse's bare "unrecognized arguments"."""
+    assert main(["generate", "--profile", "smoke"]) == 2
+    err = capsys.readouterr().err
+    assert "--preset smoke" in err and "execution profile" in err

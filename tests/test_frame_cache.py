@@ -149,7 +149,7 @@ def test_reading_a_damaged_entry_names_it_its_video_and_the_rebuild(videos, tmp_
     msg = str(err.value)
     assert msg.startswith(f"{cache / rec['entry']}: {problem}")
     assert f"frame cache entry for video {videos[1]}" in msg
-    assert f"scenebias frame-cache --profile PROFILE --flavour flav --out {cache}" in msg
+    assert f"scenebias frame-cache --preset PRESET --flavour flav --out {cache}" in msg
     for v in (videos[0], videos[2]):  # the intact entries still read, identical to decoding
         assert torch.equal(frames.frames(v), read_video(v))
 
@@ -192,9 +192,9 @@ def test_the_rebuild_command_of_a_flavour_repairs_only_the_damaged_entry(tiny_da
     _damage(entry, "truncate")
     with pytest.raises(DataError, match=r"entry truncated") as err:
         fc.frame_cache_for(cfg, "ucf101").frames(video)
-    command = f"scenebias frame-cache --profile smoke --flavour ucf101 --out {folder}"
+    command = f"scenebias frame-cache --preset smoke --flavour ucf101 --out {folder}"
     assert str(err.value).endswith(command)
-    # the command as given (its --profile standing for this test's config) decodes the one damaged entry
+    # the command as given (its --preset standing for this test's config) decodes the one damaged entry
     capsys.readouterr()
     assert main([*shlex.split(command)[1:], *cfg_json]) == 0
     assert "decoded 1," in capsys.readouterr().out
@@ -269,12 +269,12 @@ def test_cli_builds_a_flavour_cache(tiny_dataset, tmp_path, capsys):
 
 
 def test_config_helpers_follow_the_knob_and_path(videos, tmp_path):
-    cfg = {"profile": "p", "paths": {"frame_cache": str(tmp_path / "fc" / "{profile}")}, "data": {}}
+    cfg = {"preset": "p", "paths": {"frame_cache": str(tmp_path / "fc" / "{preset}")}, "data": {}}
     assert fc.flavour_cache_dir(cfg, "ucf101") == tmp_path / "fc" / "p" / "ucf101"
     assert fc.frame_cache_for(cfg, "ucf101") is None  # knob off (absent): ClipDataset decodes
     fc.build_cache(videos, tmp_path / "fc" / "p" / "ucf101", progress=False)
     frames = fc.frame_cache_for({**cfg, "data": {"frame_cache": True}}, "ucf101")
     assert isinstance(frames, fc.CachedFrames) and len(frames) == 3
     # by default the cache sits beside the data it caches
-    assert fc.flavour_cache_dir({"profile": "p", "paths": {}}, "x") == Path("data/generated/p/frame_cache/x")
-    assert fc.flavour_cache_dir({"profile": "p", "paths": {"data": "/d/{profile}"}}, "x") == Path("/d/p/frame_cache/x")
+    assert fc.flavour_cache_dir({"preset": "p", "paths": {}}, "x") == Path("data/generated/p/frame_cache/x")
+    assert fc.flavour_cache_dir({"preset": "p", "paths": {"data": "/d/{preset}"}}, "x") == Path("/d/p/frame_cache/x")

@@ -77,14 +77,14 @@ def _pattern(f) -> str:
 
 @pytest.fixture(scope="module")
 def smoke_workflow():
-    """The parsed workflow of the smoke profile (Snakemake's API; the rule objects are internal to the pinned
+    """The parsed workflow of the smoke preset (Snakemake's API; the rule objects are internal to the pinned
     Snakemake 9, as in tests/test_profiles.py)."""
     from snakemake.api import SnakemakeApi
     from snakemake.settings.types import ConfigSettings, OutputSettings, ResourceSettings
 
     with SnakemakeApi(OutputSettings()) as api:
         workflow = api.workflow(resource_settings=ResourceSettings(), snakefile=REPO / "Snakefile", workdir=REPO,
-                                config_settings=ConfigSettings(configfiles=[REPO / "config/profiles/smoke.yaml"]))
+                                config_settings=ConfigSettings(configfiles=[REPO / "config/presets/smoke.yaml"]))
         wf = workflow._workflow
         yield {rule.name: rule for rule in wf.rules}, wf.globals
 

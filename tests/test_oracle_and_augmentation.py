@@ -101,7 +101,7 @@ def test_oracle_is_refused_on_a_real_root_with_the_flavour_named():
     from scenebias.stages import actor_mask_source
 
     cfg = {"data": {"real": {"ucf101": {"root": "/data/UCF101", "format": "ucf101"}}}, "paths": {"data": "x"},
-           "profile": "p"}
+           "preset": "p"}
     with pytest.raises(ConfigError, match="'ucf101'.*real dataset"):
         actor_mask_source(cfg, "ucf101")
 
@@ -138,7 +138,7 @@ def test_blur_sigma_scales_with_the_crop():
     assert (got - x).abs().mean() < 0.5 * (unscaled - x).abs().mean()
 
 
-def test_the_profiles_colour_settings_reach_the_contrastive_augmentation():
+def test_the_presets_colour_settings_reach_the_contrastive_augmentation():
     from scenebias.stages import augment_factory
     from scenebias.train.loop import TrainConfig
 

@@ -1,6 +1,6 @@
 """Execution profiles (profiles/local-gpu, profiles/slurm) and the GPU resources of the heavy rules.
 
-Dry runs check that each profile parses and plans the pretraining and evaluation jobs with the resources a
+Dry runs check that each execution profile parses and plans the pretraining and evaluation jobs with the resources a
 scheduler needs; one real (non-dry) run against a fake `sbatch` checks what the SLURM plugin would submit.
 """
 import os
@@ -45,7 +45,7 @@ def _resources_of(jobs, rule):
 def paths_yaml(tmp_path_factory):
     """Data, results, cache and reports under a temporary folder, as in tests/test_workflow.py."""
     tmp = tmp_path_factory.mktemp("profiles")
-    paths = {"paths": {key: str(tmp / key / "{profile}") for key in ("data", "results", "reports", "frame_cache")}}
+    paths = {"paths": {key: str(tmp / key / "{preset}") for key in ("data", "results", "reports", "frame_cache")}}
     extra = tmp / "paths.yaml"
     extra.write_text(yaml.safe_dump(paths))
     return tmp, extra
@@ -60,7 +60,7 @@ def _config_yaml(tmp_path, **values):
 @pytest.mark.parametrize("device, gpus", [("cpu", "0"), ("cuda", "1")])
 def test_gpu_rules_ask_for_a_gpu_unless_the_device_is_cpu(paths_yaml, tmp_path, device, gpus):
     _, paths = paths_yaml
-    proc = _snakemake("-n", "--configfile", "config/profiles/smoke.yaml", str(paths),
+    proc = _snakemake("-n", "--configfile", "config/presets/smoke.yaml", str(paths),
                       _config_yaml(tmp_path, device=device))
     assert proc.returncode == 0, proc.stderr + proc.stdout
     jobs = _jobs(proc.stdout)
@@ -74,8 +74,8 @@ def test_gpu_rules_ask_for_a_gpu_unless_the_device_is_cpu(paths_yaml, tmp_path, 
 
 def test_local_gpu_profile_plans_gpu_jobs_whatever_the_configfile_says(paths_yaml, tmp_path):
     _, paths = paths_yaml
-    # the profile's `config: device: cuda` is a --config value: it wins over a config file's device
-    proc = _snakemake("-n", "--profile", "profiles/local-gpu", "--configfile", "config/profiles/smoke.yaml",
+    # the execution profile's `config: device: cuda` is a --config value: it wins over a config file's device
+    proc = _snakemake("-n", "--profile", "profiles/local-gpu", "--configfile", "config/presets/smoke.yaml",
                       str(paths), _config_yaml(tmp_path, device="cpu"))
     assert proc.returncode == 0, proc.stderr + proc.stdout
     jobs = _jobs(proc.stdout)
@@ -86,14 +86,14 @@ def test_local_gpu_profile_plans_gpu_jobs_whatever_the_configfile_says(paths_yam
 def test_slurm_profile_dry_run_needs_no_slurm_tools(paths_yaml):
     _, paths = paths_yaml
     assert shutil.which("sbatch", path=BARE_PATH) is None, "a real sbatch would make this test prove nothing"
-    proc = _snakemake("-n", "--profile", "profiles/slurm", "--configfile", "config/profiles/smoke.yaml", str(paths))
+    proc = _snakemake("-n", "--profile", "profiles/slurm", "--configfile", "config/presets/smoke.yaml", str(paths))
     assert proc.returncode == 0, proc.stderr + proc.stdout
     jobs = _jobs(proc.stdout)
     pretrain, evaluate = _resources_of(jobs, "pretrain"), _resources_of(jobs, "evaluate")
     assert pretrain and evaluate
     assert all(r["gpu"] == "1" and r["runtime"] == "720" and r["mem_mb"] == "16000" for r in pretrain)
     assert all(r["gpu"] == "1" and r["runtime"] == "240" for r in evaluate)
-    generate = _resources_of(jobs, "generate")[0]  # a whole data set: the profile's longer limit, no GPU
+    generate = _resources_of(jobs, "generate")[0]  # a whole data set: the execution profile's longer limit, no GPU
     assert generate["runtime"] == "240" and "gpu" not in generate
     assert "slurm_account" in generate and "slurm_partition" in generate
 
@@ -130,7 +130,7 @@ def test_slurm_profile_submits_pretraining_to_a_gpu_partition(paths_yaml, tmp_pa
     proc = subprocess.run(
         [str(BIN / "snakemake"), str(model), "--nolock", "--profile", "profiles/slurm", "--retries", "0",
          "--slurm-init-seconds-before-status-checks", "1", "--slurm-logdir", str(tmp_path / "slurm_logs"),
-         "--configfile", "config/profiles/smoke.yaml", str(paths)],
+         "--configfile", "config/presets/smoke.yaml", str(paths)],
         cwd=REPO, env=dict(os.environ, **env), capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0  # the fake refuses every job
     calls = log.read_text().splitlines()
@@ -151,7 +151,7 @@ def test_light_rules_run_on_the_submitting_node():
 
     with SnakemakeApi(OutputSettings()) as api:
         workflow = api.workflow(resource_settings=ResourceSettings(), snakefile=REPO / "Snakefile", workdir=REPO,
-                                config_settings=ConfigSettings(configfiles=[REPO / "config/profiles/smoke.yaml"]))
+                                config_settings=ConfigSettings(configfiles=[REPO / "config/presets/smoke.yaml"]))
         local = set(workflow._workflow._localrules)
     assert {"aggregate", "paper_table", "report", "all", "fame_table3"} <= local
     assert not local & {"generate", "frame_cache", "mask_quality", *GPU_RULES}

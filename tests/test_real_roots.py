@@ -53,11 +53,11 @@ def base_cfg():
 
 def _cfg(base, tmp_path, real, on_missing=None, manifest=None):
     cfg = copy.deepcopy(base)
-    cfg["paths"]["data"] = str(tmp_path / "generated" / "{profile}")
+    cfg["paths"]["data"] = str(tmp_path / "generated" / "{preset}")
     cfg["data"]["real"] = real
     if on_missing is not None:
         cfg["data"]["on_missing"] = on_missing
-    cfg["data"]["manifest"] = manifest or {"dir": str(tmp_path / "manifests" / "{profile}")}
+    cfg["data"]["manifest"] = manifest or {"dir": str(tmp_path / "manifests" / "{preset}")}
     return plan(cfg, "test")
 
 
@@ -412,8 +412,8 @@ def test_full_ucf_manifest_paths_and_provenance(base_cfg, ucf_root, official_spl
 
 
 # ========================================================================================== workflow
-def _dry_run_with_roots(profile, ucf_root, hmdb_root, official_splits, tmp_path):
-    """`snakemake -n` of a config profile with data.real pointing at the fixture-built UCF101 and HMDB51 trees."""
+def _dry_run_with_roots(preset, ucf_root, hmdb_root, official_splits, tmp_path):
+    """`snakemake -n` of a config preset with data.real pointing at the fixture-built UCF101 and HMDB51 trees."""
     import subprocess
     import sys
 
@@ -421,14 +421,14 @@ def _dry_run_with_roots(profile, ucf_root, hmdb_root, official_splits, tmp_path)
 
     extra = tmp_path / "roots.yaml"
     extra.write_text(yaml.safe_dump({
-        "paths": {"data": str(tmp_path / "data/{profile}"), "results": str(tmp_path / "results/{profile}"),
-                  "reports": str(tmp_path / "reports/{profile}")},
+        "paths": {"data": str(tmp_path / "data/{preset}"), "results": str(tmp_path / "results/{preset}"),
+                  "reports": str(tmp_path / "reports/{preset}")},
         "data": {"real": {"ucf101": _ucf_spec(ucf_root, official_splits), "hmdb51": {"root": str(hmdb_root),
                                                                                     "format": "hmdb51"}},
-                 "manifest": {"dir": str(tmp_path / "manifests/{profile}")}}}))
+                 "manifest": {"dir": str(tmp_path / "manifests/{preset}")}}}))
     repo = Path(__file__).resolve().parents[1]
     exe = Path(sys.executable).with_name("snakemake")
-    proc = subprocess.run([str(exe), "-n", "--nolock", "--configfile", f"config/profiles/{profile}.yaml", str(extra)],
+    proc = subprocess.run([str(exe), "-n", "--nolock", "--configfile", f"config/presets/{preset}.yaml", str(extra)],
                           cwd=repo, capture_output=True, text=True)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-3000:]
@@ -441,18 +441,18 @@ def test_workflow_with_real_roots_builds_manifests_before_pretraining(ucf_root, 
     combined manifest feed pretraining; generated flavours (the swapped test set) still come from `generate`."""
     out = _dry_run_with_roots("smoke", ucf_root, hmdb_root, official_splits, tmp_path)
     assert "rule real_manifest" in out and "flavour=ucf101" in out
-    assert "flavour=hmdb51" in out  # the smoke profile's paper tables fine-tune on HMDB51
+    assert "flavour=hmdb51" in out  # the smoke preset's paper tables fine-tune on HMDB51
     assert "rule dataset_manifest" in out and "rule generate" in out  # ucf101_swapped is still generated
     assert f"{tmp_path}/manifests/smoke/datasets.json" in out
 
 
-def test_paper_profile_with_real_roots_lists_every_paper_table(ucf_root, hmdb_root, official_splits, tmp_path):
-    """Issue 5's check: `snakemake -n --configfile config/profiles/paper.yaml` with roots pointing at
+def test_paper_preset_with_real_roots_lists_every_paper_table(ucf_root, hmdb_root, official_splits, tmp_path):
+    """Issue 5's check: `snakemake -n --configfile config/presets/paper.yaml` with roots pointing at
     fixture-built trees plans every paper table, each row on the backbone its paper printed."""
     from scenebias.tables.published import table_ids
 
     out = _dry_run_with_roots("paper", ucf_root, hmdb_root, official_splits, tmp_path)
     for table in table_ids():
         assert f"table={table}" in out, table
-    assert "backbone~i3d" in out and "backbone~c3d" in out  # BE's rows; FAME's R(2+1)D-18 is the profile's
+    assert "backbone~i3d" in out and "backbone~c3d" in out  # BE's rows; FAME's R(2+1)D-18 is the preset's
     assert "flavour=ucf101" in out and "flavour=hmdb51" in out  # both real roots get a manifest job

@@ -20,7 +20,7 @@ from scenebias.tables.render import build_table, latex, outputs
 
 @pytest.fixture(scope="module")
 def default_cfg():
-    """The default profile with every table (`make tables`); `make reproduce` regenerates the headline ones."""
+    """The default preset with every table (`make tables`); `make reproduce` regenerates the headline ones."""
     return load_config("default", overrides={"tables": ["all"]})
 
 
@@ -30,21 +30,21 @@ def tables():
 
 
 # ------------------------------------------------------------------------------------------------ plan
-def test_default_profile_regenerates_the_headline_and_make_tables_every_table(default_cfg):
+def test_default_preset_regenerates_the_headline_and_make_tables_every_table(default_cfg):
     assert selected_tables(load_config("default")) == ["be_figure4", "be_figure5", "be_table2"]
     assert selected_tables(default_cfg) == table_ids()
     assert len(table_ids()) == 14
 
 
-def test_cells_reuse_profile_runs_and_derive_variants(default_cfg, tables):
+def test_cells_reuse_preset_runs_and_derive_variants(default_cfg, tables):
     cells = {c.row: c for c in table_cells(default_cfg, tables["fame_table3"]) if c.column == "ucf101"}
-    assert cells["baseline"].run == "moco"  # the profile's own MoCo run (queue_size 256) is reused
+    assert cells["baseline"].run == "moco"  # the preset's own MoCo run (queue_size 256) is reused
     assert cells["beta_07"].run == "moco+fame@beta~0.7"
     derived = default_cfg["runs"]["moco+fame@beta~0.7"]
-    # the profile's options of the method plus exactly the option the table varies
+    # the preset's options of the method plus exactly the option the table varies
     assert derived["options"] == {**default_cfg["runs"]["moco+fame"]["options"], "beta": 0.7}
     assert derived["from_tables"] is True
-    # FAME's default beta is a named variant only if it differs from the profile's run
+    # FAME's default beta is a named variant only if it differs from the preset's run
     from scenebias.plugins import get_method
 
     default_beta = get_method("moco+fame").options({})["beta"]
@@ -162,7 +162,7 @@ def test_claims_against_external_or_same_run_are_not_testable(default_cfg, table
     assert "external" in verdicts["fame_beats_mlrep_linear"]["detail"]
     assert math.isnan(verdicts["fame_beats_mlrep_linear"]["p_value"])  # no test, no number
     # BE Table 2: MoCo+BE (I3D) pretrained on "Kinetics" and on UCF101, and MoCo+BE R3D-18 on UCF101, are one run
-    # on generated data (Kinetics runs on the UCF101 flavour, the profile's backbone): comparing them is not a test
+    # on generated data (Kinetics runs on the UCF101 flavour, the preset's backbone): comparing them is not a test
     table = tables["be_table2"]
     claim = next(c for c in table["claims"] if c["id"] == "be_state_of_the_art")
     same_run_only = {**claim, "pairs": [["moco_be_i3d_k400", "moco_be_i3d_ucf101"],
@@ -170,8 +170,8 @@ def test_claims_against_external_or_same_run_are_not_testable(default_cfg, table
     judged = rg.judge_claims({**table, "claims": [same_run_only]}, _values({}), default_cfg)[0]
     assert judged["verdict"] == "not testable" and judged["n_seeds"] == 0
     assert judged["detail"] == ("moco_be_i3d_k400/diving48 vs moco_be_i3d_ucf101/diving48: the same run and "
-                                "evaluation on this profile; moco_be_i3d_k400/diving48 vs moco_be_r3d18_ucf101/"
-                                "diving48: the same run and evaluation on this profile")
+                                "evaluation on this preset; moco_be_i3d_k400/diving48 vs moco_be_r3d18_ucf101/"
+                                "diving48: the same run and evaluation on this preset")
     # the full claim with numbers: the testable pairs are tested, the others are named with their reason
     values = _values({(c.row, c.column): [60.0 + s for s in (0, 1.5, 2.5)] if c.row == "moco_be_i3d_k400"
                       else [40.0 + s for s in (0, 0.5, 2.0)] for c in table_cells(default_cfg, table) if c.reproduced})
@@ -180,7 +180,7 @@ def test_claims_against_external_or_same_run_are_not_testable(default_cfg, table
     assert len(tested.split("; ")) == 5 and full["verdict"] == "reproduced"
     reasons = [part.split(": ", 1)[1] for part in not_tested.split("; ")]
     assert sorted(reasons) == sorted(["an external row (published only)"] * 6
-                                     + ["the same run and evaluation on this profile"] * 2
+                                     + ["the same run and evaluation on this preset"] * 2
                                      + ["no real root and no generated stand-in for sports1m",
                                         "no real root and no generated stand-in for imagenet"])
 
@@ -252,7 +252,7 @@ def test_missing_evaluation_is_an_error_naming_the_file(default_cfg, tmp_path):
 
 def test_retrieval_cells_read_their_table_s_variant_and_level(default_cfg, tables):
     """FAME Table 2 reads the centred variant, BE Table 3 the plain one (their `protocol_options.variant`); BE
-    Table 3 reads the clip level where the profile computes it (evaluate.retrieval.levels), else the video level."""
+    Table 3 reads the clip level where the preset computes it (evaluate.retrieval.levels), else the video level."""
     fame = [c for c in table_cells(default_cfg, tables["fame_table2"]) if c.reproduced]
     be = [c for c in table_cells(default_cfg, tables["be_table3"]) if c.reproduced]
     assert fame and {c.retrieval for c in fame} == {("centred", "video")}

@@ -1,4 +1,4 @@
-"""The real Snakemake workflow, end to end on the smoke profile (generated videos -> report)."""
+"""The real Snakemake workflow, end to end on the smoke preset (generated videos -> report)."""
 import json
 import math
 import os
@@ -27,8 +27,8 @@ def _snakemake(*args, cwd=REPO):
 @pytest.fixture(scope="module")
 def smoke_paths(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("workflow")
-    paths = {"paths": {"data": str(tmp / "data/{profile}"), "results": str(tmp / "results/{profile}"),
-                       "reports": str(tmp / "reports/{profile}")}}
+    paths = {"paths": {"data": str(tmp / "data/{preset}"), "results": str(tmp / "results/{preset}"),
+                       "reports": str(tmp / "reports/{preset}")}}
     extra = tmp / "paths.yaml"
     extra.write_text(yaml.safe_dump(paths))
     return tmp, extra
@@ -60,7 +60,7 @@ def test_dry_run_lists_every_job(smoke_paths):
     from scenebias.plan import load_config
 
     tmp, extra = smoke_paths
-    proc = _snakemake("-n", "--nolock", "--configfile", "config/profiles/smoke.yaml", str(extra))
+    proc = _snakemake("-n", "--nolock", "--configfile", "config/presets/smoke.yaml", str(extra))
     assert proc.returncode == 0, proc.stderr + proc.stdout
     out = proc.stdout
     counts = _job_counts(out)
@@ -68,7 +68,7 @@ def test_dry_run_lists_every_job(smoke_paths):
     runs, seeds = list(cfg["runs"]), cfg["seeds"]
     evaluations = _expected_evaluations(cfg)
     assert counts["generate"] == 1 and counts["aggregate"] == 1 and counts["report"] == 1
-    assert counts["pretrain"] == len(runs) * len(seeds)  # every run of the profile, once per seed
+    assert counts["pretrain"] == len(runs) * len(seeds)  # every run of the preset, once per seed
     assert counts["evaluate"] == len(evaluations) * len(seeds)
     assert counts["paper_table"] == len(cfg["tables"])
     assert counts["total"] == sum(v for k, v in counts.items() if k != "total")
@@ -85,13 +85,13 @@ def test_dry_run_lists_every_job(smoke_paths):
 
 def test_each_paper_table_is_a_target_with_only_its_jobs(smoke_paths):
     tmp, extra = smoke_paths
-    every_table = tmp / "every-table.yaml"  # the default profile regenerates the headline tables; make tables all
+    every_table = tmp / "every-table.yaml"  # the default preset regenerates the headline tables; make tables all
     every_table.write_text("tables: [all]\n")
-    proc = _snakemake("fame_table4", "-n", "--nolock", "--configfile", "config/profiles/default.yaml", str(extra),
+    proc = _snakemake("fame_table4", "-n", "--nolock", "--configfile", "config/presets/default.yaml", str(extra),
                       str(every_table))
     assert proc.returncode == 0, proc.stderr + proc.stdout
     out = proc.stdout
-    # FAME Table 4: MoCo, intra- and inter-video FAME (the profile's moco+fame), fine-tuned on two sets, 3 seeds
+    # FAME Table 4: MoCo, intra- and inter-video FAME (the preset's moco+fame), fine-tuned on two sets, 3 seeds
     assert "moco+fame@background~intra" in out
     assert out.count("rule pretrain:") == 9 and out.count("rule evaluate:") == 18
     assert "rule paper_table:" in out and "dsm" not in out
@@ -99,20 +99,20 @@ def test_each_paper_table_is_a_target_with_only_its_jobs(smoke_paths):
 
 def test_unknown_table_target_is_refused(smoke_paths):
     tmp, extra = smoke_paths
-    proc = _snakemake("fame_table9", "-n", "--nolock", "--configfile", "config/profiles/smoke.yaml", str(extra))
+    proc = _snakemake("fame_table9", "-n", "--nolock", "--configfile", "config/presets/smoke.yaml", str(extra))
     assert proc.returncode != 0
     assert "No rule to produce fame_table9" in proc.stderr + proc.stdout  # refused for the target, not a crash
     assert "Traceback" not in proc.stderr
 
 
-def test_a_table_outside_the_profile_says_how_to_get_it(smoke_paths):
+def test_a_table_outside_the_preset_says_how_to_get_it(smoke_paths):
     tmp, extra = smoke_paths
     cfg = load_config("smoke")
     table = next(t for t in table_ids() if t not in cfg["tables"])
-    proc = _snakemake(table, "--cores", "1", "--nolock", "--configfile", "config/profiles/smoke.yaml", str(extra))
+    proc = _snakemake(table, "--cores", "1", "--nolock", "--configfile", "config/presets/smoke.yaml", str(extra))
     assert proc.returncode != 0
     out = proc.stderr + proc.stdout
-    assert f"{table} is not among the tables of profile 'smoke'" in out
+    assert f"{table} is not among the tables of preset 'smoke'" in out
     assert f"--config 'tables=[{table}]'" in out and "make tables" in out
 
 
@@ -132,10 +132,10 @@ def _is_calibration_study(path):
                                          if not _is_calibration_study(p)), ids=lambda p: p.stem)
 def test_studies_parse_and_expand_their_sweeps(smoke_paths, study):
     tmp, extra = smoke_paths
-    proc = _snakemake("-n", "--nolock", "--configfile", "config/profiles/default.yaml", str(study), str(extra))
+    proc = _snakemake("-n", "--nolock", "--configfile", "config/presets/default.yaml", str(study), str(extra))
     assert proc.returncode == 0, proc.stderr + proc.stdout
     spec = yaml.safe_load(study.read_text())
-    base = yaml.safe_load((REPO / "config/config.yaml").read_text())  # the default profile is the base config
+    base = yaml.safe_load((REPO / "config/config.yaml").read_text())  # the default preset is the base config
     seeds, downstream = spec.get("seeds") or base["seeds"], base["data"]["downstream_flavour"]
     for run, run_spec in (spec.get("runs") or {}).items():  # the study's own runs: pretrained and evaluated
         for seed in seeds:
@@ -152,15 +152,15 @@ def test_bad_config_fails_at_parse_time(smoke_paths, tmp_path):
     tmp, extra = smoke_paths
     bad = tmp_path / "bad.yaml"
     bad.write_text("backbone: {name: c4d}\n")
-    proc = _snakemake("-n", "--nolock", "--configfile", "config/profiles/smoke.yaml", str(extra), str(bad))
+    proc = _snakemake("-n", "--nolock", "--configfile", "config/presets/smoke.yaml", str(extra), str(bad))
     assert proc.returncode != 0
     assert "c4d" in proc.stderr + proc.stdout
 
 
 @pytest.mark.slow
-def test_smoke_profile_end_to_end(smoke_paths):
+def test_smoke_preset_end_to_end(smoke_paths):
     tmp, extra = smoke_paths
-    proc = _snakemake("--cores", "2", "--nolock", "--configfile", "config/profiles/smoke.yaml", str(extra))
+    proc = _snakemake("--cores", "2", "--nolock", "--configfile", "config/presets/smoke.yaml", str(extra))
     if proc.returncode != 0:
         logs = "".join(p.read_text()[-3000:] for p in (tmp / "results/smoke/logs").rglob("*.log"))
         pytest.fail(proc.stderr[-5000:] + logs)
@@ -176,8 +176,8 @@ def test_smoke_profile_end_to_end(smoke_paths):
     assert {"biased", "swapped"} <= set(top1["test_set"])
     assert top1["value"].between(0, 1).all()
     assert (tmp / "results/smoke/benchmarks/pretrain/moco/seed0.tsv").exists()
-    smoke = yaml.safe_load((REPO / "config/profiles/smoke.yaml").read_text())
-    for table in smoke["tables"]:  # every paper table of the profile: files, a report page, claim verdicts
+    smoke = yaml.safe_load((REPO / "config/presets/smoke.yaml").read_text())
+    for table in smoke["tables"]:  # every paper table of the preset: files, a report page, claim verdicts
         for kind in ("csv", "md", "tex", "png", "json"):
             assert (tmp / f"reports/smoke/tables/{table}.{kind}").stat().st_size > 0
         page = (tmp / f"reports/smoke/tables/{table}.html").read_text()
@@ -206,13 +206,13 @@ def test_smoke_profile_end_to_end(smoke_paths):
     masks = pd.read_csv(tmp / "results/smoke/analysis/mask_quality.csv")
     assert {"fame[paper]", "seed", "gauss", "grid"} <= set(masks["variant"])
     # nothing left to do: outputs are complete and up to date
-    again = _snakemake("-n", "--nolock", "--configfile", "config/profiles/smoke.yaml", str(extra))
+    again = _snakemake("-n", "--nolock", "--configfile", "config/presets/smoke.yaml", str(extra))
     assert "Nothing to be done" in again.stdout + again.stderr
 
 
 def test_the_calibration_study_names_valid_configs_for_every_candidate(tmp_path):
     """config/studies/calibration.yaml is not a config overlay but a list of candidates: each candidate's overlay
-    (benchmarks.calibration.study.overlay) validates on the base profile and sets what the candidate says."""
+    (benchmarks.calibration.study.overlay) validates on the base preset and sets what the candidate says."""
     from benchmarks.calibration.study import load_study, overlay
     from scenebias.plan import load_config
 
@@ -223,7 +223,7 @@ def test_the_calibration_study_names_valid_configs_for_every_candidate(tmp_path)
         file = tmp_path / f"{name}.yaml"
         file.write_text(yaml.safe_dump(overlay(study, name)))
         cfg = load_config(study["base"], [file])
-        assert cfg["profile"] == f"cal-{name}" and cfg["seeds"] == [0, 1, 2]
+        assert cfg["preset"] == f"cal-{name}" and cfg["seeds"] == [0, 1, 2]
         for section, values in candidate.get("overrides", {}).items():
             for key, value in values.items():
                 got = cfg[section][key]

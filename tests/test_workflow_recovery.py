@@ -3,7 +3,7 @@
 The whole process group of a running `make reproduce` is killed with SIGKILL (as a power loss does) after some
 but not all jobs finished; Snakemake's lock stays behind and a plain rerun stops with its LockException; `make
 reproduce` removes the stale lock itself, resumes, and ends with the same metrics as an uninterrupted run. The
-target is `calibration` on the smoke profile: 14 jobs, about half a minute on 2 cores.
+target is `calibration` on the smoke preset: 14 jobs, about half a minute on 2 cores.
 """
 import json
 import os
@@ -50,8 +50,8 @@ def _env() -> dict[str, str]:
 
 
 def _make(target: str) -> list[str]:
-    """`make <target> PROFILE=smoke TARGETS=calibration CORES=2` with this interpreter's venv, never reinstalled."""
-    return ["make", "--no-print-directory", "-o", f"{VENV}/.installed", target, f"VENV={VENV}", "PROFILE=smoke",
+    """`make <target> PRESET=smoke TARGETS=calibration CORES=2` with this interpreter's venv, never reinstalled."""
+    return ["make", "--no-print-directory", "-o", f"{VENV}/.installed", target, f"VENV={VENV}", "PRESET=smoke",
             f"TARGETS={TARGET}", "CORES=2"]
 
 
@@ -139,7 +139,7 @@ def test_killed_workflow_recovers_with_make_reproduce(tmp_path):
 
     # 3. without recovery the next run stops at once: the failure a user meets
     plain = _run([str(BIN / "snakemake"), TARGET, "--cores", "2", "--rerun-incomplete", "--configfile",
-                  "config/profiles/smoke.yaml"], cwd)
+                  "config/presets/smoke.yaml"], cwd)
     assert plain.returncode != 0 and "Directory cannot be locked" in plain.stdout + plain.stderr
 
     # 4. the documented recovery: the same command again; it unlocks (nothing else runs here) and resumes

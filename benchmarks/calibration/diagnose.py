@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("name")
     parser.add_argument("method")
     parser.add_argument("--options", default="{}", help="method options as JSON, e.g. '{\"mask\": \"oracle\"}'")
-    parser.add_argument("--config", action="append", default=[], help="YAML merged on the default profile")
+    parser.add_argument("--config", action="append", default=[], help="YAML merged on the default preset")
     parser.add_argument("--crop-scale", type=float, nargs=2, default=None)
     parser.add_argument("--lr", type=float, default=None)
     parser.add_argument("--colour", default=None, help="pretrain.colour as JSON (contrastive colour augmentation)")

@@ -3,8 +3,8 @@ calibration gates alone (scenebias.analysis.calibration), never by a method unde
 
     python -m benchmarks.calibration.study config/studies/calibration.yaml [--candidate NAME ...] [--cores N]
 
-For every candidate the study writes an overlay config (`profile: cal-<name>`, the study's seeds, the candidate's
-overrides) under results/calibration-study/, runs `snakemake calibration` on the base profile plus that overlay
+For every candidate the study writes an overlay config (`preset: cal-<name>`, the study's seeds, the candidate's
+overrides) under results/calibration-study/, runs `snakemake calibration` on the base preset plus that overlay
 (the four gate runs only: motion_learnability, scene_shortcut, moco, moco+oracle_mask) and collects each
 candidate's calibration.json into reports/calibration-study/study.{md,json}. Candidates already run are reused
 (Snakemake reruns nothing that is up to date). Progress is Snakemake's own.
@@ -44,9 +44,9 @@ def load_study(path: Path) -> dict[str, Any]:
 
 
 def overlay(study: dict[str, Any], name: str) -> dict[str, Any]:
-    """The candidate's config on top of the base profile: its own profile name (own data and results). Only the
-    `calibration` target is built, so the profile's tables add nothing but planning."""
-    return {**study["candidates"][name].get("overrides", {}), "profile": f"cal-{name}", "seeds": study["seeds"]}
+    """The candidate's config on top of the base preset: its own preset name (own data and results). Only the
+    `calibration` target is built, so the preset's tables add nothing but planning."""
+    return {**study["candidates"][name].get("overrides", {}), "preset": f"cal-{name}", "seeds": study["seeds"]}
 
 
 def run_candidate(study: dict[str, Any], name: str, cores: int) -> dict[str, Any]:
@@ -54,7 +54,7 @@ def run_candidate(study: dict[str, Any], name: str, cores: int) -> dict[str, Any
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / "overlay.yaml"
     config.write_text(yaml.safe_dump(overlay(study, name), sort_keys=False), encoding="utf-8")
-    base = ROOT / "config" / "profiles" / f"{study['base']}.yaml"
+    base = ROOT / "config" / "presets" / f"{study['base']}.yaml"
     cmd = ["snakemake", "--cores", str(cores), "--keep-going", "--rerun-incomplete", "calibration",
            "--configfile", str(base), str(config)]
     print("$ " + " ".join(cmd), flush=True)

@@ -1,6 +1,6 @@
-"""Calibration gates: does this profile's benchmark have the power to measure a debiasing method?
+"""Calibration gates: does this preset's benchmark have the power to measure a debiasing method?
 
-Four gates, computed from the tidy metrics table of every profile (scene-swapped top-1 is "swapped"):
+Four gates, computed from the tidy metrics table of every preset (scene-swapped top-1 is "swapped"):
 
 (a) motion is learnable   `motion_learnability` (supervised on the unbiased copy, its own classifier):
                           swapped top-1 mean >= 80% and every seed >= 70%;
@@ -39,7 +39,7 @@ STATUSES = ("pass", "fail", "missing", "not available")
 
 def _seeds(df: pd.DataFrame, run: str, protocol: str, test_set: str, metric: str = "top1") -> pd.Series:
     """Per-seed values of one cell on the primary downstream set (the rows whose downstream is the most common
-    one of the run's classifier/linear results: the profile's `data.downstream_flavour`)."""
+    one of the run's classifier/linear results: the preset's `data.downstream_flavour`)."""
     rows = df[(df["run"] == run) & (df["protocol"] == protocol) & (df["test_set"] == test_set)
               & (df["metric"] == metric)]
     if "downstream" in rows and rows["downstream"].nunique() > 1:
@@ -135,5 +135,5 @@ def calibration_gates(df: pd.DataFrame, ground_truth: bool = True) -> dict[str, 
     statuses = {g["status"] for g in gates if g["status"] != "not available"}
     overall = "pass" if statuses == {"pass"} else ("fail" if "fail" in statuses else "missing")
     return {"overall": overall, "gates": gates,
-            "note": "thresholds fixed by issue 12 before any run; a profile that fails a gate cannot separate "
+            "note": "thresholds fixed by issue 12 before any run; a preset that fails a gate cannot separate "
                     "debiasing methods, and its claim verdicts describe the data, not the methods"}

@@ -238,13 +238,13 @@ def entry_problem(entry: Path, sha256: str) -> str | None:
     return f"entry corrupted, sha256 {found[:16]}... but the index has {sha256[:16]}..."
 
 
-def rebuild_command(cache_dir: str | os.PathLike, flavour: str | None = None, profile: str | None = None) -> str:
+def rebuild_command(cache_dir: str | os.PathLike, flavour: str | None = None, preset: str | None = None) -> str:
     """The command that rebuilds a cache folder; it re-decodes only the entries that fail their sha256.
 
     The workflow would not rerun its frame_cache job (the index is newer than its manifest), so errors give
-    this command rather than a snakemake target. Without a known profile it says PROFILE: use the run's."""
+    this command rather than a snakemake target. Without a known preset it says PRESET: use the run's."""
     folder = Path(cache_dir)
-    return shlex.join(["scenebias", "frame-cache", "--profile", profile or "PROFILE",
+    return shlex.join(["scenebias", "frame-cache", "--preset", preset or "PRESET",
                        "--flavour", flavour or folder.name, "--out", str(folder)])
 
 
@@ -370,13 +370,13 @@ _VERIFIED: set[tuple[str, str, int, int, int]] = set()
 
 # ------------------------------------------------------------------------------------------------ config
 def flavour_cache_dir(cfg: Mapping[str, Any], flavour: str) -> Path:
-    """<paths.frame_cache>/<flavour>; paths.frame_cache defaults to DEFAULT_DIR ({profile}, {data} filled in)."""
+    """<paths.frame_cache>/<flavour>; paths.frame_cache defaults to DEFAULT_DIR ({preset}, {data} filled in)."""
     return Path(cache_root(cfg)) / flavour
 
 
 def cache_root(cfg: Mapping[str, Any]) -> str:
-    data = cfg["paths"].get("data", "data/generated/{profile}").format(profile=cfg["profile"])
-    return cfg["paths"].get("frame_cache", DEFAULT_DIR).format(profile=cfg["profile"], data=data)
+    data = cfg["paths"].get("data", "data/generated/{preset}").format(preset=cfg["preset"])
+    return cfg["paths"].get("frame_cache", DEFAULT_DIR).format(preset=cfg["preset"], data=data)
 
 
 def frame_cache_for(cfg: Mapping[str, Any], flavour: str) -> CachedFrames | None:
@@ -394,7 +394,7 @@ def frame_cache_for(cfg: Mapping[str, Any], flavour: str) -> CachedFrames | None
             print(f"scenebias: no frame cache at {folder} (data.frame_cache is on): decoding the videos instead; "
                   f"build it with `scenebias frame-cache --flavour {flavour}` or the workflow", file=sys.stderr)
         return None
-    return CachedFrames(folder, rebuild=rebuild_command(folder, flavour, cfg["profile"]))
+    return CachedFrames(folder, rebuild=rebuild_command(folder, flavour, cfg["preset"]))
 
 
 _WARNED: set[str] = set()

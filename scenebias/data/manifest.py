@@ -94,9 +94,9 @@ def real_roots(cfg: Mapping[str, Any]) -> dict[str, RealRoot]:
 
 
 def manifest_options(cfg: Mapping[str, Any]) -> dict[str, Any]:
-    """`data.manifest` with its defaults: dir (formatted with the profile), checksum, decode_probe."""
+    """`data.manifest` with its defaults: dir (formatted with the preset), checksum, decode_probe."""
     m = cfg["data"].get("manifest") or {}
-    return {"dir": Path(m.get("dir", "data/manifests/{profile}").format(profile=cfg.get("profile", ""))),
+    return {"dir": Path(m.get("dir", "data/manifests/{preset}").format(preset=cfg.get("preset", ""))),
             "checksum": m.get("checksum", "sha256"), "decode_probe": bool(m.get("decode_probe", False))}
 
 

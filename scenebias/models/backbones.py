@@ -45,8 +45,9 @@ def _check_width(width: float) -> float:
 
 
 @BACKBONES.register("tiny3d")
-def tiny3d(width: int = 32) -> Backbone:
-    """A 4-layer 3-D CNN for CPU profiles: full 3x3x3 convolutions so it can see motion from layer one."""
+def tiny3d(width: int = 16) -> Backbone:
+    """A 4-layer 3-D CNN for CPU presets: full 3x3x3 convolutions so it can see motion from layer one. Width 16
+    is the default preset's (config/config.yaml names tiny3d without options)."""
     w = width
     trunk = nn.Sequential(
         conv_block(3, w, (1, 2, 2)),
@@ -154,6 +155,12 @@ def check_backbone_options(name: str, options: dict, where: str = "backbone.opti
         known = ", ".join(inspect.signature(factory).parameters) or "(none)"
         raise ConfigError(f"{where}: {sorted(options)} are not all options of backbone {name!r}; "
                           f"it takes: {known}") from None
+
+
+def default_options(name: str) -> dict:
+    """The backbone's options and their defaults, e.g. tiny3d: {"width": 16}."""
+    return {k: v.default for k, v in inspect.signature(BACKBONES.get(name)).parameters.items()
+            if v.default is not inspect.Parameter.empty}
 
 
 def build_backbone(name: str, **kwargs) -> Backbone:

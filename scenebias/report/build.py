@@ -1,4 +1,4 @@
-"""The report: reports/<profile>/index.html plus Markdown/CSV tables and PNG plots, readable offline."""
+"""The report: reports/<preset>/index.html plus Markdown/CSV tables and PNG plots, readable offline."""
 from __future__ import annotations
 
 import glob
@@ -342,7 +342,7 @@ def calibration_section(calibration: dict[str, Any]) -> str:
         for g in calibration["gates"])
     overall = calibration["overall"]
     banner = "" if overall == "pass" else (
-        "<div class='verdict' style='border-left-color:#c0392b;background:#fbe3e3'><b>This profile "
+        "<div class='verdict' style='border-left-color:#c0392b;background:#fbe3e3'><b>This preset "
         + ("fails a calibration gate" if overall == "fail" else "lacks the runs of a calibration gate")
         + "</b>: it cannot be trusted to tell a debiasing method from no method. Every verdict below describes the "
         "generated data at this size, not the methods.</div>")
@@ -440,7 +440,7 @@ def build_report(cfg: dict[str, Any], metrics_csv: Path, out_dir: Path, benchmar
     total_s = ", ".join(f"{stage} {secs:.0f} s" for stage, secs in by_stage.items()) or "none recorded"
     verdicts = "".join(f"<li>{v}</li>" for v in _verdicts(raw)) or "<li>No method rows yet.</li>"
     body = f"""
-<h1>scenebias report — profile <code>{html.escape(cfg['profile'])}</code></h1>
+<h1>scenebias report — preset <code>{html.escape(cfg['preset'])}</code></h1>
 <p class="note">Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Data: generated scene-bias set
 (<code>{html.escape(cfg['data']['pretrain_flavour'])}</code> pretraining, <code>{html.escape(cfg['data']['downstream_flavour'])}</code>
 downstream; {len(classes)} motion classes, chance {100 * chance:.1f}%). Backbone <code>{html.escape(cfg['backbone']['name'])}</code>,
@@ -484,7 +484,7 @@ features; <b>centred</b> (FAME code: each set mean-centred before normalising) a
 so the sum exceeds the elapsed time): {total_s}.</p>
 {_html_table(compute)}
 """
-    page = html_page(f"scenebias — {cfg['profile']}", body)
+    page = html_page(f"scenebias — {cfg['preset']}", body)
     write_json(out_dir / "config.json", cfg)  # the resolved config this report was built with
     index = out_dir / "index.html"
     write_text(index, page)

@@ -46,13 +46,13 @@ def _pills(counts: Counter) -> str:
 def overview_section(records: list[dict[str, Any]], css_prefix: str = "") -> str:
     """The index page's section: tally, one line per table, one row per claim."""
     if not records:
-        return "<h2>Paper tables</h2><p class='note'>No paper tables in this profile (config key <code>tables</code>).</p>"
+        return "<h2>Paper tables</h2><p class='note'>No paper tables in this preset (config key <code>tables</code>).</p>"
     summary, swapped = _pills(tally(records)), _pills(tally(records, "swapped_verdict"))
     links = "".join(f"<li><a href='tables/{r['table']}.html'>{html.escape(r['label'])}</a> — "
                     f"{_claim_counts(r)}</li>" for r in records)
     return f"""
 <h2>Paper tables and claims</h2>
-<p>Every table and figure of both papers regenerated on this profile, published numbers beside ours. Claims: {summary}
+<p>Every table and figure of both papers regenerated on this preset, published numbers beside ours. Claims: {summary}
 (paired t-test over seeds, two-sided; the comparisons within one claim are Holm-corrected together, so each claim
 is judged at a family-wise α = 0.05: its verdict uses the corrected p, and the uncorrected p is shown beside it;
 <i>not testable</i>: a comparison with another paper's method, a dataset without stand-in, two rows that are the same

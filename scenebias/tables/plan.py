@@ -1,19 +1,19 @@
-"""Which runs and evaluations regenerate each paper table on the active profile.
+"""Which runs and evaluations regenerate each paper table on the active preset.
 
 A table row names a method with options, a pretraining dataset and a protocol; a column names a downstream
-dataset (and sometimes a protocol, metric or extra options). Each (row, column) is a *cell*. On a profile a cell
+dataset (and sometimes a protocol, metric or extra options). Each (row, column) is a *cell*. On a preset a cell
 becomes one run (method + options + pretraining flavour, trained for every seed) and one evaluation (protocol on a
 downstream flavour):
 
 - datasets map onto flavours: a dataset with a real root under `data.real` is read from it; otherwise the table's
   `grid.generated_flavours` names its generated stand-in (Kinetics-400 pretraining runs on the UCF101-like flavour,
   say); a dataset without a stand-in (ImageNet, Sports-1M) leaves the cell unreproduced, with the reason;
-- a row's options are added to the profile's own options of that method (those of the run named like the method,
-  e.g. `runs.moco+be.options.queue_size`), so a table's variants differ from the profile's run in exactly the
+- a row's options are added to the preset's own options of that method (those of the run named like the method,
+  e.g. `runs.moco+be.options.queue_size`), so a table's variants differ from the preset's run in exactly the
   options the paper varies;
 - a cell whose run already exists in `runs:` (same method, options with defaults filled in, pretraining flavour,
   schedule) reuses it; otherwise a run is derived, named like a sweep point: `moco+fame@beta~0.7`;
-- every row uses the profile's backbone; the papers' backbone column is shown beside it, not reproduced.
+- every row uses the preset's backbone; the papers' backbone column is shown beside it, not reproduced.
 
 `expand_table_runs` adds the derived runs to the config (scenebias.plan calls it on the validated config);
 `table_cells` and `table_evaluations` give the workflow its jobs.
@@ -48,7 +48,7 @@ class Cell:
     protocol: str | None
     metric: str
     k: int | None = None
-    backbone: str | None = None  # the row's own backbone (tables_backbones: paper); None: the profile's
+    backbone: str | None = None  # the row's own backbone (tables_backbones: paper); None: the preset's
     run: str | None = None
     reason: str | None = None  # why the cell is not reproduced (None: it is)
     retrieval: tuple[str, str] | None = None  # (variant, level) a retrieval cell reads (`retrieval_reading`)
@@ -63,7 +63,7 @@ class Cell:
 
 
 def selected_tables(cfg: dict[str, Any]) -> list[str]:
-    """The table ids the profile regenerates (`tables:` in the config; `[all]` means every table)."""
+    """The table ids the preset regenerates (`tables:` in the config; `[all]` means every table)."""
     known = table_ids()
     wanted = cfg.get("tables", [ALL])
     if ALL in wanted:
@@ -75,7 +75,7 @@ def selected_tables(cfg: dict[str, Any]) -> list[str]:
 
 
 def flavour_of(cfg: dict[str, Any], table: dict[str, Any], dataset: str | None) -> tuple[str | None, str | None]:
-    """(flavour, reason-if-none) for a paper dataset on this profile."""
+    """(flavour, reason-if-none) for a paper dataset on this preset."""
     if dataset is None:
         return None, "the paper gives no dataset"
     if dataset in (cfg["data"].get("real") or {}):
@@ -120,8 +120,8 @@ def table_cells(cfg: dict[str, Any], table: dict[str, Any]) -> list[Cell]:
 
 def retrieval_reading(cfg: dict[str, Any], table: dict[str, Any]) -> tuple[str, str]:
     """(variant, level) of the retrieval results a table's cells read: its `protocol_options` (variant: centred
-    or plain, default plain; level: video or clip, default video). The clip level exists only where the profile
-    computes it (`evaluate.retrieval.levels`); elsewhere (the default and smoke profiles) a clip-level table reads
+    or plain, default plain; level: video or clip, default video). The clip level exists only where the preset
+    computes it (`evaluate.retrieval.levels`); elsewhere (the default and smoke presets) a clip-level table reads
     the video level."""
     options = table.get("protocol_options") or {}
     level = options.get("level", "video")
@@ -168,8 +168,8 @@ def table_downstreams(cfg: dict[str, Any]) -> set[str]:
 
 # ----------------------------------------------------------------------------------------------- runs
 def row_backbone(cfg: dict[str, Any], row: dict[str, Any]) -> tuple[str | None, str | None]:
-    """(backbone, reason-if-unavailable) of a row: None (the profile's) unless `tables_backbones: paper`."""
-    if cfg.get("tables_backbones", "profile") != "paper":
+    """(backbone, reason-if-unavailable) of a row: None (the preset's) unless `tables_backbones: paper`."""
+    if cfg.get("tables_backbones", "preset") != "paper":
         return None, None
     name = row.get("backbone")
     if name in BACKBONES:
@@ -179,8 +179,8 @@ def row_backbone(cfg: dict[str, Any], row: dict[str, Any]) -> tuple[str | None, 
 
 def resolve_run(cfg: dict[str, Any], method: str, options: dict[str, Any], flavour: str | None,
                 backbone: str | None = None) -> str:
-    """The run that trains `method` with the profile's options of that method updated by `options`, on
-    `flavour` (with `backbone`, default the profile's): an existing run of `cfg['runs']` if one is identical,
+    """The run that trains `method` with the preset's options of that method updated by `options`, on
+    `flavour` (with `backbone`, default the preset's): an existing run of `cfg['runs']` if one is identical,
     else the name of the derived run."""
     base = _base_options(cfg, method)
     wanted = _identity(cfg, method, {**base, **options}, flavour, {}, backbone)
@@ -242,7 +242,7 @@ def _identity(cfg: dict[str, Any], method: str, options: dict[str, Any], flavour
 def _derived_name(cfg: dict[str, Any], method: str, options: dict[str, Any], flavour: str | None,
                   backbone: str | None = None) -> str:
     """Sweep-style name: the method, then the options the table sets (key~value, sorted), then the
-    pretraining flavour and the backbone when they are not the profile's."""
+    pretraining flavour and the backbone when they are not the preset's."""
     parts = [f"{k}~{_short(v)}" for k, v in sorted(options.items())]
     if flavour and flavour != cfg["data"]["pretrain_flavour"]:
         parts.append(f"pretrain~{flavour}")

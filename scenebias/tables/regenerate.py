@@ -225,7 +225,7 @@ def _judge_comparisons(claim, values, cells) -> dict[str, Any]:
                                                              else b.reason)))
             continue
         if a.eval_key == b.eval_key:
-            skipped.append(f"{ra}/{ca} vs {rb}/{cb}: the same run and evaluation on this profile")
+            skipped.append(f"{ra}/{ca} vs {rb}/{cb}: the same run and evaluation on this preset")
             continue
         diffs = _paired(values, (ra, ca), (rb, cb))
         if len(diffs) == 0:  # only on the scene-swapped set: a downstream set without a swapped copy

@@ -52,7 +52,7 @@ def build_table(cfg: dict[str, Any], table_id: str, results: str | Path, out_dir
     cam_summary = None
     if table["protocol"] == "cam":
         cam_summary = _cam_figure(cams, files["png"])
-        caption += (" Class activation maps (channel-mean energy of the last feature map, BE §4.7) of the profile's "
+        caption += (" Class activation maps (channel-mean energy of the last feature map, BE §4.7) of the preset's "
                     "moco, moco+be and moco+fame runs, first seed; white: ground-truth actor, magenta: FAME mask.")
         for claim in claims:
             claim["detail"] += "; " + _cam_detail(cam_summary)
@@ -93,10 +93,10 @@ def caption_of(cfg: dict[str, Any], table: dict[str, Any]) -> str:
                        else f"{dataset} → not reproduced ({reason})")
     backbone = cfg["backbone"]["name"]
     seeds = len(cfg["seeds"])
-    return (f"{table['paper']['short']} {table['label']} regenerated on the {cfg['profile']} profile. "
+    return (f"{table['paper']['short']} {table['label']} regenerated on the {cfg['preset']} preset. "
             "Top-1 is on each set's test split, as in the papers; where the set has a scene-swapped copy, "
             "'scene-swapped' is the same model on the test actors pasted onto other classes' scenes. "
-            f"Datasets: {'; '.join(mapping) or 'none'}. Every reproduced row uses the profile's backbone "
+            f"Datasets: {'; '.join(mapping) or 'none'}. Every reproduced row uses the preset's backbone "
             f"{backbone} (the paper's backbone is listed beside it). Reproduced: mean ± 95% CI over {seeds} "
             f"seed{'s' if seeds != 1 else ''} (Student t). Claims: paired t-test over seeds, α = {rg.ALPHA}.")
 
@@ -267,7 +267,7 @@ def _cam_figure(cams: tuple[Path, Path] | None, out: Path) -> pd.DataFrame:
         plt = pyplot()
         fig, ax = plt.subplots(figsize=(4, 1))
         ax.axis("off")
-        ax.text(0.5, 0.5, "no moco / moco+be / moco+fame runs in this profile: no CAMs", ha="center", fontsize=8)
+        ax.text(0.5, 0.5, "no moco / moco+be / moco+fame runs in this preset: no CAMs", ha="center", fontsize=8)
         with atomic_path(out, suffix=".png") as tmp:
             fig.savefig(tmp, dpi=100)
         plt.close(fig)

@@ -1,6 +1,6 @@
 """Data-parallel training under `torchrun` (DistributedDataParallel), and the rules that make it match one process.
 
-    torchrun --standalone --nproc_per_node 2 -m scenebias.cli -- pretrain --profile smoke --run moco
+    torchrun --standalone --nproc_per_node 2 -m scenebias.cli -- pretrain --preset smoke --run moco
 
 (the `--` stops torchrun's own parser, which would take `--run` for an abbreviation of its `--run-path`).
 

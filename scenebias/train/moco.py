@@ -37,7 +37,7 @@ ENQUEUE_ORDERS = ("after_step", "between_passes")  # when the symmetric loss's k
 
 # The options of every MoCo-based method (`moco`, and through `register_method(..., parent="moco")` moco+be and its
 # presets, moco+fame, dsm); `enqueue`: docs/methods.md, "moco" (after_step: the suite's order; between_passes: the
-# authors' code's). Defaults are the FAME code's (τ = 0.1, 128-d, m = 0.999); the queue is sized per profile.
+# authors' code's). Defaults are the FAME code's (τ = 0.1, 128-d, m = 0.999); the queue is sized per preset.
 MOCO_DEFAULTS = {"queue_size": 2048, "momentum": 0.999, "temperature": 0.1, "dim": 128, "shuffle_bn_splits": 2,
                  "enqueue": "after_step"}
 MOCO_VARIANTS = {"enqueue": list(ENQUEUE_ORDERS)}
