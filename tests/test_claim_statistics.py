@@ -17,7 +17,7 @@ from scenebias.analysis import stats as sstats
 from scenebias.tables.published import load_paper_tables
 from scenebias.plan import load_config
 from scenebias.tables import regenerate as rg
-from scenebias.tables.plan import all_cells
+from scenebias.tables.plan import all_cells, plan_table
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +143,7 @@ def test_claim_with_a_stated_margin_is_tested_against_it(default_cfg, tables):
     grid_gap = {"ucf101": [2.5, 2.6, 2.4], "hmdb51": [2.1, 1.9, 2.3]}  # fame − grid per seed
     values = _values({**{("fame_k400", c): v for c, v in fame.items()},
                       **{("grid_k400", c): [f - g for f, g in zip(fame[c], grid_gap[c])] for c in fame}})
-    judged = {v["claim"]: v for v in rg.judge_claims(table, values, default_cfg)}["fame_beats_grid_k400"]
+    judged = {v["claim"]: v for v in rg.judge_claims(plan_table(default_cfg, table), values)}["fame_beats_grid_k400"]
     p = {c: stats.ttest_1samp(np.array(grid_gap[c]), 2.0).pvalue for c in grid_gap}
     assert p["ucf101"] < 0.05 <= p["hmdb51"]
     # UCF101 reproduced, HMDB51 inconclusive at the margin: inconclusive, shown with the weakest comparison
@@ -154,7 +154,7 @@ def test_claim_with_a_stated_margin_is_tested_against_it(default_cfg, tables):
     # the same numbers without the margin would be reproduced on both columns
     no_margin = {**claim}
     del no_margin["margin"]
-    again = {v["claim"]: v for v in rg.judge_claims({**table, "claims": [no_margin]}, values, default_cfg)}
+    again = {v["claim"]: v for v in rg.judge_claims(plan_table(default_cfg, {**table, "claims": [no_margin]}), values)}
     assert again["fame_beats_grid_k400"]["verdict"] == "reproduced"
     assert again["fame_beats_grid_k400"]["p_value"] == pytest.approx(
         max(stats.ttest_1samp(np.array(g), 0.0).pvalue for g in grid_gap.values()), rel=1e-9)
@@ -173,7 +173,8 @@ def test_approx_equal_claim_reports_the_largest_tost_p(default_cfg, tables):
             d = np.array([0.1, -0.2, 0.3]) + 0.15 * i + (0.2 if ds == "hmdb51" else 0.0) + rng.normal(0, 0.1, 3)
             pairs[(row, f"{ds}_single")], pairs[(row, f"{ds}_both")] = list(single), list(single - d)
             diffs[(row, ds)] = d
-    judged = {v["claim"]: v for v in rg.judge_claims(table, _values(pairs), default_cfg)}["single_approx_both"]
+    judged = {v["claim"]: v for v in rg.judge_claims(plan_table(default_cfg, table),
+                                                     _values(pairs))}["single_approx_both"]
     tol = claim["tolerance"]
     ps = {k: max(stats.ttest_1samp(d, -tol, alternative="greater").pvalue,
                  stats.ttest_1samp(d, tol, alternative="less").pvalue) for k, d in diffs.items()}
@@ -195,7 +196,7 @@ def test_contradicted_claim_shows_the_strongest_contradiction(default_cfg, table
     fame = {c: [50.0, 52.0, 51.0] for c in gaps}
     values = _values({**{("fame_k400", c): v for c, v in fame.items()},
                       **{("grid_k400", c): list(np.array(fame[c]) - gaps[c]) for c in gaps}})
-    judged = rg.judge_claims({**table, "claims": [claim]}, values, default_cfg)[0]
+    judged = rg.judge_claims(plan_table(default_cfg, {**table, "claims": [claim]}), values)[0]
     p = {c: stats.ttest_1samp(g, 0.0).pvalue for c, g in gaps.items()}
     assert max(p.values()) < 0.05 and judged["verdict"] == "contradicted"
     strongest = min(p, key=p.get)
@@ -251,7 +252,7 @@ def _expected_relative(method=METHOD, moco=MOCO):
 def test_figure4_points_are_relative_improvements_over_moco(default_cfg, tables, tmp_path):
     cfg, table = _cfg_without_data(default_cfg, tmp_path), tables["be_figure4"]
     path_of = _figure4_records(cfg, table, tmp_path / "results")
-    points = rg.class_points(table, cfg, path_of)
+    points = rg.class_points(plan_table(cfg, table), path_of)
     assert len(points) == 3 * CLASSES and set(points["row"]) == {"correlation"}
     rel = _expected_relative()
     for s, seed in enumerate(cfg["seeds"]):
@@ -272,7 +273,7 @@ def test_figure4_points_are_relative_improvements_over_moco(default_cfg, tables,
 def test_figure4_correlation_is_pearson_over_seed_averaged_classes(default_cfg, tables, tmp_path):
     cfg, table = _cfg_without_data(default_cfg, tmp_path), tables["be_figure4"]
     path_of = _figure4_records(cfg, table, tmp_path / "results")
-    points = rg.class_points(table, cfg, path_of)
+    points = rg.class_points(plan_table(cfg, table), path_of)
     rel = _expected_relative()
     keep = [k for k in range(CLASSES) if k != 4]
     x, y = 100 * STATIC.mean(axis=0)[keep], rel.mean(axis=0)[keep]
@@ -285,14 +286,15 @@ def test_figure4_correlation_is_pearson_over_seed_averaged_classes(default_cfg, 
     assert abs(pooled - expected.statistic) > 0.05
     assert expected.statistic < 0 and expected.pvalue < 0.05
     # per-seed values of the figure's cells: r and p over that seed's classes
-    values = rg.seed_values(table, cfg, path_of)
+    values = rg.collect(plan_table(cfg, table), path_of).values
     for s, seed in enumerate(cfg["seeds"]):
         per_seed = stats.pearsonr(100 * STATIC[s, keep], rel[s, keep])
         got = values[values["seed"] == seed].set_index("column")["value"]
         assert got["pearson_r"] == pytest.approx(per_seed.statistic, rel=1e-9)
         assert got["p_value"] == pytest.approx(per_seed.pvalue, rel=1e-9)
     # the claim: r < 0 with p < 0.05 -> reproduced, with the seed-averaged r and p
-    claim = {c["claim"]: c for c in rg.judge_claims(table, values, cfg, points)}["negative_static_bias_correlation"]
+    claims = {c["claim"]: c for c in rg.judge_claims(plan_table(cfg, table), values, points)}
+    claim = claims["negative_static_bias_correlation"]
     assert claim["verdict"] == "reproduced"
     assert claim["effect"] == pytest.approx(expected.statistic) and claim["p_value"] == pytest.approx(expected.pvalue)
     assert claim["n_seeds"] == 3 and f"over {CLASSES - 1} classes" in claim["detail"]
@@ -321,9 +323,9 @@ def test_figure4_verdict_rules(default_cfg, tables, tmp_path, slope, verdict):
     noise = rng.normal(0, 0.02, 12) if slope else np.array([0.1, -0.1] * 6)  # slope 0: r = 0 exactly-ish
     gain = 0.3 + slope * static + noise[None]
     path_of = _figure4_records(cfg, table, tmp_path / "results", method=moco * (1 + gain), moco=moco, static=static)
-    points = rg.class_points(table, cfg, path_of)
-    values = rg.seed_values(table, cfg, path_of)
-    claim = {c["claim"]: c for c in rg.judge_claims(table, values, cfg, points)}["negative_static_bias_correlation"]
+    values, points = rg.collect(plan_table(cfg, table), path_of)
+    claims = {c["claim"]: c for c in rg.judge_claims(plan_table(cfg, table), values, points)}
+    claim = claims["negative_static_bias_correlation"]
     expected = stats.pearsonr(100 * static[0], 100 * gain[0])
     assert claim["effect"] == pytest.approx(expected.statistic, abs=1e-9)
     assert claim["p_value"] == pytest.approx(expected.pvalue, rel=1e-6)
@@ -336,17 +338,18 @@ def test_figure4_verdict_rules(default_cfg, tables, tmp_path, slope, verdict):
 
 def test_figure4_without_points_or_spread_is_not_a_number(default_cfg, tables, tmp_path):
     table = tables["be_figure4"]
-    claim = rg.judge_claims(table, pd.DataFrame(columns=rg.VALUE_COLUMNS), default_cfg, None)
+    claim = rg.judge_claims(plan_table(default_cfg, table), pd.DataFrame(columns=rg.VALUE_COLUMNS), None)
     verdicts = {c["claim"]: c for c in claim}
     assert verdicts["negative_static_bias_correlation"]["verdict"] == "not testable"
     assert verdicts["be_helps_less_static_classes"]["verdict"] == "not testable"  # qualitative
     # MoCo at 0 everywhere: no class has a relative improvement -> r undefined, inconclusive (not made up)
     cfg = _cfg_without_data(default_cfg, tmp_path)
     path_of = _figure4_records(cfg, table, tmp_path / "results", moco=np.zeros((3, CLASSES)))
-    points = rg.class_points(table, cfg, path_of)
+    plan = plan_table(cfg, table)
+    values, points = rg.collect(plan, path_of)
     r, p, k = rg.correlation(points)
     assert math.isnan(r) and math.isnan(p) and k == 0
-    judged = {c["claim"]: c for c in rg.judge_claims(table, rg.seed_values(table, cfg, path_of), cfg, points)}
+    judged = {c["claim"]: c for c in rg.judge_claims(plan, values, points)}
     assert judged["negative_static_bias_correlation"]["verdict"] == "inconclusive"
 
 
@@ -418,14 +421,14 @@ def test_a_single_p_of_003_among_six_comparisons_is_inconclusive_after_holm(defa
     raw = {k: stats.ttest_1samp(d, 0.0).pvalue for k, d in diffs.items()}
     assert min(raw.values()) == pytest.approx(0.03) and sorted(raw.values())[1] > 0.3
     assert sstats.paired_comparison(against, "greater", 0.0, None)["verdict"] == "contradicted"  # alone: significant
-    judged = rg.judge_claims({**table, "claims": [claim]}, _beta_values(diffs), default_cfg)[0]
+    judged = rg.judge_claims(plan_table(default_cfg, {**table, "claims": [claim]}), _beta_values(diffs))[0]
     assert judged["verdict"] == "inconclusive"
     assert judged["comparisons_tested"] == 6
     assert "Holm-corrected over 6 comparisons" in judged["detail"]
     assert "p 0.18, uncorrected 0.03, inconclusive" in judged["detail"]
     # the same comparison alone in its claim (m = 1): contradicted, p uncorrected = corrected = 0.03
     alone = {**claim, "pairs": [["beta_07", "baseline"]], "columns": ["ucf101"]}
-    one = rg.judge_claims({**table, "claims": [alone]}, _beta_values(diffs), default_cfg)[0]
+    one = rg.judge_claims(plan_table(default_cfg, {**table, "claims": [alone]}), _beta_values(diffs))[0]
     assert one["verdict"] == "contradicted"
     assert one["p_value"] == pytest.approx(0.03) and one["p_value_uncorrected"] == pytest.approx(0.03)
 
@@ -441,7 +444,7 @@ def test_the_uncorrected_p_is_kept_beside_the_corrected_one(default_cfg, tables)
     swapped_diffs = {k: d + rng.normal(0, 2.0, 3) for k, d in diffs.items()}
     swapped = _beta_values(swapped_diffs).set_index(["row", "column", "seed"])["value"]
     values["swapped"] = [swapped[(r, c, s)] for r, c, s in zip(values["row"], values["column"], values["seed"])]
-    judged = rg.judge_claims({**table, "claims": [claim]}, values, default_cfg)[0]
+    judged = rg.judge_claims(plan_table(default_cfg, {**table, "claims": [claim]}), values)[0]
     for prefix, ds in (("", diffs), ("swapped_", swapped_diffs)):
         raw = [stats.ttest_1samp(ds[k], 0.0).pvalue for k in keys]
         adjusted = _holm_by_definition(raw)
@@ -458,7 +461,7 @@ def test_the_uncorrected_p_is_kept_beside_the_corrected_one(default_cfg, tables)
         assert verdict == expected
     assert judged["verdict"] == "reproduced" and judged["p_value"] > judged["p_value_uncorrected"]
     # not testable: both are NaN, the fields exist
-    none = rg.judge_claims({**table, "claims": [claim]}, _values({}), default_cfg)[0]
+    none = rg.judge_claims(plan_table(default_cfg, {**table, "claims": [claim]}), _values({}))[0]
     assert none["verdict"] == "not testable"
     assert math.isnan(none["p_value"]) and math.isnan(none["p_value_uncorrected"])
     # and the report's claims table shows both

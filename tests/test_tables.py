@@ -14,7 +14,8 @@ from scenebias.errors import ConfigError
 from scenebias.tables.published import load_paper_tables, table_ids
 from scenebias.plan import load_config, plan
 from scenebias.tables import regenerate as rg
-from scenebias.tables.plan import all_cells, resolve_run, selected_tables, table_cells, table_evaluations
+from scenebias.tables.plan import (TablePlan, all_cells, plan_table, resolve_run, selected_tables, table_cells,
+                                   table_evaluations)
 from scenebias.tables.render import build_table, latex, outputs
 
 
@@ -130,7 +131,7 @@ def test_claims_judged_from_values(default_cfg, tables):
                       ("intra_video", "ucf101"): [55, 56, 58], ("intra_video", "hmdb51"): [35, 36, 38],
                       ("inter_video", "ucf101"): [49, 51, 52], ("inter_video", "hmdb51"): [29, 31, 33]})
     # inter − intra: p 0.0034 on each column, still < 0.05 after Holm over the claim's two comparisons
-    verdicts = {v["claim"]: v for v in rg.judge_claims(table, values, default_cfg)}
+    verdicts = {v["claim"]: v for v in rg.judge_claims(plan_table(default_cfg, table), values)}
     assert verdicts["intra_beats_none"]["verdict"] == "reproduced"
     assert verdicts["inter_beats_intra"]["verdict"] == "contradicted"
     # the effect shown is the deciding (contradicting) comparison's, not a mean over columns
@@ -148,16 +149,16 @@ def test_claims_judged_again_on_the_scene_swapped_test(default_cfg, tables):
     swapped = {("none", "ucf101"): [5.0, 6.0, 5.5], ("intra_video", "ucf101"): [9.0, 10.5, 9.8]}
     values["swapped"] = [swapped[(r, c)][s] if (r, c) in swapped else np.nan
                          for r, c, s in zip(values["row"], values["column"], values["seed"])]
-    claim = {v["claim"]: v for v in rg.judge_claims(table, values, default_cfg)}["intra_beats_none"]
+    claim = {v["claim"]: v for v in rg.judge_claims(plan_table(default_cfg, table), values)}["intra_beats_none"]
     assert claim["verdict"] == "inconclusive"
     assert claim["swapped_verdict"] == "reproduced" and claim["swapped_effect"] == pytest.approx(4.267, abs=1e-3)
     assert "hmdb51" in claim["swapped_detail"] and "no scene-swapped test set" in claim["swapped_detail"]
-    no_swap = {v["claim"]: v for v in rg.judge_claims(table, values.assign(swapped=np.nan), default_cfg)}
+    no_swap = {v["claim"]: v for v in rg.judge_claims(plan_table(default_cfg, table), values.assign(swapped=np.nan))}
     assert no_swap["intra_beats_none"]["swapped_verdict"] == "not testable"
 
 
 def test_claims_against_external_or_same_run_are_not_testable(default_cfg, tables):
-    verdicts = {v["claim"]: v for v in rg.judge_claims(tables["fame_table1"], _values({}), default_cfg)}
+    verdicts = {v["claim"]: v for v in rg.judge_claims(plan_table(default_cfg, tables["fame_table1"]), _values({}))}
     assert verdicts["fame_beats_mlrep_linear"]["verdict"] == "not testable"
     assert "external" in verdicts["fame_beats_mlrep_linear"]["detail"]
     assert math.isnan(verdicts["fame_beats_mlrep_linear"]["p_value"])  # no test, no number
@@ -167,7 +168,7 @@ def test_claims_against_external_or_same_run_are_not_testable(default_cfg, table
     claim = next(c for c in table["claims"] if c["id"] == "be_state_of_the_art")
     same_run_only = {**claim, "pairs": [["moco_be_i3d_k400", "moco_be_i3d_ucf101"],
                                         ["moco_be_i3d_k400", "moco_be_r3d18_ucf101"]]}
-    judged = rg.judge_claims({**table, "claims": [same_run_only]}, _values({}), default_cfg)[0]
+    judged = rg.judge_claims(plan_table(default_cfg, {**table, "claims": [same_run_only]}), _values({}))[0]
     assert judged["verdict"] == "not testable" and judged["n_seeds"] == 0
     assert judged["detail"] == ("moco_be_i3d_k400/diving48 vs moco_be_i3d_ucf101/diving48: the same run and "
                                 "evaluation on this preset; moco_be_i3d_k400/diving48 vs moco_be_r3d18_ucf101/"
@@ -175,7 +176,7 @@ def test_claims_against_external_or_same_run_are_not_testable(default_cfg, table
     # the full claim with numbers: the testable pairs are tested, the others are named with their reason
     values = _values({(c.row, c.column): [60.0 + s for s in (0, 1.5, 2.5)] if c.row == "moco_be_i3d_k400"
                       else [40.0 + s for s in (0, 0.5, 2.0)] for c in table_cells(default_cfg, table) if c.reproduced})
-    full = rg.judge_claims({**table, "claims": [claim]}, values, default_cfg)[0]
+    full = rg.judge_claims(plan_table(default_cfg, {**table, "claims": [claim]}), values)[0]
     tested, not_tested = full["detail"].split("; not tested: ")
     assert len(tested.split("; ")) == 5 and full["verdict"] == "reproduced"
     reasons = [part.split(": ", 1)[1] for part in not_tested.split("; ")]
@@ -272,14 +273,12 @@ def test_retrieval_cells_read_their_table_s_variant_and_level(default_cfg, table
     assert rg.cell_value(record, next(c for c in fame if c.k in (1, 5)), "x.json") == pytest.approx(10.0)
 
 
-def test_latex_is_escaped_by_pandas_and_shows_the_papers_dagger(default_cfg, monkeypatch):
+def test_latex_is_escaped_by_pandas_and_shows_the_papers_dagger(default_cfg):
     """FAME Table 6's '\\dagger' rows (pretrained on Kinetics-400) print a superscript dagger, not a raw command; the
     cells, the headers and the caption are escaped as pandas escapes LaTeX."""
     table = load_paper_tables()["fame_table6"]
-    cells = all_cells(default_cfg, table)
-    monkeypatch.setattr(rg, "all_cells", lambda cfg, t: [dataclasses.replace(c, run=None, reason="not run here")
-                                                         for c in cells])
-    summary = rg.summarise(table, rg.seed_values(table, default_cfg, None))
+    cells = tuple(dataclasses.replace(c, run=None, reason="not run here") for c in all_cells(default_cfg, table))
+    summary = rg.summarise(table, rg.collect(TablePlan(default_cfg, table, cells), None).values)
     tex = latex(table, summary, "a_b & 50% of #1 → ± α")
     assert "Grid$^\\dagger$ & i3d / kinetics400 & 86.5 & -- &" in tex
     assert "FAME$^\\dagger$ &" in tex and " \\dagger" not in tex

@@ -154,6 +154,27 @@ def all_cells(cfg: dict[str, Any], table: dict[str, Any]) -> list[Cell]:
     return cells
 
 
+@dataclass(frozen=True, eq=False)
+class TablePlan:
+    """One table planned on one config, once: the first step of regenerating it (plan -> collect the values ->
+    judge the claims -> render, scenebias.tables.render.build_table), which every later step reads."""
+    cfg: dict[str, Any]
+    table: dict[str, Any]
+    cells: tuple[Cell, ...]
+
+    @property
+    def seeds(self) -> list[int]:
+        return list(self.cfg["seeds"])
+
+    @property
+    def reproduced(self) -> list[Cell]:
+        return [c for c in self.cells if c.reproduced]
+
+
+def plan_table(cfg: dict[str, Any], table: dict[str, Any]) -> TablePlan:
+    return TablePlan(cfg, table, tuple(all_cells(cfg, table)))
+
+
 def table_evaluations(cfg: dict[str, Any], table_id: str) -> list[tuple[str, str, str]]:
     """(run, downstream flavour, protocol) of every evaluation a table reads, without repeats."""
     table = load_paper_tables()[table_id]
@@ -259,6 +280,5 @@ def _short(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-__all__ = ["ALL", "Cell", "selected_tables", "table_cells", "all_cells", "table_evaluations", "table_downstreams",
-           "resolve_run",
-           "expand_table_runs", "retrieval_reading"]
+__all__ = ["ALL", "Cell", "TablePlan", "plan_table", "selected_tables", "table_cells", "all_cells",
+           "table_evaluations", "table_downstreams", "resolve_run", "expand_table_runs", "retrieval_reading"]

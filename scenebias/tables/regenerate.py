@@ -6,9 +6,8 @@ table is a pure function of its jobs' outputs. Accuracies and recalls are shown 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -20,7 +19,7 @@ from ..analysis.stats import ALPHA, mean_ci
 from ..errors import DataError
 from ..evaluate.retrieval import result_key
 from ..io import read_json
-from .plan import Cell, all_cells
+from .plan import Cell, TablePlan
 
 VERDICTS = ("reproduced", "contradicted", "inconclusive", "not testable")
 
@@ -61,20 +60,31 @@ def per_class(record: dict[str, Any], where: str | Path) -> np.ndarray:
         raise DataError(f"{where}: no per_class_acc for test set {test_set!r}") from None
 
 
-def seed_values(table: dict[str, Any], cfg: dict[str, Any], path_of: EvalPath) -> pd.DataFrame:
+class Collected(NamedTuple):
+    """A table's reproduced numbers, read once from the evaluation records."""
+    values: pd.DataFrame  # one row per (table row, column, seed): VALUE_COLUMNS
+    points: pd.DataFrame | None  # BE Figure 4's per-class dots (static-bias tables), else None
+
+
+def collect(plan: TablePlan, path_of: EvalPath) -> Collected:
     """One row per (table row, column, seed) with the reproduced value; unreproduced cells get one row with
-    value NaN and the reason. Static-bias tables (BE Figure 4) get per-seed Pearson r and p over classes."""
-    cells = all_cells(cfg, table)
+    value NaN and the reason. Static-bias tables (BE Figure 4) get per-seed Pearson r and p over classes, and
+    their per-class points."""
+    if plan.table["protocol"] == "static_bias_correlation":
+        points = class_points(plan, path_of)
+        return Collected(_correlation_values(plan, points), points)
+    return Collected(_cell_values(plan, path_of), None)
+
+
+def _cell_values(plan: TablePlan, path_of: EvalPath) -> pd.DataFrame:
     rows = []
-    if table["protocol"] == "static_bias_correlation":
-        return _correlation_values(table, cells, cfg, path_of)
-    for cell in cells:
+    for cell in plan.cells:
         base = {"row": cell.row, "column": cell.column, "run": cell.run, "downstream": cell.downstream,
                 "protocol": cell.protocol, "reason": cell.reason}
         if not cell.reproduced:
             rows.append({**base, "seed": np.nan, "value": np.nan, "swapped": np.nan})
             continue
-        for seed in cfg["seeds"]:
+        for seed in plan.seeds:
             path = path_of(cell.run, seed, cell.downstream, cell.protocol)
             record = _read(path)
             rows.append({**base, "seed": seed, "value": cell_value(record, cell, path),
@@ -91,25 +101,24 @@ def swapped_value(record: dict[str, Any], cell: Cell) -> float:
     return math.nan
 
 
-def class_points(table: dict[str, Any], cfg: dict[str, Any], path_of: EvalPath) -> pd.DataFrame:
+def class_points(plan: TablePlan, path_of: EvalPath) -> pd.DataFrame:
     """BE Figure 4's dots: per class (and seed), the static classifier's top-1 and the relative top-1
     improvement (%) of the row's method over MoCo: 100 (acc_method - acc_moco) / acc_moco. A class where MoCo
     scores 0 has no relative improvement and is left out (counted in the caption)."""
-    cells = all_cells(cfg, table)
-    by_role = {(c.row, c.column): c for c in cells}
+    by_role = {(c.row, c.column): c for c in plan.cells}
     out = []
-    for cell in cells:
-        if cell.column != table["columns"][0]["id"] or not cell.reproduced:
+    for cell in plan.cells:
+        if cell.column != plan.table["columns"][0]["id"] or not cell.reproduced:
             continue
         ref, static = by_role[(cell.row, "reference")], by_role[(cell.row, "static")]
         classes = None
-        for seed in cfg["seeds"]:
+        for seed in plan.seeds:
             acc = {}
             for role, c in (("method", cell), ("moco", ref), ("static", static)):
                 path = path_of(c.run, seed, c.downstream, c.protocol)
                 record = _read(path)
                 acc[role] = per_class(record, path)
-                classes = classes or _class_names(cfg, c.downstream)
+                classes = classes or _class_names(plan.cfg, c.downstream)
             for k in range(len(acc["method"])):
                 rel = (100.0 * (acc["method"][k] - acc["moco"][k]) / acc["moco"][k]) if acc["moco"][k] > 0 else np.nan
                 out.append({"row": cell.row, "seed": seed, "class": classes[k] if classes else str(k),
@@ -128,10 +137,9 @@ def correlation(points: pd.DataFrame) -> tuple[float, float, int]:
     return float(r), float(p), len(means)
 
 
-def _correlation_values(table, cells, cfg, path_of) -> pd.DataFrame:
-    points = class_points(table, cfg, path_of)
+def _correlation_values(plan: TablePlan, points: pd.DataFrame) -> pd.DataFrame:
     rows = []
-    for cell in cells:
+    for cell in plan.cells:
         if cell.column not in ("pearson_r", "p_value"):
             continue
         base = {"row": cell.row, "column": cell.column, "run": cell.run, "downstream": cell.downstream,
@@ -140,7 +148,7 @@ def _correlation_values(table, cells, cfg, path_of) -> pd.DataFrame:
             rows.append({**base, "seed": np.nan, "value": np.nan})
             continue
         mine = points[points["row"] == cell.row]
-        for seed in cfg["seeds"]:
+        for seed in plan.seeds:
             r, p, _ = correlation(mine[mine["seed"] == seed])
             rows.append({**base, "seed": seed, "value": r if cell.column == "pearson_r" else p})
     return pd.DataFrame(rows, columns=VALUE_COLUMNS)
@@ -170,12 +178,12 @@ def summarise(table: dict[str, Any], values: pd.DataFrame) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------------------------------------- claims
-def judge_claims(table: dict[str, Any], values: pd.DataFrame, cfg: dict[str, Any],
-                 points: pd.DataFrame | None = None) -> list[dict[str, Any]]:
-    """Every claim of the table judged on the reproduced numbers by a paired test over seeds."""
+def judge_claims(plan: TablePlan, values: pd.DataFrame, points: pd.DataFrame | None = None) -> list[dict[str, Any]]:
+    """Every claim of the table judged on the reproduced numbers (`collect`'s) by a paired test over seeds."""
     from .published import claim_holds
 
-    cells = {(c.row, c.column): c for c in all_cells(cfg, table)}
+    table = plan.table
+    cells = {(c.row, c.column): c for c in plan.cells}
     # The same claim judged again on the scene-swapped test set (the suite's addition, not the papers' setting):
     # where the biased test saturates at the scene shortcut's ceiling, this is what can still separate methods.
     on_swapped = values.assign(value=values["swapped"]) if "swapped" in values else None
@@ -318,10 +326,5 @@ def _class_names(cfg: dict[str, Any], flavour: str) -> list[str] | None:
         return None
 
 
-def cells_frame(cfg: dict[str, Any], table: dict[str, Any]) -> pd.DataFrame:
-    return pd.DataFrame([{k: v for k, v in asdict(c).items() if k != "options"} | {"options": str(c.options)}
-                         for c in all_cells(cfg, table)])
-
-
-__all__ = ["ALPHA", "VERDICTS", "eval_path_in", "seed_values", "class_points", "correlation", "summarise",
-           "judge_claims", "comparisons", "cells_frame"]
+__all__ = ["ALPHA", "VERDICTS", "Collected", "eval_path_in", "collect", "class_points", "correlation", "summarise",
+           "judge_claims", "comparisons"]

@@ -20,7 +20,7 @@ from ..provenance import provenance
 from ..report.plotting import pyplot, seaborn
 from ..stages import manifest_path
 from . import regenerate as rg
-from .plan import all_cells, flavour_of
+from .plan import TablePlan, flavour_of, plan_table
 from .published import load_paper_tables
 
 OUTPUTS = ("csv", "seeds.csv", "md", "tex", "png", "json")
@@ -33,22 +33,25 @@ def outputs(out_dir: str | Path, table_id: str) -> dict[str, Path]:
 def build_table(cfg: dict[str, Any], table_id: str, results: str | Path, out_dir: str | Path,
                 cams: tuple[Path, Path] | None = None) -> dict[str, Any]:
     """Regenerate `table_id` from the evaluation records under `results`; write every output atomically.
-    `cams` = (scores CSV, figure PNG) of `scenebias cams`, shown by the class-activation-map figures."""
+    `cams` = (scores CSV, figure PNG) of `scenebias cams`, shown by the class-activation-map figures.
+
+    One straight line: plan the cells once, collect their values once, summarise and judge the claims on them,
+    then render what those steps returned."""
     t0 = time.time()
     tables = load_paper_tables()
     if table_id not in tables:
         raise ConfigError(f"--table: unknown table {table_id!r}; expected one of: {', '.join(sorted(tables))}")
-    table = tables[table_id]
+    plan = plan_table(cfg, tables[table_id])
     path_of = rg.eval_path_in(results)
-    values = rg.seed_values(table, cfg, path_of)
-    points = rg.class_points(table, cfg, path_of) if table["protocol"] == "static_bias_correlation" else None
-    summary = rg.summarise(table, values)
-    claims = rg.judge_claims(table, values, cfg, points)
+    values, points = rg.collect(plan, path_of)
+    summary = rg.summarise(plan.table, values)
+    claims = rg.judge_claims(plan, values, points)
+    table = plan.table
     files = outputs(out_dir, table_id)
     manifest = manifest_path(cfg)  # absent when the records were made elsewhere (then no manifest hash)
     _write_csv(summary, files["csv"])
     _write_csv(values if points is None else points, files["seeds.csv"])
-    caption = caption_of(cfg, table)
+    caption = caption_of(plan)
     cam_summary = None
     if table["protocol"] == "cam":
         cam_summary = _cam_figure(cams, files["png"])
@@ -63,7 +66,7 @@ def build_table(cfg: dict[str, Any], table_id: str, results: str | Path, out_dir
     write_text(files["tex"], latex(table, summary, caption))
     record = {"table": table_id, "label": f"{table['paper']['short']} {table['label']}", "kind": table["kind"],
               "caption": caption, "paper_caption": table["caption"], "claims": claims,
-              "compute": compute_cost(cfg, table, Path(results)),
+              "compute": compute_cost(plan, Path(results)),
               "summary": summary.to_dict(orient="records"), "wide": wide(table, summary).to_dict(orient="split", index=False),  # keeps column order
               "correlation": _correlations(points),
               "cams": None if cam_summary is None else cam_summary.to_dict(orient="records"),
@@ -74,15 +77,15 @@ def build_table(cfg: dict[str, Any], table_id: str, results: str | Path, out_dir
                                        paper_file=table["paper"]["file"],
                                        paper_sha256=table["paper"]["text_sha256"],
                                        sources=sorted({str(path_of(c.run, s, c.downstream, c.protocol))
-                                                       for c in all_cells(cfg, table) if c.reproduced
-                                                       for s in cfg["seeds"]}))}
+                                                       for c in plan.reproduced for s in plan.seeds}))}
     write_json(files["json"], _finite(record))
     return record
 
 
 # --------------------------------------------------------------------------------------------- caption
-def caption_of(cfg: dict[str, Any], table: dict[str, Any]) -> str:
+def caption_of(plan: TablePlan) -> str:
     """What ran: the dataset -> flavour mapping, the backbone, the seeds, what is not reproduced."""
+    cfg, table = plan.cfg, plan.table
     datasets = sorted({d for d in table["grid"].get("pretrain", []) + table["grid"].get("downstream", [])
                        if d and d != "none"})
     mapping = []
@@ -294,13 +297,13 @@ def _cam_markdown(summary: pd.DataFrame) -> str:
 
 
 # -------------------------------------------------------------------------------------------- compute
-def compute_cost(cfg: dict[str, Any], table: dict[str, Any], results: Path) -> dict[str, Any]:
+def compute_cost(plan: TablePlan, results: Path) -> dict[str, Any]:
     """CPU/GPU time the table's jobs took, from Snakemake `benchmark:` files (those present)."""
-    keys = {c.eval_key for c in all_cells(cfg, table) if c.reproduced}
+    keys = {c.eval_key for c in plan.reproduced}
     runs = {k[0] for k in keys}
-    files = [Path(layout.benchmark(results, layout.pretrain_job(run, s))) for run in runs for s in cfg["seeds"]]
+    files = [Path(layout.benchmark(results, layout.pretrain_job(run, s))) for run in runs for s in plan.seeds]
     files += [Path(layout.benchmark(results, layout.evaluate_job(run, s, d, p)))
-              for run, d, p in keys for s in cfg["seeds"]]
+              for run, d, p in keys for s in plan.seeds]
     seconds, found, rss = 0.0, 0, 0.0
     for f in files:
         if f.is_file():
@@ -309,7 +312,7 @@ def compute_cost(cfg: dict[str, Any], table: dict[str, Any], results: Path) -> d
             rss = max(rss, float(frame["max_rss"].max()) if "max_rss" in frame else 0.0)
             found += 1
     return {"jobs": len(files), "jobs_measured": found, "job_seconds": round(seconds, 1),
-            "max_rss_mb": round(rss, 1), "runs": sorted(runs), "evaluations": len(keys) * len(cfg["seeds"])}
+            "max_rss_mb": round(rss, 1), "runs": sorted(runs), "evaluations": len(keys) * len(plan.seeds)}
 
 
 def _correlations(points: pd.DataFrame | None) -> dict[str, Any] | None:
