@@ -41,10 +41,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from matplotlib.lines import Line2D
+from tqdm import tqdm
+
 from ..augment.foreground import foreground_mask
+from ..config import data_dir
+from ..data.datasets import ClipDataset
 from ..errors import ConfigError, DataError
 from ..evaluate.protocol import kinetics_normalize
 from ..io import atomic_path
+from ..plugins import get_method
+from ..report.plotting import pyplot
+from ..stages import load_model, split
+from .mask_quality import annotation_path, clip_and_truth, select_videos
+from .stats import mean_ci
 
 Normalize = Callable[[torch.Tensor], torch.Tensor]
 
@@ -181,11 +191,6 @@ class ClipSet:
 def load_clips(cfg: dict[str, Any], flavour: str, indices: Sequence[int], beta: float = FAME_BETA,
                colour_mode: str = "paper", progress: bool = False) -> ClipSet:
     """Test-split videos `indices` of `flavour`: clip, ground truth and FAME mask (see the module docstring)."""
-    from ..config import data_dir
-    from ..data.datasets import ClipDataset
-    from ..stages import split
-    from .mask_quality import annotation_path, clip_and_truth
-
     test = split(cfg, flavour, "test")
     if not indices:
         raise DataError(f"{data_dir(cfg) / flavour}: no test clips chosen for the activation maps")
@@ -206,18 +211,9 @@ def load_clips(cfg: dict[str, Any], flavour: str, indices: Sequence[int], beta: 
                    [test.class_names[r.label] for r in records], clips, torch.stack([p[1] for p in pairs]), fame)
 
 
-def select_videos(n: int, limit: int) -> list[int]:
-    """All indices if n <= limit, else `limit` evenly spaced ones (deterministic)."""
-    from .mask_quality import select_videos as spaced
-
-    return spaced(n, limit)
-
-
 def classifier_of(model: dict[str, Any]) -> nn.Module:
     """The clips -> logits module of a loaded model file (scenebias.stages.load_model) that has a head;
     its backbone is `model["backbone_module"]` itself. Rebuilt as the `classifier` protocol does."""
-    from ..plugins import get_method
-
     if model["head"] is None:
         raise ConfigError(f"Grad-CAM needs a classifier head, but a {model['method']!r} model has none "
                           f"(use the feature-energy CAM)")
@@ -249,8 +245,6 @@ def score_clips(label: str, cams: torch.Tensor, clipset: ClipSet, cam: str) -> p
 
 def summarise_cams(per_clip: pd.DataFrame) -> pd.DataFrame:
     """Per model × flavour: mean and 95% Student-t CI over clips of both shares, and the mean area shares."""
-    from .stats import mean_ci
-
     rows = []
     for (model, flavour, cam), g in per_clip.groupby(["model", "flavour", "cam"], sort=False):
         row: dict[str, Any] = {"model": model, "flavour": flavour, "cam": cam, "clips": len(g)}
@@ -281,12 +275,7 @@ def plot_cams(frames: torch.Tensor, actor: torch.Tensor, fame: torch.Tensor, cam
     row one model, its CAM (jet, `alpha`) over the frame in grey (the scene's own colours would hide the map).
     Every panel carries the ground-truth actor outline (white, solid) and FAME's mask outline (magenta, dashed).
     Columns: the N clips (`titles`); `row_notes` go under the row labels."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.lines import Line2D
-
+    plt = pyplot()
     n = frames.shape[0]
     rows = [("clip", None), *cams.items()]
     fig, axes = plt.subplots(len(rows), n, figsize=(1.7 * n + 1.6, 1.75 * len(rows) + 0.9), squeeze=False)
@@ -330,8 +319,6 @@ def run_cams(cfg: dict[str, Any], models: Sequence[tuple[str, str | Path]], flav
     everything has been computed.
 
     cam: "energy" (BE §4.7, any model) or "gradcam" (FAME Fig. 4 style; models with a classifier head only)."""
-    from ..stages import load_model, split
-
     if cam not in ("energy", "gradcam"):
         raise ConfigError(f"cam: {cam!r} is not 'energy' or 'gradcam'")
     if not models or not flavours:
@@ -393,6 +380,4 @@ def parse_model_arg(text: str) -> tuple[str, str]:
 
 
 def _progress(items, enabled: bool, desc: str):
-    from tqdm import tqdm
-
     return tqdm(items, desc=desc, leave=False, disable=not enabled)

@@ -33,6 +33,7 @@ import torch
 import torchvision.transforms.v2.functional as TF
 
 from ..augment.foreground import foreground_mask
+from ..config import data_dir
 from ..data import transforms as T
 from ..data.datasets import ClipDataset, uniform_clip_starts
 from ..data.formats import VideoRecord
@@ -40,6 +41,8 @@ from ..data.synthetic import load_annotation
 from ..data.synthetic.annotations import annotation_path  # noqa: F401 - re-exported for the CAM code
 from ..errors import DataError
 from ..io import atomic_path
+from ..stages import split
+from .stats import mean_ci
 
 BETAS = (0.3, 0.5, 0.7)
 """β values measured (FAME's default is 0.5); config key analysis.mask_quality.betas overrides them."""
@@ -143,8 +146,6 @@ def score_batch(clips: torch.Tensor, truth: torch.Tensor, betas: Sequence[float]
 
 def summarise(per_clip: pd.DataFrame) -> pd.DataFrame:
     """One row per variant × β: mean ± 95% CI over videos of every metric, mean areas and ceilings."""
-    from .stats import mean_ci
-
     rows = []
     for (variant, mask, colour_mode, beta), g in per_clip.groupby(["variant", "mask", "colour_mode", "beta"],
                                                                   sort=False):
@@ -174,9 +175,6 @@ def settings(cfg: dict[str, Any]) -> tuple[tuple[float, ...], int]:
 def mask_quality(cfg: dict[str, Any], out: str | Path | None = None) -> pd.DataFrame:
     """Measure every variant × β on the pretraining flavour's train split; write the summary CSV atomically
     to `out` (if given) only once every clip has been scored, and return it."""
-    from ..config import data_dir
-    from ..stages import split
-
     torch.set_num_threads(int(cfg.get("threads", 1)))
     betas, limit = settings(cfg)
     flavour = cfg["data"]["pretrain_flavour"]

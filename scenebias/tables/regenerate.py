@@ -19,7 +19,9 @@ from ..analysis.stats import ALPHA, mean_ci
 from ..errors import DataError
 from ..evaluate.retrieval import result_key
 from ..io import read_json
+from ..stages import split
 from .plan import Cell, TablePlan
+from .published import claim_holds
 
 VERDICTS = ("reproduced", "contradicted", "inconclusive", "not testable")
 
@@ -180,8 +182,6 @@ def summarise(table: dict[str, Any], values: pd.DataFrame) -> pd.DataFrame:
 # ---------------------------------------------------------------------------------------------- claims
 def judge_claims(plan: TablePlan, values: pd.DataFrame, points: pd.DataFrame | None = None) -> list[dict[str, Any]]:
     """Every claim of the table judged on the reproduced numbers (`collect`'s) by a paired test over seeds."""
-    from .published import claim_holds
-
     table = plan.table
     cells = {(c.row, c.column): c for c in plan.cells}
     # The same claim judged again on the scene-swapped test set (the suite's addition, not the papers' setting):
@@ -319,8 +319,6 @@ def _read(path: Path) -> dict[str, Any]:
 
 def _class_names(cfg: dict[str, Any], flavour: str) -> list[str] | None:
     try:
-        from ..stages import split
-
         return list(split(cfg, flavour, "test").class_names)
     except Exception:  # names are a nicety for the plot; the numbers do not depend on them
         return None
