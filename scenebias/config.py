@@ -37,10 +37,11 @@ def validate(cfg: dict[str, Any], source: str = "config") -> dict[str, Any]:
         snakemake_validate(cfg, str(SCHEMA), set_default=True)
     except WorkflowError as exc:
         raise ConfigError(f"{source}: {_schema_message(exc)}") from None
-    cfg["backbone"] = _backbone_in_full(cfg["backbone"])
+    cfg["backbone"]["options"] = cfg["backbone"].get("options") or {}  # null: the defaults
     cfg["runs"] = _base_runs_first(cfg["runs"])
     cfg["runs"] = expand_sweeps(cfg["runs"], cfg.get("sweeps", {}), source)
     _check_names(cfg, source)
+    cfg["backbone"] = _backbone_in_full(cfg["backbone"])
     return cfg
 
 
@@ -48,12 +49,9 @@ def _backbone_in_full(backbone: dict[str, Any]) -> dict[str, Any]:
     """The backbone with every option written out (the backbone's own default where the config gives none), so
     the stage hashes name the model that is built; `options: null` (the way to drop options merged in from
     an earlier file) means the defaults."""
-    from .models.backbones import BACKBONES, default_options  # torch: see `validate`
+    from .models.backbones import default_options  # torch: see `validate`
 
-    options = backbone.get("options") or {}
-    if backbone["name"] not in BACKBONES:
-        return {**backbone, "options": options}  # _check_names says which names there are
-    return {**backbone, "options": {**default_options(backbone["name"]), **options}}
+    return {**backbone, "options": {**default_options(backbone["name"]), **backbone["options"]}}
 
 
 def _base_runs_first(runs: dict[str, Any]) -> dict[str, Any]:
