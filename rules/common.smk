@@ -5,6 +5,7 @@ import re
 
 from scenebias import layout
 from scenebias.plan import plan as _validate_config
+from scenebias.plugins import get_method as _get_method
 from scenebias.data.manifest import manifest_options as _manifest_options
 from scenebias.stages import dataset_manifests as _dataset_manifests, manifest_path as _manifest_path
 from scenebias.stages import test_sets_for as _test_sets_for
@@ -74,6 +75,11 @@ def section_hash(*keys, run=None):
     if run is not None:
         part["run"] = config["runs"][run]
     return stable_hash(part)
+
+
+def _method_augmentation(method):
+    """The batch augmentation a method declares (TrainObjective.augmentation)."""
+    return _get_method(method).objective.augmentation
 
 
 def run_protocols(run):

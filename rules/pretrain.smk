@@ -1,6 +1,11 @@
 def pretrain_stage(run):
-    """What a pretraining job depends on: its params entry and the name of its checkpoint folder."""
-    return section_hash("data", "clip", "backbone", "pretrain", run=run)
+    """What a pretraining job depends on: its params entry and the name of its checkpoint folder. A run that
+    trains with the fine-tuning augmentation also depends on that protocol's colour, when one is set."""
+    stage = section_hash("data", "clip", "backbone", "pretrain", run=run)
+    colour = config["evaluate"]["finetune"].get("colour")
+    if colour is not None and _method_augmentation(config["runs"][run]["method"]) == "finetune":
+        stage = stable_hash([stage, colour])
+    return stage
 
 
 rule pretrain:

@@ -41,7 +41,8 @@ class TrainObjective(nn.Module):
     static: train on static clips (one frame repeated), e.g. the static-video classifier.
     augmentation: the batch augmentation `training_loss` receives: "contrastive" (MoCo v2's colour jitter,
       grayscale and blur, then normalisation: every self-supervised method) or "finetune" (the fine-tuning
-      protocol's: normalisation only; supervised rows, the static classifier and the calibration rows).
+      protocol's: `evaluate.finetune.colour` when set, then normalisation; supervised rows, the static classifier
+      and the calibration rows).
     needs_masks: batches also hold "masks" (B, V, T, H, W) bool, the ground-truth actor mask of each view
       (generated data only), e.g. for the oracle-mask positive control.
     """

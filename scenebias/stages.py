@@ -152,7 +152,8 @@ def augment_factory(generator: torch.Generator, augmentation: str = "contrastive
     """One step's batch augmentation for a method's declared `augmentation` (TrainObjective.augmentation):
     "contrastive" is MoCo v2's colour stack (jitter, grayscale, blur; `colour` overrides its parameters and the
     order of its `stages`, the preset's `pretrain.colour`) then normalisation; "finetune" is the fine-tuning
-    protocol's, normalisation only (its crop and flip happen in the dataset, as for every method)."""
+    protocol's: its colour augmentation when `colour` is given (the preset's `evaluate.finetune.colour`, complete),
+    then normalisation (its crop and flip happen in the dataset, as for every method)."""
 
     if augmentation == "contrastive":
         kw = dict(colour or {})
@@ -160,8 +161,19 @@ def augment_factory(generator: torch.Generator, augmentation: str = "contrastive
             kw["jitter"] = tuple(kw["jitter"])
         return lambda x: normalize(colour_augment(x, generator, **kw))
     if augmentation == "finetune":
-        return normalize
+        if colour is None:
+            return normalize
+        return lambda x: normalize(colour_augment(x, generator, **colour))
     raise ConfigError(f"augmentation {augmentation!r}: expected 'contrastive' or 'finetune'")
+
+
+def augmentation_colour(cfg: dict[str, Any], augmentation: str, tcfg: TrainConfig) -> dict[str, Any] | None:
+    """The colour options of a declared augmentation: the pretraining stack's (`pretrain.colour`) for
+    "contrastive", the fine-tuning protocol's (`evaluate.finetune.colour`, completed; None: no colour) for
+    "finetune", so a supervised row trains exactly as the fine-tuning protocol does."""
+    if augmentation == "finetune":
+        return ft.FinetuneConfig.from_dict(cfg["evaluate"]["finetune"]).colour
+    return tcfg.colour
 
 
 # ---------------------------------------------------------------------------------------- model files
@@ -222,7 +234,8 @@ def pretrain(cfg: dict[str, Any], run: str, seed: int, out: str | os.PathLike, w
                                clip_len_factor=objective.clip_len_factor, flavour=spec["flavour"],
                                actor_masks=objective.needs_masks)
         augmentation = objective.augmentation
-        log = train(objective, dataset, tcfg, work_dir, seed, lambda g: augment_factory(g, augmentation, tcfg.colour),
+        colour = augmentation_colour(cfg, augmentation, tcfg)
+        log = train(objective, dataset, tcfg, work_dir, seed, lambda g: augment_factory(g, augmentation, colour),
                     device=device, progress=progress)
     c = cfg["clip"]
     cost = complexity(objective.backbone.cpu(), (3, c["clip_len"], c["crop_size"], c["crop_size"]))

@@ -153,3 +153,57 @@ def test_the_presets_colour_settings_reach_the_contrastive_augmentation():
     # the setting is part of the training fingerprint: a checkpoint of another colour setting is not resumed
     assert TrainConfig.from_dict({"colour": off}).colour == off
     assert TrainConfig.from_dict({}).colour == {}
+
+
+def test_supervised_rows_take_the_finetune_protocols_colour_when_a_preset_sets_one():
+    """The paper preset fine-tunes with FAME's grayscale + jitter; a supervised row must train with the same."""
+    from scenebias.evaluate.finetune import FINETUNE_COLOUR
+    from scenebias.stages import augment_factory, augmentation_colour
+    from scenebias.train.loop import TrainConfig
+
+    tcfg = TrainConfig.from_dict({"colour": {"p_jitter": 0.0}})
+    no_colour = {"evaluate": {"finetune": {}}}
+    gray = {"evaluate": {"finetune": {"colour": {"p_gray": 1.0, "p_jitter": 0.0}}}}
+    assert augmentation_colour(no_colour, "finetune", tcfg) is None
+    assert augmentation_colour(gray, "finetune", tcfg) == {**FINETUNE_COLOUR, "p_gray": 1.0, "p_jitter": 0.0}
+    assert augmentation_colour(gray, "contrastive", tcfg) == {"p_jitter": 0.0}  # MoCo's stack is pretrain.colour
+    x = torch.rand(8, 3, 4, 16, 16, generator=torch.Generator().manual_seed(1))
+    got = T.denormalize(augment_factory(torch.Generator().manual_seed(2), "finetune",
+                                        augmentation_colour(gray, "finetune", tcfg))(x))
+    torch.testing.assert_close(got[:, 0], got[:, 1], atol=1e-5, rtol=0)  # every clip grey, as fine-tuning makes it
+    assert not torch.allclose(got, x, atol=1e-3)
+
+
+def test_a_finetune_colour_reruns_the_supervised_rows_only(tmp_path):
+    """The pretraining job's checkpoint folder (its stage hash, in the dry run's shell command) changes with
+    evaluate.finetune.colour for the runs that train with it, and for no other run."""
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import yaml
+
+    repo = Path(__file__).resolve().parents[1]
+    paths = tmp_path / "paths.yaml"
+    paths.write_text(yaml.safe_dump({"paths": {"data": str(tmp_path / "d/{preset}"),
+                                               "results": str(tmp_path / "r/{preset}"),
+                                               "reports": str(tmp_path / "p/{preset}")}}))
+    colour = tmp_path / "colour.yaml"
+    colour.write_text(yaml.safe_dump({"evaluate": {"finetune": {"colour": {"p_gray": 0.2}}}}))
+
+    def work_dirs(*extra):
+        exe = Path(sys.executable).with_name("snakemake")
+        proc = subprocess.run([str(exe), "-n", "-p", "--nolock", "--configfile", "config/presets/smoke.yaml",
+                               str(paths), *map(str, extra)], cwd=repo, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr + proc.stdout
+        return dict(re.findall(r"--run (\S+) --seed 0 .*?--work-dir (\S+)", proc.stdout))
+
+    before, after = work_dirs(), work_dirs(colour)
+    assert before and before.keys() == after.keys()
+    from scenebias.plan import load_config
+
+    runs = load_config("smoke")["runs"]
+    changed = {run.strip("'") for run in before if before[run] != after[run]}
+    supervised = {run for run in runs if runs[run]["method"] == "supervised"}
+    assert {"motion_learnability", "scene_shortcut"} <= supervised and changed == supervised, (changed, supervised)

@@ -62,9 +62,10 @@ def main(argv: list[str] | None = None) -> dict:
         train_cfg["clip"]["crop_scale"] = list(args.crop_scale)
     dataset = P.clip_dataset(train_cfg, records, objective.dataset_mode, args.seed, flavour=flavour,
                              actor_masks=objective.needs_masks, static=bool(getattr(objective, "static", False)))
+    colour = P.augmentation_colour(cfg, objective.augmentation, tcfg)
     t0 = time.time()
     log = train(objective, dataset, tcfg, args.work_dir or f"results/diagnose/{args.name}", args.seed,
-                lambda g: P.augment_factory(g, objective.augmentation, tcfg.colour), progress=False)
+                lambda g: P.augment_factory(g, objective.augmentation, colour), progress=False)
     seconds = time.time() - t0
     downstream = cfg["data"]["downstream_flavour"]
     probe_train = P.clip_dataset(cfg, P.split(cfg, downstream, "train").records, "single", args.seed, flavour=downstream)
