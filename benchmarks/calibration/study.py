@@ -6,7 +6,8 @@ calibration gates alone (scenebias.analysis.calibration), never by a method unde
 For every candidate the study writes an overlay config (`preset: cal-<name>`, the study's seeds, the candidate's
 overrides) under results/calibration-study/, runs `snakemake calibration` on the base preset plus that overlay
 (the four gate runs only: motion_learnability, scene_shortcut, moco, moco+oracle_mask) and collects each
-candidate's calibration.json into reports/calibration-study/study.{md,json}. Candidates already run are reused
+candidate's calibration.json into reports/calibration-study/study.{md,json}, with every candidate run earlier (one
+`--candidate` at a time) in the study's order. Candidates already run are reused
 (Snakemake reruns nothing that is up to date). Progress is Snakemake's own.
 """
 from __future__ import annotations
@@ -62,6 +63,16 @@ def run_candidate(study: dict[str, Any], name: str, cores: int) -> dict[str, Any
     return json.loads((ROOT / "results" / f"cal-{name}" / "calibration.json").read_text(encoding="utf-8"))
 
 
+def collected(study: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every candidate of the study that has been run (its results/cal-<name>/calibration.json), as last run."""
+    found = {}
+    for name in study["candidates"]:
+        path = ROOT / "results" / f"cal-{name}" / "calibration.json"
+        if path.exists():
+            found[name] = json.loads(path.read_text(encoding="utf-8"))
+    return found
+
+
 def study_table(results: dict[str, dict[str, Any]], study: dict[str, Any]) -> str:
     head = ("| candidate | what changes | (a) motion learnable | (b) scene tempting | (c) MoCo takes the shortcut | "
             "(d) oracle beats MoCo | overall |\n|---|---|---|---|---|---|---|\n")
@@ -85,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         raise ConfigError(f"{args.study}: unknown candidate(s) {unknown}; expected one of {list(study['candidates'])}")
     results = {name: run_candidate(study, name, args.cores) for name in names}
+    results = {**collected(study), **results}  # the candidates run one at a time earlier stay in the table
+    results = {name: results[name] for name in study["candidates"] if name in results}
     write_json(ROOT / REPORT / "study.json", results)
     write_text(ROOT / REPORT / "study.md", study_table(results, study))
     print(study_table(results, study))
