@@ -224,6 +224,10 @@ def test_the_calibration_study_names_valid_configs_for_every_candidate(tmp_path)
         file.write_text(yaml.safe_dump(overlay(study, name)))
         cfg = load_config(study["base"], [file])
         assert cfg["preset"] == f"cal-{name}" and cfg["seeds"] == [0, 1, 2]
+        # a candidate names its actor palette, so a change of the default's does not change it; only the chosen
+        # default and its generator-seed twins follow the default
+        palette = candidate.get("overrides", {}).get("data", {}).get("generator", {}).get("actor_palette")
+        assert (palette is None) == name.startswith("chosen"), name
         for section, values in candidate.get("overrides", {}).items():
             for key, value in values.items():
                 got = cfg[section][key]
