@@ -50,7 +50,7 @@ def overlay(study: dict[str, Any], name: str) -> dict[str, Any]:
     return {**study["candidates"][name].get("overrides", {}), "preset": f"cal-{name}", "seeds": study["seeds"]}
 
 
-def run_candidate(study: dict[str, Any], name: str, cores: int) -> dict[str, Any]:
+def run_candidate(study: dict[str, Any], name: str, cores: int) -> None:
     folder = OUT / name
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / "overlay.yaml"
@@ -60,7 +60,6 @@ def run_candidate(study: dict[str, Any], name: str, cores: int) -> dict[str, Any
            "--configfile", str(base), str(config)]
     print("$ " + " ".join(cmd), flush=True)
     subprocess.run(cmd, check=True, cwd=ROOT)
-    return json.loads((ROOT / "results" / f"cal-{name}" / "calibration.json").read_text(encoding="utf-8"))
 
 
 def collected(study: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -95,9 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [n for n in names if n not in study["candidates"]]
     if unknown:
         raise ConfigError(f"{args.study}: unknown candidate(s) {unknown}; expected one of {list(study['candidates'])}")
-    results = {name: run_candidate(study, name, args.cores) for name in names}
-    results = {**collected(study), **results}  # the candidates run one at a time earlier stay in the table
-    results = {name: results[name] for name in study["candidates"] if name in results}
+    for name in names:
+        run_candidate(study, name, args.cores)
+    results = collected(study)  # with the candidates run one at a time earlier, in the study's order
     write_json(ROOT / REPORT / "study.json", results)
     write_text(ROOT / REPORT / "study.md", study_table(results, study))
     print(study_table(results, study))
