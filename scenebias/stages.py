@@ -228,6 +228,7 @@ def pretrain(cfg: dict[str, Any], run: str, seed: int, out: str | os.PathLike, w
     objective = method.build(backbone, len(train_split.class_names), spec.get("options"))
     tcfg = TrainConfig.from_dict({**cfg["pretrain"], **spec.get("pretrain", {})}, where=f"runs.{run}.pretrain")
     log: list[dict[str, Any]] = []
+    trained_with: dict[str, Any] | None = None  # provenance: the augmentation a trained run used (None: untrained)
     if objective.dataset_mode != "none":
         dataset = clip_dataset(cfg, train_split.records, objective.dataset_mode, seed,
                                static=bool(getattr(objective, "static", False)),
@@ -235,13 +236,15 @@ def pretrain(cfg: dict[str, Any], run: str, seed: int, out: str | os.PathLike, w
                                actor_masks=objective.needs_masks)
         augmentation = objective.augmentation
         colour = augmentation_colour(cfg, augmentation, tcfg)
+        trained_with = {"kind": augmentation, "colour": colour}
         log = train(objective, dataset, tcfg, work_dir, seed, lambda g: augment_factory(g, augmentation, colour),
                     device=device, progress=progress)
     c = cfg["clip"]
     cost = complexity(objective.backbone.cpu(), (3, c["clip_len"], c["crop_size"], c["crop_size"]))
     meta = {"train_log": log, "provenance": provenance(
-        cfg={k: cfg[k] for k in ("data", "clip", "backbone", "pretrain")} | {"run": spec},
-        seed=seed, device=device, wall_time_s=time.time() - t0, manifest=manifest_path(cfg),
+        cfg={k: cfg[k] for k in ("data", "clip", "backbone", "pretrain")} | {"run": spec,
+                                                                           "augmentation": trained_with},
+        seed=seed, augmentation=trained_with, device=device, wall_time_s=time.time() - t0, manifest=manifest_path(cfg),
         backbone_params=cost["params"], backbone_flops=cost["flops"], train_videos=len(train_split.records),
         world_size=ddp.world_size())}  # DDP runs are the same training, not bit-identical to one process
     if ddp.is_main_process():  # under torchrun rank 0 alone writes; the others wait until the files exist

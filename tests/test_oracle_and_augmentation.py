@@ -207,3 +207,30 @@ def test_a_finetune_colour_reruns_the_supervised_rows_only(tmp_path):
     changed = {run.strip("'") for run in before if before[run] != after[run]}
     supervised = {run for run in runs if runs[run]["method"] == "supervised"}
     assert {"motion_learnability", "scene_shortcut"} <= supervised and changed == supervised, (changed, supervised)
+
+
+def test_a_models_provenance_names_the_augmentation_it_trained_with(tiny_dataset, tmp_path, monkeypatch):
+    """A supervised row's record says it trained with the fine-tuning colour; MoCo's says the contrastive stack."""
+    from scenebias import stages
+    from scenebias.plan import load_config
+
+    monkeypatch.setattr(stages, "train", lambda *args, **kwargs: [])  # the record is under test, not training
+    cfg = load_config("smoke", overrides={"paths": {"data": str(tiny_dataset), "results": str(tmp_path / "r")},
+                                          "evaluate": {"finetune": {"colour": {"p_gray": 0.2}}}})
+
+    def recorded(run):
+        meta = stages.pretrain(cfg, run, 0, tmp_path / f"{run}.pt", tmp_path / f"work-{run}", progress=False)
+        saved = stages.load_model(tmp_path / f"{run}.pt")["meta"]["provenance"]
+        assert saved["augmentation"] == meta["provenance"]["augmentation"]
+        return meta["provenance"]
+
+    supervised, moco = recorded("supervised"), recorded("moco")
+    assert supervised["augmentation"]["kind"] == "finetune"
+    assert supervised["augmentation"]["colour"]["p_gray"] == 0.2
+    assert moco["augmentation"] == {"kind": "contrastive", "colour": cfg["pretrain"].get("colour", {})}
+    assert recorded("random_init")["augmentation"] is None  # an untrained row used none
+    # the colour is part of the hashed config: the same run under another fine-tuning colour hashes differently
+    other = load_config("smoke", overrides={"paths": {"data": str(tiny_dataset), "results": str(tmp_path / "r")},
+                                            "evaluate": {"finetune": {"colour": {"p_gray": 0.5}}}})
+    cfg = other
+    assert recorded("supervised")["config_hash"] != supervised["config_hash"]
