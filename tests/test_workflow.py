@@ -166,6 +166,10 @@ def test_smoke_preset_end_to_end(smoke_paths):
         pytest.fail(proc.stderr[-5000:] + logs)
     report = tmp / "reports/smoke/index.html"
     assert report.exists() and "background shortcut" in report.read_text()
+    page = report.read_text()  # the first screen: gates, then the leaderboard, then the claims; the run list folded
+    heads = [page.index(h) for h in ("<h2>Calibration gates", "<h2>Leaderboard", "<h2>Paper tables and claims")]
+    assert heads == sorted(heads)
+    assert page.index("<details><summary>") < heads[0] and "runs (method, role)</summary>" in page
     assert (tmp / "reports/smoke/plots/biased_vs_swapped.png").stat().st_size > 1000
     metrics = pd.read_csv(tmp / "results/smoke/metrics.csv")
     top1 = metrics[metrics["metric"] == "top1"]

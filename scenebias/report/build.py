@@ -436,6 +436,9 @@ def build_report(cfg: dict[str, Any], metrics_csv: Path, out_dir: Path, benchmar
                           f"{html.escape(mirrors.get(fl, {}).get('mirrors', '?'))})"
                           for name, fl in cfg["data"]["test_sets"].items())
     runs = ", ".join(f"{name} ({spec['method']}, {spec['role']})" for name, spec in cfg["runs"].items())
+    # folded: the list is long, and the first screen belongs to the gates and the leaderboard (issue 12)
+    runs_details = (f"<details><summary>{len(cfg['runs'])} runs (method, role)</summary>"
+                    f"<p class=\"note\">{html.escape(runs)}</p></details>")
     by_stage = compute.groupby("stage")["wall s"].sum() if len(compute) else pd.Series(dtype=float)
     total_s = ", ".join(f"{stage} {secs:.0f} s" for stage, secs in by_stage.items()) or "none recorded"
     verdicts = "".join(f"<li>{v}</li>" for v in _verdicts(raw)) or "<li>No method rows yet.</li>"
@@ -444,8 +447,8 @@ def build_report(cfg: dict[str, Any], metrics_csv: Path, out_dir: Path, benchmar
 <p class="note">Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Data: generated scene-bias set
 (<code>{html.escape(cfg['data']['pretrain_flavour'])}</code> pretraining, <code>{html.escape(cfg['data']['downstream_flavour'])}</code>
 downstream; {len(classes)} motion classes, chance {100 * chance:.1f}%). Backbone <code>{html.escape(cfg['backbone']['name'])}</code>,
-{cfg['pretrain']['epochs']} pretraining epochs, seeds {cfg['seeds']}. Runs: {html.escape(runs)}.
-Test sets: {test_sets}.</p>
+{cfg['pretrain']['epochs']} pretraining epochs, seeds {cfg['seeds']}. Test sets: {test_sets}.</p>
+{runs_details}
 {calibration_section(calibration)}
 <h2>Leaderboard (linear probe, ranked by scene-swapped top-1)</h2>
 <p class="note">Every method and reference row, mean ± 95% CI over seeds; <b>contrasted</b>: right on the swapped
