@@ -351,6 +351,14 @@ def test_figure4_without_points_or_spread_is_not_a_number(default_cfg, tables, t
     assert math.isnan(r) and math.isnan(p) and k == 0
     judged = {c["claim"]: c for c in rg.judge_claims(plan, values, points)}
     assert judged["negative_static_bias_correlation"]["verdict"] == "inconclusive"
+    assert "r undefined: 0 class(es) with a MoCo accuracy above 0" in judged["negative_static_bias_correlation"]["detail"]
+    # every model right on the same clips (as on the default's HMDB51-like set): no spread in the improvement
+    same = _figure4_records(cfg, table, tmp_path / "same", method=np.full((3, CLASSES), 0.9),
+                            moco=np.full((3, CLASSES), 0.9), static=np.tile(np.linspace(0.1, 0.9, CLASSES), (3, 1)))
+    values, points = rg.collect(plan, same)
+    detail = {c["claim"]: c for c in rg.judge_claims(plan, values, points)}["negative_static_bias_correlation"]
+    assert detail["verdict"] == "inconclusive"
+    assert "r undefined: the relative improvement over MoCo is the same for every class" in detail["detail"]
 
 
 # ------------------------------------------------------------------ Holm within a claim, the sign-test fallback

@@ -130,10 +130,25 @@ def class_points(plan: TablePlan, path_of: EvalPath) -> pd.DataFrame:
                                       "relative_improvement"])
 
 
+def _class_means(points: pd.DataFrame) -> pd.DataFrame:
+    return points.groupby("class")[["static_top1", "relative_improvement"]].mean().dropna()
+
+
+def correlation_undefined(points: pd.DataFrame) -> str | None:
+    """Why Pearson's r over these classes is undefined (None: it is defined), for the claim's detail."""
+    means = _class_means(points)
+    if len(means) < 3:
+        return f"{len(means)} class(es) with a MoCo accuracy above 0, fewer than 3"
+    same = [label for column, label in (("static_top1", "the static classifier's top-1"),
+                                        ("relative_improvement", "the relative improvement over MoCo"))
+            if means[column].std() == 0]
+    return f"{' and '.join(same)} is the same for every class (no spread)" if same else None
+
+
 def correlation(points: pd.DataFrame) -> tuple[float, float, int]:
     """Pearson r and its two-sided p over classes (seed-averaged points), and the number of classes used."""
-    means = points.groupby("class")[["static_top1", "relative_improvement"]].mean().dropna()
-    if len(means) < 3 or means["static_top1"].std() == 0 or means["relative_improvement"].std() == 0:
+    means = _class_means(points)
+    if correlation_undefined(points):
         return math.nan, math.nan, len(means)
     r, p = stats.pearsonr(means["static_top1"], means["relative_improvement"])
     return float(r), float(p), len(means)
@@ -287,14 +302,15 @@ def _judge_correlation(claim, points) -> dict[str, Any]:
     """Pearson's r of each listed row, p Holm-corrected over the rows (one row in both papers: no change)."""
     if points is None or points.empty:
         return _not_testable("no per-class points")
-    results = []
+    results, why = [], {}
     for row in claim["rows"]:
         mine = points[points["row"] == row]
         r, p, k = correlation(mine)
         results.append((row, r, p, k, mine["seed"].nunique()))
+        why[row] = correlation_undefined(mine)
     adjusted = [float(a) for a in stats_.holm([p for _, _, p, _, _ in results])]
-    details = "; ".join(f"{row}: r = {r:.2f}, p = {p:.3g} over {k} classes (seed-averaged, {s} seeds)"
-                        for row, r, p, k, s in results)
+    details = "; ".join(f"{row}: " + (f"r undefined: {why[row]}" if why[row] else f"r = {r:.2f}, p = {p:.3g}")
+                        + f" over {k} classes (seed-averaged, {s} seeds)" for row, r, p, k, s in results)
     if len(results) > 1:
         details = f"Holm-corrected over {len(results)} rows (p uncorrected here): " + details
     if any(math.isnan(r) for _, r, _, _, _ in results):
