@@ -215,22 +215,21 @@ def test_a_models_provenance_names_the_augmentation_it_trained_with(tiny_dataset
     from scenebias.plan import load_config
 
     monkeypatch.setattr(stages, "train", lambda *args, **kwargs: [])  # the record is under test, not training
-    cfg = load_config("smoke", overrides={"paths": {"data": str(tiny_dataset), "results": str(tmp_path / "r")},
-                                          "evaluate": {"finetune": {"colour": {"p_gray": 0.2}}}})
+    def config(p_gray):
+        return load_config("smoke", overrides={"paths": {"data": str(tiny_dataset), "results": str(tmp_path / "r")},
+                                               "evaluate": {"finetune": {"colour": {"p_gray": p_gray}}}})
 
-    def recorded(run):
+    def recorded(run, cfg):
         meta = stages.pretrain(cfg, run, 0, tmp_path / f"{run}.pt", tmp_path / f"work-{run}", progress=False)
         saved = stages.load_model(tmp_path / f"{run}.pt")["meta"]["provenance"]
         assert saved["augmentation"] == meta["provenance"]["augmentation"]
         return meta["provenance"]
 
-    supervised, moco = recorded("supervised"), recorded("moco")
+    cfg = config(0.2)
+    supervised, moco = recorded("supervised", cfg), recorded("moco", cfg)
     assert supervised["augmentation"]["kind"] == "finetune"
     assert supervised["augmentation"]["colour"]["p_gray"] == 0.2
     assert moco["augmentation"] == {"kind": "contrastive", "colour": cfg["pretrain"].get("colour", {})}
-    assert recorded("random_init")["augmentation"] is None  # an untrained row used none
+    assert recorded("random_init", cfg)["augmentation"] is None  # an untrained row used none
     # the colour is part of the hashed config: the same run under another fine-tuning colour hashes differently
-    other = load_config("smoke", overrides={"paths": {"data": str(tiny_dataset), "results": str(tmp_path / "r")},
-                                            "evaluate": {"finetune": {"colour": {"p_gray": 0.5}}}})
-    cfg = other
-    assert recorded("supervised")["config_hash"] != supervised["config_hash"]
+    assert recorded("supervised", config(0.5))["config_hash"] != supervised["config_hash"]

@@ -134,9 +134,7 @@ def _class_means(points: pd.DataFrame) -> pd.DataFrame:
     return points.groupby("class")[["static_top1", "relative_improvement"]].mean().dropna()
 
 
-def correlation_undefined(points: pd.DataFrame) -> str | None:
-    """Why Pearson's r over these classes is undefined (None: it is defined), for the claim's detail."""
-    means = _class_means(points)
+def _why_undefined(means: pd.DataFrame) -> str | None:
     if len(means) < 3:
         return f"{len(means)} class(es) with a MoCo accuracy above 0, fewer than 3"
     same = [label for column, label in (("static_top1", "the static classifier's top-1"),
@@ -145,10 +143,15 @@ def correlation_undefined(points: pd.DataFrame) -> str | None:
     return f"{' and '.join(same)} is the same for every class (no spread)" if same else None
 
 
+def correlation_undefined(points: pd.DataFrame) -> str | None:
+    """Why Pearson's r over these classes is undefined (None: it is defined), for the claim's detail."""
+    return _why_undefined(_class_means(points))
+
+
 def correlation(points: pd.DataFrame) -> tuple[float, float, int]:
     """Pearson r and its two-sided p over classes (seed-averaged points), and the number of classes used."""
     means = _class_means(points)
-    if correlation_undefined(points):
+    if _why_undefined(means):
         return math.nan, math.nan, len(means)
     r, p = stats.pearsonr(means["static_top1"], means["relative_improvement"])
     return float(r), float(p), len(means)
@@ -307,7 +310,7 @@ def _judge_correlation(claim, points) -> dict[str, Any]:
         mine = points[points["row"] == row]
         r, p, k = correlation(mine)
         results.append((row, r, p, k, mine["seed"].nunique()))
-        why[row] = correlation_undefined(mine)
+        why[row] = correlation_undefined(mine) if math.isnan(r) else None
     adjusted = [float(a) for a in stats_.holm([p for _, _, p, _, _ in results])]
     details = "; ".join(f"{row}: " + (f"r undefined: {why[row]}" if why[row] else f"r = {r:.2f}, p = {p:.3g}")
                         + f" over {k} classes (seed-averaged, {s} seeds)" for row, r, p, k, s in results)
