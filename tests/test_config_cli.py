@@ -127,10 +127,10 @@ def test_evaluation_options_unset_leave_presets_as_they_were():
     evaluate sections (hashed into every evaluation job and its provenance) are what they were without them."""
     for preset in ("default", "smoke"):
         evaluate = load_config(preset)["evaluate"]
-        assert "clip_average" not in evaluate and set(evaluate["retrieval"]) == {"ks", "centred"}
+        assert not {"clip_average", "num_workers"} & set(evaluate) and set(evaluate["retrieval"]) == {"ks", "centred"}
         assert not {"views", "normalize_features"} & set(evaluate["linear"]) and "colour" not in evaluate["finetune"]
     paper = load_config("paper")["evaluate"]
-    assert paper["clip_average"] == "by_backbone"
+    assert paper["clip_average"] == "by_backbone" and paper["num_workers"] == 8
     assert paper["linear"]["views"] == "per_epoch" and paper["linear"]["normalize_features"] is False
     assert paper["finetune"]["batch_size"] == 128 and paper["finetune"]["lr"] == 0.025
     assert paper["finetune"]["colour"] == {"p_jitter": 0.8, "p_gray": 0.2}

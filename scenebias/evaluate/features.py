@@ -7,6 +7,7 @@ from torch import nn
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
+from ..device import pin_memory, to_device
 from ..errors import ConfigError, DataError
 from .protocol import Normalize, _num_batches, iter_clip_batches, kinetics_normalize
 
@@ -30,7 +31,8 @@ def extract_features(
     """Pooled features of every item, in dataset order: (feats float32, labels int64 (N,)).
 
     The backbone runs in eval mode under no_grad (BatchNorm statistics are not touched; its previous
-    train/eval mode is restored afterwards). Inputs are normalised with `normalize`.
+    train/eval mode is restored afterwards), moved to `device` (in place), where its inputs go. Inputs are
+    normalised with `normalize`.
 
     mode:
       "test"     test-mode items ("clips" (N, C, T, H, W)): features averaged over each video's N clips -> (N_videos, D)
@@ -44,14 +46,15 @@ def extract_features(
     """
     if mode not in MODES:
         raise ValueError(f"extract_features mode must be one of {MODES}, got {mode!r}")
-    pool = _pooled(backbone, pooling)
     device = torch.device(device)
+    backbone = to_device(backbone, device)
+    pool = _pooled(backbone, pooling)
     was_training = backbone.training
     backbone.eval()
     feats: list[torch.Tensor] = []
     labels: list[torch.Tensor] = []
     try:
-        batches = iter_clip_batches(dataset, batch_size, num_workers)
+        batches = iter_clip_batches(dataset, batch_size, num_workers, pin_memory(device))
         for clips, y, item_mode in tqdm(batches, desc="features", total=_num_batches(dataset, batch_size), leave=False,
                                         disable=not progress):
             if mode in ("test", "single") and item_mode != mode:
@@ -59,7 +62,7 @@ def extract_features(
                 raise DataError(f"extract_features(mode={mode!r}) expects {mode}-mode items with a {key!r} entry, "
                                 f"got {item_mode}-mode items")
             b, n = clips.shape[:2]
-            x = normalize(clips.flatten(0, 1).to(device=device, dtype=torch.float32))
+            x = normalize(to_device(clips.flatten(0, 1), device, torch.float32))
             f = pool(x).float().view(b, n, -1)
             feats.append((f if mode == "per_clip" else f.mean(dim=1)).cpu())
             labels.append(y)

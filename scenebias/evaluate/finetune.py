@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm.auto import tqdm
 
 from ..data.transforms import check_stages, colour_augment
+from ..device import pin_memory, to_device
 from ..errors import ConfigError
 from ..train import distributed as ddp
 from ..train import precision as amp
@@ -153,7 +154,7 @@ def finetune(
     net = copy.deepcopy(backbone)
     for p in net.parameters():
         p.requires_grad_(True)
-    model = FinetuneModel(net, int(feature_dim), num_classes, cfg.dropout).to(device)
+    model = to_device(FinetuneModel(net, int(feature_dim), num_classes, cfg.dropout), device)
     precision = amp.resolve_precision(cfg.precision, device)
     channels_last = amp.resolve_channels_last(cfg.channels_last, device)
     if channels_last:  # before the optimiser and DDP see the parameters
@@ -174,10 +175,10 @@ def finetune(
         model.train()
         loader_seed = seed * 100_003 + epoch
         if world > 1:
-            loader, weights = _rank_loader(train_set, cfg, loader_seed, rank, world)
+            loader, weights = _rank_loader(train_set, cfg, loader_seed, rank, world, pin_memory(device))
         else:
             loader = make_loader(train_set, cfg.batch_size, shuffle=True, num_workers=cfg.num_workers,
-                                 seed=loader_seed)
+                                 seed=loader_seed, pin=pin_memory(device))
             weights = [1.0] * len(loader)
         n_seen, n_correct, loss_sum = 0, 0, 0.0
         colour = _colour_step(cfg.colour, seed, epoch, rank)
@@ -189,10 +190,10 @@ def finetune(
             clips, mode = batch_clips(batch)
             if mode != "single":
                 raise ConfigError("finetune trains on single-mode items ('clip'); got test-mode items ('clips')")
-            x = normalize(colour(clips[:, 0].to(device=device, dtype=torch.float32)))
+            x = normalize(colour(to_device(clips[:, 0], device, torch.float32)))
             if channels_last:
                 x = amp.clips_channels_last(x)
-            y = torch.as_tensor(batch["label"]).long().view(-1).to(device)
+            y = to_device(torch.as_tensor(batch["label"]).long().view(-1), device)
             with amp.autocast(precision, device):  # forward + loss; backward and step outside
                 logits = step_model(x)
                 loss = F.cross_entropy(logits, y)
@@ -257,7 +258,7 @@ def _colour_step(colour: Mapping[str, Any] | None, seed: int, epoch: int, rank: 
     return lambda x: colour_augment(x, generator, **colour)
 
 
-def _rank_loader(train_set: Dataset, cfg: FinetuneConfig, seed: int, rank: int, world: int
+def _rank_loader(train_set: Dataset, cfg: FinetuneConfig, seed: int, rank: int, world: int, pin: bool = False
                  ) -> tuple[DataLoader, list[float]]:
     """This rank's loader over its contiguous part of every global batch, and each step's loss weight.
 
@@ -269,7 +270,7 @@ def _rank_loader(train_set: Dataset, cfg: FinetuneConfig, seed: int, rank: int, 
     batches = [b for b in batches if len(b) >= world]
     parts = [ddp.split_batch(b, rank, world) for b in batches]
     weights = [len(part) * world / len(b) for part, b in zip(parts, batches)]
-    loader = DataLoader(train_set, batch_sampler=parts, num_workers=cfg.num_workers,
+    loader = DataLoader(train_set, batch_sampler=parts, num_workers=cfg.num_workers, pin_memory=pin,
                         worker_init_fn=_worker_init if cfg.num_workers > 0 else None)
     return loader, weights
 

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
+from ..device import to_device
 from ..errors import ConfigError, DataError
 from .features import extract_features
 from .protocol import (
@@ -96,8 +97,8 @@ def linear_probe(
     Returns {test_name: classification_metrics (top1, mean_class_acc, per_class_acc, n), ...,
     "train_top1": top-1 of the trained layer on the last epoch's training features}.
     `clip_average` combines a test video's clip scores (protocol.average_clip_scores).
-    The caller's backbone is left bit-identical (parameters and BN buffers); its requires_grad flags and
-    train/eval mode are restored afterwards.
+    The caller's backbone is left bit-identical (parameters and BN buffers), on `device`; its requires_grad flags
+    and train/eval mode are restored afterwards.
     """
     cfg = cfg or LinearProbeConfig()
     check_result_names(list(test_sets), RESERVED)
@@ -123,7 +124,7 @@ def linear_probe(
             for name, test_set in test_sets.items():
                 f, y = extract_features(backbone, test_set, cfg.extract_batch_size, device, "per_clip",
                                         normalize=normalize, num_workers=cfg.num_workers, progress=cfg.progress)
-                x = _prepare(torch.from_numpy(f), cfg.normalize_features).to(device)  # (V, N, D)
+                x = to_device(_prepare(torch.from_numpy(f), cfg.normalize_features), device)  # (V, N, D)
                 probs = average_clip_scores(head(x).double(), clip_average)
                 results[name] = classification_metrics(probs.cpu().numpy(), y, num_classes)
         return results
@@ -149,8 +150,8 @@ def _train_features(backbone: nn.Module, train_set: Dataset, views: range, cfg: 
                                 normalize=normalize, num_workers=cfg.num_workers, progress=cfg.progress)
         views_x.append(torch.from_numpy(f))
         views_y.append(torch.from_numpy(y))
-    train_x = _prepare(torch.cat(views_x), cfg.normalize_features).to(device)
-    train_y = torch.cat(views_y).long().to(device)
+    train_x = to_device(_prepare(torch.cat(views_x), cfg.normalize_features), device)
+    train_y = to_device(torch.cat(views_y).long(), device)
     _check_labels(train_y, num_classes, "training set")
     return train_x, train_y
 
@@ -171,7 +172,7 @@ def _train_head(
     """The layer trained for cfg.epochs, epoch e on `epoch_features(e)`; with the last epoch's features."""
     x, y = epoch_features(0)
     torch.manual_seed(seed)
-    head = nn.Linear(x.shape[1], num_classes).to(device)
+    head = to_device(nn.Linear(x.shape[1], num_classes), device)
     opt = torch.optim.SGD(head.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestone_epochs(cfg.milestones, cfg.epochs), cfg.gamma)
     gen = seeded_generator(seed)
@@ -180,7 +181,7 @@ def _train_head(
         if epoch > 0:
             x, y = epoch_features(epoch)
         n = x.shape[0]
-        order = torch.randperm(n, generator=gen).to(device)
+        order = to_device(torch.randperm(n, generator=gen), device)
         for start in range(0, n, cfg.batch_size):
             idx = order[start:start + cfg.batch_size]
             loss = F.cross_entropy(head(x[idx]), y[idx])

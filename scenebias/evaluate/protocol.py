@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD, KINETICS_MEAN, KINETICS_STD, normalize
+from ..device import pin_memory, to_device
 from ..errors import ConfigError, DataError
 
 Normalize = Callable[[torch.Tensor], torch.Tensor]
@@ -89,14 +90,16 @@ def make_loader(
     num_workers: int = 0,
     seed: int = 0,
     drop_last: bool = False,
+    pin: bool = False,
 ) -> DataLoader:
-    """A DataLoader whose shuffling and worker seeds derive from `seed` only."""
+    """A DataLoader whose shuffling and worker seeds derive from `seed` only; `pin`: batches in pinned memory."""
     return DataLoader(
         dataset,
         batch_size=batch_size,
         shuffle=shuffle,
         num_workers=num_workers,
         drop_last=drop_last,
+        pin_memory=pin,
         generator=seeded_generator(seed),
         worker_init_fn=_worker_init if num_workers > 0 else None,
         persistent_workers=False,
@@ -125,10 +128,10 @@ def batch_clips(batch: Mapping[str, Any]) -> tuple[torch.Tensor, str]:
 
 
 def iter_clip_batches(
-    dataset: Dataset, batch_size: int, num_workers: int = 0
+    dataset: Dataset, batch_size: int, num_workers: int = 0, pin: bool = False
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor, str]]:
     """In dataset order: (clips (B, N, C, T, H, W), labels (B,) int64, mode)."""
-    for batch in make_loader(dataset, batch_size, shuffle=False, num_workers=num_workers):
+    for batch in make_loader(dataset, batch_size, shuffle=False, num_workers=num_workers, pin=pin):
         clips, mode = batch_clips(batch)
         yield clips, torch.as_tensor(batch["label"]).long().view(-1), mode
 
@@ -188,18 +191,20 @@ def multi_clip_predict(
     averaged). `batch_size` counts videos.
     Returns (probs (N_videos, K) float64, labels (N_videos,) int64), in dataset order.
     Single-mode datasets (one "clip" per item) are accepted and treated as N = 1.
+    `model` is moved to `device` (in place), where its clips go.
     """
     device = torch.device(device)
+    model = to_device(model, device)
     was_training = model.training
     model.eval()
     probs: list[torch.Tensor] = []
     labels: list[torch.Tensor] = []
     try:
         n_batches = _num_batches(dataset, batch_size)
-        for clips, y, _ in tqdm(iter_clip_batches(dataset, batch_size, num_workers), desc="test", total=n_batches,
-                                leave=False, disable=not progress):
+        batches = iter_clip_batches(dataset, batch_size, num_workers, pin_memory(device))
+        for clips, y, _ in tqdm(batches, desc="test", total=n_batches, leave=False, disable=not progress):
             b, n = clips.shape[:2]
-            x = normalize(clips.flatten(0, 1).to(device=device, dtype=torch.float32))
+            x = normalize(to_device(clips.flatten(0, 1), device, torch.float32))
             logits = model(x).double()
             p = average_clip_scores(logits.reshape(b, n, -1), clip_average)
             probs.append(p.cpu())
@@ -308,6 +313,17 @@ def config_from_dict(cls: type[C], data: Mapping[str, Any] | None) -> C:
         return cls(**data)
     except TypeError as exc:  # pragma: no cover - guarded above
         raise ConfigError(f"{cls.__name__}: {exc}") from None
+
+
+def loader_workers(evaluate: Mapping[str, Any]) -> int:
+    """The evaluation loaders' worker processes, `evaluate.num_workers`; unset, 0: clips load in the main process
+    (clips are a pure function of seed, epoch and index, so the count changes speed only)."""
+    return int(evaluate.get("num_workers", 0))
+
+
+def with_loader_workers(evaluate: Mapping[str, Any], protocol: str) -> dict[str, Any]:
+    """The protocol's section `evaluate[protocol]` with `loader_workers(evaluate)`, unless it sets its own."""
+    return {"num_workers": loader_workers(evaluate), **evaluate[protocol]}
 
 
 def check_positive(owner: str, **values: float) -> None:

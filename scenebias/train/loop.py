@@ -24,6 +24,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from ..device import pin_memory, to_device
 from ..errors import ConfigError
 from ..io import atomic_path
 from ..plugins import TrainObjective
@@ -208,7 +209,7 @@ def train(objective: TrainObjective, dataset: Dataset, cfg: TrainConfig, work_di
     work = Path(work_dir)
     work.mkdir(parents=True, exist_ok=True)
     ckpt_path, log_path = work / "checkpoint.pt", work / "train_log.jsonl"
-    objective.to(device)
+    to_device(objective, device)
     precision = amp.resolve_precision(cfg.precision, device)
     channels_last = amp.resolve_channels_last(cfg.channels_last, device)
     if channels_last:  # before the optimiser and DDP see the parameters
@@ -254,14 +255,14 @@ def train(objective: TrainObjective, dataset: Dataset, cfg: TrainConfig, work_di
             if world > 1:
                 indices = ddp.shard_indices(indices, cfg.batch_size, rank, world)
             loader = DataLoader(dataset, batch_size=local_batch, sampler=indices, drop_last=True,
-                                num_workers=cfg.num_workers, persistent_workers=False)
+                                num_workers=cfg.num_workers, persistent_workers=False, pin_memory=pin_memory(device))
             bar = tqdm(loader, total=steps_per_epoch - first, desc=f"epoch {epoch + 1}/{cfg.epochs}",
                        disable=not (progress and main), leave=False, mininterval=2.0)
             for offset, batch in enumerate(bar):
                 step = first + offset
                 for group in optimizer.param_groups:
                     group["lr"] = lr_at(cfg, epoch + step / steps_per_epoch)
-                batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
+                batch = to_device(batch, device)
                 if channels_last:
                     batch = amp.batch_channels_last(batch)
                 generator = step_generator(seed, epoch, step, rank)
