@@ -50,4 +50,4 @@ lock: $(STAMP)  ## envs/requirements.lock from the venv; the managed env's post-
 	p.write_text(re.sub(r'[0-9a-f]{64}(  envs/requirements.lock)', h + r'\1', p.read_text()))"
 
 clean:
-	rm -rf results data/generated reports/smoke reports/default .snakemake
+	rm -rf results data/generated data/frame_cache/smoke data/frame_cache/default reports/smoke reports/default .snakemake

@@ -1,11 +1,13 @@
-# Frame cache (issue #5): every video of a flavour decoded once into uint8 .npy files, so pretraining and
-# evaluation read frames without decoding (scenebias/data/frame_cache.py). Include after common.smk and
-# data.smk. Jobs ask for it through frame_cache_inputs(flavours), which is empty unless data.frame_cache is
-# true, so with the knob off this file adds no job.
+# Frame cache: every video of a flavour decoded once, resized to data.frames.short_side and stored as .npy or
+# per-frame JPEG, so pretraining and evaluation read frames without decoding (scenebias/data/frame_cache.py).
+# The caches live beside the generated set, never inside it (`generate` replaces its folder). Include after
+# common.smk and data.smk. Jobs ask for it through frame_cache_inputs(flavours), which is empty unless
+# data.frame_cache is true, so with the knob off this file adds no job.
 #
 # The output is the index only, not directory(): Snakemake deletes a failed job's outputs before rerunning
 # it, and the entries already written are what makes a rerun resume (each is reused if its sha256 checks).
 from scenebias.data.frame_cache import cache_root as _cache_root, decoder_id as _decoder_id
+from scenebias.data.frame_cache import frame_spec as _frame_spec
 
 FRAME_CACHE = bool(config["data"].get("frame_cache", False))
 DATA_CACHE = _cache_root(config)
@@ -32,6 +34,7 @@ rule frame_cache:
     params:
         stage=section_hash("data"),
         decoder=_decoder_id(),  # a new PyAV/libavcodec may decode differently: rebuild (new entry names)
+        frames=_frame_spec(config).key,  # short side and storage: a new one rebuilds (new entry names)
         out=lambda w: f"{DATA_CACHE}/{w.flavour}",
     log:
         log_file(layout.frame_cache_job("{flavour}")),

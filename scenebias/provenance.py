@@ -18,8 +18,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 # Config keys that change how fast a job runs, not what it computes: left out of the workflow's stage hashes
 # (rules/common.smk) and of a checkpoint's fingerprint (scenebias/train/loop.py).
 SPEED_ONLY_KEYS: dict[str, tuple[str, ...]] = {
-    "data": ("frame_cache", "workers"),
+    "data": ("frame_cache", "memory_cache_mb", "workers"),
     "pretrain": ("channels_last", "num_workers", "checkpoint_every"),
+    "evaluate": ("num_workers",),
 }
 
 

@@ -13,7 +13,7 @@ from scenebias.data.datasets import ClipDataset
 from scenebias.data.formats import VideoRecord
 from scenebias.data.manifest import file_sha256
 from scenebias.data.video import read_video, write_video
-from scenebias.errors import DataError
+from scenebias.errors import ConfigError, DataError
 from scenebias.io import read_json, write_json
 
 
@@ -88,7 +88,7 @@ def test_resume_after_kill_decodes_only_unfinished_entries(videos, tmp_path, mon
 
     decoded: list[Path] = []
     real_read = fc.read_video
-    monkeypatch.setattr(fc, "read_video", lambda p: decoded.append(Path(p)) or real_read(p))
+    monkeypatch.setattr(fc, "read_video", lambda p, *a: decoded.append(Path(p)) or real_read(p, *a))
     summary = fc.build_cache(videos, cache, progress=False)
     assert sorted(decoded) == sorted(videos[:2])  # the finished, verified third entry was not decoded again
     assert summary["decoded"] == 2 and summary["reused"] == 1 and summary["stale_temps_removed"] == 1
@@ -269,12 +269,18 @@ def test_cli_builds_a_flavour_cache(tiny_dataset, tmp_path, capsys):
 
 
 def test_config_helpers_follow_the_knob_and_path(videos, tmp_path):
-    cfg = {"preset": "p", "paths": {"frame_cache": str(tmp_path / "fc" / "{preset}")}, "data": {}}
+    cfg = {"preset": "p", "paths": {"frame_cache": str(tmp_path / "fc" / "{preset}")}, "data": {},
+           "clip": {"crop_size": 32}}
     assert fc.flavour_cache_dir(cfg, "ucf101") == tmp_path / "fc" / "p" / "ucf101"
     assert fc.frame_cache_for(cfg, "ucf101") is None  # knob off (absent): ClipDataset decodes
-    fc.build_cache(videos, tmp_path / "fc" / "p" / "ucf101", progress=False)
+    fc.build_cache(videos, tmp_path / "fc" / "p" / "ucf101", progress=False, spec=fc.frame_spec(cfg))
     frames = fc.frame_cache_for({**cfg, "data": {"frame_cache": True}}, "ucf101")
     assert isinstance(frames, fc.CachedFrames) and len(frames) == 3
-    # by default the cache sits beside the data it caches
-    assert fc.flavour_cache_dir({"preset": "p", "paths": {}}, "x") == Path("data/generated/p/frame_cache/x")
-    assert fc.flavour_cache_dir({"preset": "p", "paths": {"data": "/d/{preset}"}}, "x") == Path("/d/p/frame_cache/x")
+    # by default the cache sits beside the generated set, not inside it (`generate` replaces that folder)
+    assert fc.flavour_cache_dir({"preset": "p", "paths": {}}, "x") == Path("data/frame_cache/p/x")
+    assert fc.flavour_cache_dir({"preset": "p", "paths": {"data": "/d/{preset}"}}, "x") == Path("data/frame_cache/p/x")
+    beside = {"preset": "p", "paths": {"data": "/d/{preset}", "frame_cache": "{data}-frames"}}
+    assert fc.flavour_cache_dir(beside, "x") == Path("/d/p-frames/x")
+    for inside in ("{data}/frame_cache", "/d/p", "/d/{preset}/../p/cache"):
+        with pytest.raises(ConfigError, match=r"paths.frame_cache: .* lies inside paths.data \(/d/p\)"):
+            fc.flavour_cache_dir({"preset": "p", "paths": {"data": "/d/{preset}", "frame_cache": inside}}, "x")

@@ -28,7 +28,7 @@ def _snakemake(*args, cwd=REPO):
 def smoke_paths(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("workflow")
     paths = {"paths": {"data": str(tmp / "data/{preset}"), "results": str(tmp / "results/{preset}"),
-                       "reports": str(tmp / "reports/{preset}")}}
+                       "reports": str(tmp / "reports/{preset}"), "frame_cache": str(tmp / "frame_cache/{preset}")}}
     extra = tmp / "paths.yaml"
     extra.write_text(yaml.safe_dump(paths))
     return tmp, extra

@@ -82,3 +82,69 @@ def markdown(report: dict) -> str:
         lines += ["", "Failed:", ""] + [f"- `{f['what']}`: {f['error']} (raised at {f['raised_at']})"
                                          for f in report["failed"]]
     return "\n".join(lines) + "\n"
+
+
+def _size(n: float) -> str:
+    """Bytes in the largest binary unit that keeps the number at least 1 (KiB, MiB, GiB, TiB)."""
+    for unit, power in (("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if n >= 2 ** power:
+            return f"{n / 2 ** power:.3g} {unit}"
+    return f"{n:.0f} B"
+
+
+def _mmap_ms(timing: dict | None) -> str:
+    return f"{timing['ms_per_batch']:.2f}" if timing else "—"
+
+
+def cache_markdown(report: dict) -> str:
+    """cache.md: the frame-cache benchmark (`cache.py`): stores, loader memory, the real datasets' arithmetic."""
+    s, prov, src = report["settings"], report["provenance"], report["source"]
+    h, w = s["source_size"]
+    lines = [
+        "# scenebias perf: frame cache at real-data size", "",
+        f"- `{prov['command']}`; commit `{prov['git_commit']}`, {prov['timestamp']}, {prov['cpu']}, load average "
+        f"{', '.join(f'{x:.2f}' for x in prov['load_average'])} at start",
+        f"- {src['videos']} synthetic {w}×{h} H.264 videos (x264 CRF {s['crf']}), {s['frames_per_video']} frames "
+        f"({s['seconds']:g} s at {s['fps']} fps): {_size(src['bytes_per_video'])} per file, "
+        f"{src['kbit_per_s']:.0f} kbit/s",
+        f"- read = median ms to get one clip ({s['clip']['clip_len']} frames, stride {s['clip']['stride']}) of a "
+        f"video as a uint8 tensor, the entry's first-read sha256 check included once per process; decoding the "
+        f"H.264 file: {report['decoding']['ms_per_batch']:.1f} ms", "",
+        "| store | frame size | per video | per frame | bytes/px | build s/video | read ms/clip | read ms/clip (mmap) |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for e in report["stores"]:
+        lines.append(f"| {e['name']} | {e['frame_size'][1]}×{e['frame_size'][0]} | {_size(e['bytes_per_video'])} | "
+                     f"{_size(e['bytes_per_frame'])} | {e['bytes_per_pixel']:.3g} | {e['build_s_per_video']:.2f} | "
+                     f"{e['read_clip']['ms_per_batch']:.2f} | {_mmap_ms(e.get('read_clip_mmap'))} |")
+    first = report["loaders"][0]
+    lines += [
+        "", f"Loader peak RSS: ClipDataset pair items ({s['clip']['clip_len']} × {s['clip']['crop_size']}²) over the "
+        f"{first['videos']} videos, {first['epochs']} epoch(s), batch {first['batch']}, {first['workers']} workers, "
+        "a DataLoader per epoch (as the training loop); each case in a fresh process", "",
+        "| case | worker peak RSS | above the reference | main peak RSS | items/s |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    key = "worker_rss_mb" if first["workers"] else "main_rss_mb"  # with no workers the main process loads
+    for e in report["loaders"]:
+        worker = f"{e['worker_rss_mb']:.0f} MB" if e["worker_rss_mb"] is not None else "—"
+        lines.append(f"| {e['name']} | {worker} | {e[key] - first[key]:+.0f} MB | {e['main_rss_mb']:.0f} MB | "
+                     f"{e['items_per_s']:.2f} |")
+    lines += [
+        "", "Real datasets (cache size from the measured bytes per pixel; `before: RAM per worker` is what the "
+        "unbounded in-memory cache held at that frame size after one epoch, with "
+        f"{report['datasets'][0]['workers']} workers; now each holds at most data.memory_cache_mb):", "",
+        "| dataset | videos | frames/video | cached frames | .npy per video | .npy total | JPEG per video | JPEG total "
+        "| before: RAM per worker |",
+        "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for d in report["datasets"]:
+        hh, ww = d["cached_size"]
+        setting = d["short_side"] if d["short_side"] == "as decoded" else f"short side {d['short_side']}"
+        lines.append(f"| {d['dataset']} | {d['videos']:,} | {d['frames_per_video']:.0f} | {ww}×{hh} ({setting}) | "
+                     f"{_size(d['npy_bytes_per_video'])} | {_size(d['npy_total_bytes'])} | "
+                     f"{_size(d['jpeg_bytes_per_video'])} | {_size(d['jpeg_total_bytes'])} | "
+                     f"{_size(d['before_worker_ram_bytes'])} |")
+    lines += ["", "Dataset figures: " + "; ".join(f"{d['dataset']}: {d['source']}"
+                                                 for d in {d["dataset"]: d for d in report["datasets"]}.values())]
+    return "\n".join(lines) + "\n"

@@ -18,7 +18,9 @@ To get there it
 - writes to a temporary name and renames it onto the target (see `scenebias.io.atomic_path`).
 
 `read_video` decodes every frame to RGB uint8 and returns a `(T, H, W, 3)` tensor; any failure to open or
-decode, or a file with zero frames, is a `DataError` naming the path.
+decode, or a file with zero frames, is a `DataError` naming the path. With `short_side` it resizes the frames
+(`resize_short_side`) every RESIZE_CHUNK frames as it decodes, so a long high-resolution video (Kinetics at
+1080p: ~1.9 GB of frames) never sits in memory at full size.
 """
 from __future__ import annotations
 
@@ -35,6 +37,7 @@ from ..io import atomic_path
 
 CONTAINERS = {".avi": "avi", ".mp4": "mp4"}
 DEFAULT_CRF = 17
+RESIZE_CHUNK = 32  # frames decoded at full size before read_video(short_side=...) resizes them
 
 if TYPE_CHECKING:  # torch is imported where used (read_video): generator workers never need it
     import torch
@@ -114,17 +117,39 @@ def write_video(path: str | os.PathLike, frames: np.ndarray, fps: int = 25, crf:
     return target
 
 
-def read_video(path: str | os.PathLike) -> "torch.Tensor":
-    """Decode all frames of `path` to a uint8 tensor (T, H, W, 3) RGB.
+def resize_short_side(video: "torch.Tensor", short_side: int | None) -> "torch.Tensor":
+    """(T, H, W, 3) uint8 with its short side brought down to `short_side` (torchvision, antialiased); never
+    upscaled. Each frame is resized on its own, so resizing a video in chunks gives the same frames."""
+    if short_side is None or min(video.shape[1:3]) <= short_side:
+        return video
+    from torchvision.transforms.v2 import functional as F
+
+    return F.resize(video.permute(0, 3, 1, 2), [short_side], antialias=True).permute(0, 2, 3, 1).contiguous()
+
+
+def read_video(path: str | os.PathLike, short_side: int | None = None) -> "torch.Tensor":
+    """Decode all frames of `path` to a uint8 tensor (T, H, W, 3) RGB; with `short_side`, resized as decoded.
 
     Raises DataError naming the path when the file is missing, empty, not decodable, or has zero frames.
     """
+    import torch
+
     p = Path(path)
     if not p.is_file():
         raise DataError(f"{p}: video file not found")
     if p.stat().st_size == 0:
         raise DataError(f"{p}: video file is empty (0 bytes)")
-    frames: list[np.ndarray] = []
+    chunk = RESIZE_CHUNK if short_side is not None else None
+    pending: list[np.ndarray] = []
+    done: list[torch.Tensor] = []
+    shapes: set[tuple[int, ...]] = set()
+
+    def flush() -> None:
+        if len(shapes) != 1:
+            raise DataError(f"{p}: frames have inconsistent sizes {sorted(shapes)}")
+        done.append(resize_short_side(torch.from_numpy(np.stack(pending)), short_side))
+        pending.clear()
+
     try:
         with av.open(str(p), mode="r") as container:
             if not container.streams.video:
@@ -132,16 +157,16 @@ def read_video(path: str | os.PathLike) -> "torch.Tensor":
             stream = container.streams.video[0]
             stream.codec_context.thread_count = 1  # tiny frames; no thread pools inside DataLoader workers
             for frame in container.decode(stream):
-                frames.append(frame.to_ndarray(format="rgb24"))
+                pending.append(frame.to_ndarray(format="rgb24"))
+                shapes.add(pending[-1].shape)
+                if chunk is not None and len(pending) == chunk:
+                    flush()
     except DataError:
         raise
     except Exception as exc:  # av.error.* (InvalidDataError, ...), or anything the demuxer throws
         raise DataError(f"{p}: not a decodable video ({type(exc).__name__}: {exc})") from exc
-    if not frames:
+    if pending:
+        flush()
+    if not done:
         raise DataError(f"{p}: video has zero decodable frames")
-    shapes = {f.shape for f in frames}
-    if len(shapes) != 1:
-        raise DataError(f"{p}: frames have inconsistent sizes {sorted(shapes)}")
-    import torch
-
-    return torch.from_numpy(np.stack(frames))
+    return done[0] if len(done) == 1 else torch.cat(done)
