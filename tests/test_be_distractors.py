@@ -91,7 +91,44 @@ def test_gaussian_noise_is_one_noise_image_blended_into_every_frame(seed):
     for i in range(B):
         for j in range(i):
             assert (noise[i] - noise[j]).abs().max() > 0.05
-    assert (noise[:, 0] - noise[:, 1]).abs().max() > 0.05 and noise[0].unique().numel() == C * H * W
+    inside = noise[0][(noise[0] > 1e-6) & (noise[0] < 1 - 1e-6)]  # the values not clipped to [0, 1]
+    assert (noise[:, 0] - noise[:, 1]).abs().max() > 0.05 and inside.unique().numel() == inside.numel() > C * H * W // 2
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_gaussian_noise_is_standard_normal_in_the_normalised_input_space(seed):
+    """BE's code draws its noise with torch.randn on normalised clips: in pixel values that is N(μ_c, σ_c²) with the
+    input normalisation's statistics, clipped to [0, 1]; replayed here from the generator (λ, then the
+    derangement `distract` always draws, then the noise)."""
+    from scenebias.augment.pairing import derangement
+    from scenebias.data.transforms import KINETICS_MEAN, KINETICS_STD
+
+    clips = _coded()
+    out = distractors.distract(clips, "gaussian_noise", 0.3, "video", _gen(seed))
+    g = _gen(seed)
+    lam = torch.rand(B, generator=g) * 0.3
+    derangement(B, g)
+    z = torch.randn(B, C, 1, H, W, generator=g, dtype=torch.float64)
+    mean = torch.tensor(KINETICS_MEAN, dtype=torch.float64).view(1, C, 1, 1, 1)
+    std = torch.tensor(KINETICS_STD, dtype=torch.float64).view(1, C, 1, 1, 1)
+    noise = (mean + std * z).clamp(0, 1)
+    lam = lam.to(torch.float64).view(-1, 1, 1, 1, 1)
+    torch.testing.assert_close(out, (1 - lam) * clips + lam * noise, atol=1e-12, rtol=0)
+
+
+def test_gaussian_noise_has_the_input_statistics_and_stays_an_image():
+    """Over many pixels the noise image's mean and spread are the normalisation's (not U(0, 1)'s 0.5 and 0.29)."""
+    from scenebias.data.transforms import KINETICS_MEAN, KINETICS_STD
+
+    clips = torch.zeros(8, C, 2, 64, 64)
+    noise = distractors.gaussian_noise(clips, _gen(0))
+    assert noise.shape == (8, C, 1, 64, 64) and noise.dtype == clips.dtype
+    assert float(noise.min()) >= 0.0 and float(noise.max()) <= 1.0
+    clipped = ((noise == 0) | (noise == 1)).float().mean()
+    assert 0.005 < float(clipped) < 0.06  # the tails past 0 and 1, about 3 %
+    for c in range(C):
+        assert float(noise[:, c].mean()) == pytest.approx(KINETICS_MEAN[c], abs=0.01)
+        assert float(noise[:, c].std()) == pytest.approx(KINETICS_STD[c], abs=0.015)  # a little less: clipped
 
 
 @pytest.mark.parametrize("seed", range(8))

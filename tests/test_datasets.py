@@ -159,3 +159,21 @@ def test_cache(counter_video):
     assert ds.frames(0) is ds.frames(0)
     nc = ClipDataset([rec], clip_len=2, cache=False)
     assert nc.frames(0) is not nc.frames(0) and torch.equal(nc.frames(0), ds.frames(0))
+
+
+def test_shared_start_gives_two_crops_of_the_same_frames_and_a_negative_elsewhere(counter_video):
+    """BE's positive pair (positive: frames): views 0 and 1 start at the same frame; view 2, the hard negative,
+    never does. Without it the two views start independently (sometimes apart)."""
+    shared = ClipDataset([VideoRecord(counter_video, 0, "c")], clip_len=4, stride=2, mode="triple",
+                         scale=(1.0, 1.0), shared_start=True)
+    plain = ClipDataset([VideoRecord(counter_video, 0, "c")], clip_len=4, stride=2, mode="triple",
+                        scale=(1.0, 1.0))
+    apart = 0
+    for epoch in range(10):
+        shared.set_epoch(epoch)
+        plain.set_epoch(epoch)
+        first, second, negative = (_frame_ids(v)[0] for v in shared[0]["views"])
+        assert first == second and negative != first
+        a, b, _ = (_frame_ids(v)[0] for v in plain[0]["views"])
+        apart += a != b
+    assert apart > 0

@@ -171,14 +171,19 @@ def _partners(objective, seed, n=8):
     return (out[:, 0, 0, 0, 0] * 8).round().long().tolist()
 
 
-def test_official_code_partner_is_a_plain_randperm_whatever_partner_says():
+def test_official_code_partner_is_the_partner_option():
+    """The colour mode chooses the mask only; `partner` chooses the background: `permutation` is the authors'
+    plain randperm (a clip can keep its own background), `derangement` the paper's "other videos"."""
     fixed_point = False
-    for partner in ("derangement", "permutation"):
-        objective = _objective("official-code", partner)
-        for seed in range(10):
-            want = torch.randperm(8, generator=torch.Generator().manual_seed(seed)).tolist()
-            assert _partners(objective, seed) == want
-            fixed_point |= any(i == p for i, p in enumerate(want))
+    code = _objective("official-code", "permutation")
+    paper_partner = _objective("official-code", "derangement")
+    for seed in range(10):
+        want = torch.randperm(8, generator=torch.Generator().manual_seed(seed)).tolist()
+        assert _partners(code, seed) == want
+        fixed_point |= any(i == p for i, p in enumerate(want))
+        got = _partners(paper_partner, seed)
+        assert got == pairing.derangement(8, torch.Generator().manual_seed(seed)).tolist()
+        assert all(i != p for i, p in enumerate(got))
     assert fixed_point  # a clip can be its own background, as in the authors' code
 
 

@@ -219,3 +219,21 @@ def test_finetune_auto_on_cpu_is_fp32_and_forced_bf16_channels_last_runs():
     test = bf16["test"]
     assert test["n"] == 6 and test["top1"] == pytest.approx(sum(test["correct"]) / 6)
     assert all(p.dtype == torch.float32 for p in bf16["model"].parameters())
+
+
+def test_fp32_on_cuda_turns_tf32_off_and_the_cpu_leaves_it():
+    """A resolved fp32 on CUDA is IEEE fp32 (no TF32 convolutions); resolving for the CPU changes nothing."""
+    import torch
+
+    from scenebias.train import precision as amp
+
+    conv, matmul = torch.backends.cudnn.conv, torch.backends.cuda.matmul
+    saved = conv.fp32_precision, matmul.fp32_precision
+    try:
+        conv.fp32_precision, matmul.fp32_precision = "tf32", "tf32"
+        assert amp.resolve_precision("fp32", "cpu") == "fp32"
+        assert conv.fp32_precision == "tf32"
+        assert amp.resolve_precision("fp32", "cuda") == "fp32"
+        assert (conv.fp32_precision, matmul.fp32_precision) == ("ieee", "ieee")
+    finally:
+        conv.fp32_precision, matmul.fp32_precision = saved

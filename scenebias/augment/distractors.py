@@ -1,4 +1,4 @@
-"""BE's distracting videos (Wang et al., CVPR 2021, §3.3, eqs. 3–6; §4.3, Table 4).
+"""BE's distracting videos (Wang et al., CVPR 2021, §3.2, eqs. 1–2; §4.4, Table 4).
 
 The distracting video adds one static frame of the clip to every frame:
     x_d[t] = (1 − λ)·x[t] + λ·x[k],  k a random frame of the same clip,  λ ~ U(0, γ),  γ = 0.3,
@@ -8,9 +8,9 @@ consistency term (scenebias.train.pretext) to the input clip.
 
 Paper vs. code (docs/methods.md, "moco+be"): `lambda_per="video"` draws λ per video (paper); `"batch"` draws one λ
 for the whole batch (the authors' code). BE Table 4's other distractors replace the static frame:
-`inter_frame` (a frame of another video), `gaussian_noise` (one noise image, the same for every frame),
-`mixup` (another video, frame by frame), `cutmix` (a box of another video, the same box on every frame); the
-other video is a `derangement` of the batch.
+`inter_frame` (a frame of another video), `gaussian_noise` (one white Gaussian noise image, the same for every
+frame), `mixup` (another video, frame by frame), `cutmix` (a box of another video, the same box on every frame);
+the other video is a `derangement` of the batch.
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ import math
 
 import torch
 
+from ..data.transforms import KINETICS_MEAN, KINETICS_STD
 from .pairing import derangement
 
 GAMMA = 0.3  # upper bound of the mixing weight λ (BE §4.1)
@@ -43,6 +44,19 @@ def intra_frame(clips: torch.Tensor, generator: torch.Generator) -> torch.Tensor
     return clips[torch.arange(clips.shape[0], device=clips.device), :, k].unsqueeze(2)
 
 
+def gaussian_noise(clips: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """One white Gaussian noise image per clip, (B, C, 1, H, W): BE Table 4's "Gaussian Noise" ("an identical White
+    Gaussian Noise on each frame", BE §4.4). Standard normal per pixel and channel in the network's input space, as
+    BE's code draws its noise (`torch.randn`, on normalised clips): N(μ_c, σ_c²) in pixel values, with the input
+    normalisation's μ and σ (Kinetics'), so that after normalisation the blend is (1 − λ)·x̂ + λ·z, z ~ N(0, 1).
+    Clipped to [0, 1] (about 3 % of the values) so the distracted clip stays an image (docs/methods.md, "moco+be")."""
+    b, c, _, h, w = clips.shape
+    z = torch.randn(b, c, 1, h, w, generator=generator, dtype=torch.float64)
+    mean = torch.tensor(KINETICS_MEAN, dtype=torch.float64).view(1, c, 1, 1, 1)
+    std = torch.tensor(KINETICS_STD, dtype=torch.float64).view(1, c, 1, 1, 1)
+    return (mean + std * z).clamp_(0.0, 1.0).to(clips)
+
+
 def cutmix_box(h: int, w: int, area: float, generator: torch.Generator) -> tuple[int, int, int, int]:
     """A box covering `area` of the frame at a random centre, clipped to the frame: (top, left, bottom, right)."""
     side_h, side_w = int(round(h * math.sqrt(area))), int(round(w * math.sqrt(area)))
@@ -63,8 +77,7 @@ def distract(clips: torch.Tensor, distractor: str, gamma: float, lambda_per: str
     if distractor == "inter_frame":
         return blend(clips, intra_frame(others, generator), lam)
     if distractor == "gaussian_noise":
-        noise = torch.rand(b, clips.shape[1], 1, *clips.shape[3:], generator=generator).to(clips)
-        return blend(clips, noise, lam)
+        return blend(clips, gaussian_noise(clips, generator), lam)
     if distractor == "mixup":
         return blend(clips, others, lam)
     if distractor == "cutmix":  # one box per batch keeps this loop-free; its area is the batch's mean λ

@@ -277,13 +277,15 @@ def blur_sigma_range(crop: int, sigma_at_reference: tuple[float, float] = (0.1, 
 
 def colour_augment(x: torch.Tensor, generator: torch.Generator, jitter: tuple[float, float, float, float] =
                    (0.4, 0.4, 0.4, 0.1), p_jitter: float = 0.8, p_gray: float = 0.2, p_blur: float = 0.5,
-                   sigma: tuple[float, float] = (0.1, 2.0), stages: Sequence[str] = COLOUR_STAGES) -> torch.Tensor:
+                   sigma: tuple[float, float] = (0.1, 2.0), stages: Sequence[str] = COLOUR_STAGES,
+                   scale_sigma: bool = True) -> torch.Tensor:
     """Per clip, temporally consistent colour augmentation of a batch (B, C, T, H, W) float in [0, 1].
 
     For each clip: ColorJitter(brightness, contrast, saturation, hue) with probability p_jitter (factors
     drawn once per clip, the four ops in a random order as torchvision does), grayscale with probability
     p_gray, Gaussian blur with probability p_blur (kernel floor(0.1*crop) made odd, sigma ~ U(0.1, 2) px at a
-    224-px crop, scaled with the crop: `blur_sigma_range`) drawn per clip. The three stages run in `stages`
+    224-px crop, scaled with the crop: `blur_sigma_range`; `scale_sigma=False`: U(0.1, 2) px at any crop, as the
+    FAME code's `Augment_GPU_pre`) drawn per clip. The three stages run in `stages`
     order: the suite's jitter, grayscale, blur by default; ("grayscale", "jitter", "blur") is the FAME code's,
     where a gray clip can still change brightness and contrast but stays gray. All clips' parameters are drawn
     at once (`sample_colour_params`, the same draws for any order) and applied batched (`apply_colour`), in fp32
@@ -291,8 +293,8 @@ def colour_augment(x: torch.Tensor, generator: torch.Generator, jitter: tuple[fl
     """
     if x.dim() != 5:
         raise ValueError(f"colour_augment expects (B, C, T, H, W); got shape {tuple(x.shape)}")
-    params = sample_colour_params(x.shape[0], generator, jitter, p_jitter, p_gray, p_blur,
-                                  blur_sigma_range(int(x.shape[-2]), sigma))
+    sigma = blur_sigma_range(int(x.shape[-2]), sigma) if scale_sigma else tuple(sigma)
+    params = sample_colour_params(x.shape[0], generator, jitter, p_jitter, p_gray, p_blur, sigma)
     with torch.autocast(device_type=x.device.type, enabled=False):
         return apply_colour(x, params, blur_kernel_size(int(x.shape[-2])), stages)
 

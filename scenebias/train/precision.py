@@ -41,10 +41,20 @@ def _cuda(device: str | torch.device) -> bool:
 
 
 def resolve_precision(precision: str, device: str | torch.device) -> str:
-    """"fp32" or "bf16": "auto" is bf16 on a CUDA device that supports it, fp32 elsewhere."""
-    if precision != "auto":
-        return precision
-    return "bf16" if _cuda(device) and torch.cuda.is_bf16_supported() else "fp32"
+    """"fp32" or "bf16": "auto" is bf16 on a CUDA device that supports it, fp32 elsewhere. A resolved "fp32" on
+    CUDA turns TF32 off for convolutions and matmuls (`ieee_fp32`), so it is the fp32 the papers trained in."""
+    resolved = precision if precision != "auto" else (
+        "bf16" if _cuda(device) and torch.cuda.is_bf16_supported() else "fp32")
+    if resolved == "fp32" and _cuda(device):
+        ieee_fp32()
+    return resolved
+
+
+def ieee_fp32() -> None:
+    """Full fp32 on CUDA: PyTorch's default runs fp32 convolutions in TF32 (10-bit mantissa) on Ampere and later;
+    the papers' V100s had no TF32. The setting is process-wide, and each job is one process."""
+    torch.backends.cudnn.conv.fp32_precision = "ieee"
+    torch.backends.cuda.matmul.fp32_precision = "ieee"
 
 
 def resolve_channels_last(channels_last: bool | str, device: str | torch.device) -> bool:
