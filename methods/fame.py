@@ -7,9 +7,10 @@ Paper vs. code (docs/methods.md, "moco+fame"): `colour_mode="paper"` (default) i
 truncated 0-based levels (`foreground_posterior` in the library module). `"official-code"` is the authors' FAME module (Mark12Ding/
 FAME, moco/loader.py) step by step (`official_posterior` there): kornia's HSV, the hue (already radians) times 2π again
 (it wraps about six times), rounded 1-based levels (half to even) in bins h + 10(s'−1) + 100(v'−1), histograms from
-torch.topk seed samples normalised by (sum + 1e-8), no epsilon in the posterior, blur kernel ⌊0.1·crop⌋//2·2+1, and
-background partners from a plain randperm whatever `partner` says. `partner="derangement"` (default) never pairs a
-clip with itself; `"permutation"` is the code's torch.randperm, which can.
+torch.topk seed samples normalised by (sum + 1e-8), no epsilon in the posterior, blur kernel ⌊0.1·crop⌋//2·2+1.
+The background partner is `partner`'s in either mode: `"derangement"` (default) never pairs a clip with itself, as
+the paper's "background from other videos" (§3.1); `"permutation"` is the code's torch.randperm, which can, so the
+authors' module in full is `colour_mode="official-code", partner="permutation"`.
 Table 6 masks: `gauss`, `seed`, `grid`, `fame`; Table 4 `background`: `inter` (another video) or `intra`
 (another clip of the same video); Table 5 `branches`: merge one view (`single`) or both (`both`).
 
@@ -43,7 +44,11 @@ class FameObjective(MocoObjective):
         super().__init__(backbone, num_classes, **moco)
         self.beta, self.mask, self.background = beta, mask, background
         self.branches, self.colour_mode, self.partner = branches, colour_mode, partner
-        self.needs_masks = mask == "oracle"
+        self.needs_masks = self.needs_ground_truth({"mask": mask})
+
+    @classmethod
+    def needs_ground_truth(cls, options):
+        return options["mask"] == "oracle"
 
     def fame(self, clips: torch.Tensor, other_clips: torch.Tensor, generator: torch.Generator,
              masks: torch.Tensor | None = None, other_masks: torch.Tensor | None = None) -> torch.Tensor:
@@ -55,8 +60,8 @@ class FameObjective(MocoObjective):
             background, background_masks = other_clips, other_masks
         else:
             n = clips.shape[0]
-            authors = self.partner == "permutation" or self.colour_mode == "official-code"  # the code's randperm
-            partner = (torch.randperm(n, generator=generator) if authors else derangement(n, generator)).to(clips.device)
+            code = self.partner == "permutation"  # the FAME code's randperm: a clip may keep its own background
+            partner = (torch.randperm(n, generator=generator) if code else derangement(n, generator)).to(clips.device)
             background, background_masks = clips[partner], (masks[partner] if masks is not None else None)
         if self.mask == "oracle":  # a perfect separation pastes the actor onto the partner's scene, minus its actor
             background = actor_free_scene(background, background_masks)

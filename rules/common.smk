@@ -7,6 +7,7 @@ from scenebias import layout
 from scenebias.plan import plan as _validate_config
 from scenebias.plugins import get_method as _get_method
 from scenebias.data.manifest import manifest_options as _manifest_options
+from scenebias.data.sources import is_generated as _is_generated, primary_ground_truth as _primary_ground_truth
 from scenebias.stages import dataset_manifests as _dataset_manifests, manifest_path as _manifest_path
 from scenebias.stages import test_sets_for as _test_sets_for
 from scenebias.provenance import SPEED_ONLY_KEYS, stable_hash
@@ -34,6 +35,10 @@ DOWNSTREAM = config["data"]["downstream_flavour"]
 TABLES = _selected_tables(config)
 TABLE_EVALS = {t: _table_evaluations(config, t) for t in TABLES}  # table -> [(run, downstream, protocol)]
 FLAVOURS = sorted({DOWNSTREAM, *REAL_ROOTS, *(d for evals in TABLE_EVALS.values() for _, d, _ in evals)})
+# Generated ground truth (actor masks, swapped copies) for the primary sets: mask quality and the gates need it
+GROUND_TRUTH = _primary_ground_truth(config)
+# Whether any flavour the config reads is generated: on real roots alone, nothing is generated
+GENERATES = any(_is_generated(config, f) for f in DATASET_MANIFESTS)
 
 
 def _alternatives(names):
@@ -133,7 +138,8 @@ def benchmark_file(job):
 
 def benchmark_files():
     """Snakemake `benchmark:` records of every heavy job, for the report's compute table."""
-    files = [benchmark_file(layout.GENERATE), benchmark_file(layout.MASK_QUALITY)]
+    files = [benchmark_file(layout.GENERATE)] if GENERATES else []
+    files += [benchmark_file(layout.MASK_QUALITY)] if GROUND_TRUTH else []
     if config["data"].get("frame_cache"):
         files += [benchmark_file(layout.frame_cache_job(f)) for f in sorted(DATASET_MANIFESTS)]
     files += [benchmark_file(layout.pretrain_job(run, seed)) for run in RUNS for seed in SEEDS]

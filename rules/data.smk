@@ -51,4 +51,5 @@ if REAL_ROOTS:
         conda:
             SCENEBIAS_ENV
         shell:
-            "scenebias manifest --config-json \"$SCENEBIAS_CONFIG_JSON\" --out {output.manifest:q} > {log:q} 2>&1"
+            "scenebias manifest --config-json \"$SCENEBIAS_CONFIG_JSON\" --combine --out {output.manifest:q}"
+            " > {log:q} 2>&1"

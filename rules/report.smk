@@ -4,7 +4,7 @@ rule report:
     input:
         metrics=METRICS,
         benchmarks=benchmark_files(),
-        mask_quality=layout.mask_quality(RESULTS),
+        mask_quality=layout.mask_quality(RESULTS) if GROUND_TRUTH else [],
         tables=[f"{REPORTS}/tables/{table}.json" for table in TABLES],
     output:
         index=report(

@@ -110,12 +110,12 @@ def cmd_calibration(args: argparse.Namespace) -> None:
 
     from .analysis.aggregate import COLUMNS, rows_of
     from .analysis.calibration import calibration_gates
+    from .data.sources import primary_ground_truth
     from .io import write_json
 
     cfg = _config(args)
     frame = pd.DataFrame([row for p in args.inputs for row in rows_of(Path(p))], columns=COLUMNS)
-    real = cfg["data"].get("real") or {}
-    gates = calibration_gates(frame, ground_truth=cfg["data"]["pretrain_flavour"] not in real)
+    gates = calibration_gates(frame, ground_truth=primary_ground_truth(cfg))
     write_json(Path(args.out), gates)
     for g in gates["gates"]:
         print(f"({g['gate']}) {g['name']}: {g['status']}")
@@ -165,34 +165,41 @@ def cmd_manifest(args: argparse.Namespace) -> None:
     from .stages import dataset_manifests, manifest_path
 
     cfg = _config(args)
-    if not real_roots(cfg):  # the generated set writes its own manifest; never overwrite it with a combined one
+    roots = real_roots(cfg)
+    if not roots:  # the generated set writes its own manifest; never overwrite it with a combined one
         raise ConfigError(f"no data.real roots are configured; the generated set's manifest is {manifest_path(cfg)}")
-    if args.flavour:
-        roots = real_roots(cfg)
-        if args.flavour not in roots:
-            raise ConfigError(f"--flavour {args.flavour!r} is not a real root; data.real has: "
-                              f"{', '.join(roots) or '(none)'}")
+    if args.flavour and args.flavour not in roots:
+        raise ConfigError(f"--flavour {args.flavour!r} is not a real root; data.real has: {', '.join(roots)}")
+    if not args.combine:  # one root (--flavour), or every root
         opts = manifest_options(cfg)
-        out = Path(args.out) if args.out else manifest_path(cfg, args.flavour)
-        m = build_manifest(roots[args.flavour], out, checksum=opts["checksum"], decode_probe=opts["decode_probe"],
-                           progress=not args.quiet)
-        print(f"wrote {out} (hash {m['hash'][:16]})")
-    else:
-        out = Path(args.out) if args.out else manifest_path(cfg)
-        m = combine_manifests(dataset_manifests(cfg), out)
-        print(f"wrote {out} ({len(m['datasets'])} datasets, hash {m['hash'][:16]})")
+        for flavour in [args.flavour] if args.flavour else list(roots):
+            out = Path(args.out) if args.out and args.flavour else manifest_path(cfg, flavour)
+            m = build_manifest(roots[flavour], out, checksum=opts["checksum"], decode_probe=opts["decode_probe"],
+                               progress=not args.quiet)
+            print(f"wrote {out} (hash {m['hash'][:16]})")
+        if args.flavour:
+            return
+    inputs = dataset_manifests(cfg)
+    absent = {f: p for f, p in inputs.items() if not p.exists()}
+    if absent and not args.combine:  # generated flavours the config also reads: the workflow writes theirs
+        print("not combined yet: " + "; ".join(f"{f} ({p} not found)" for f, p in absent.items()))
+        return
+    out = Path(args.out) if args.out else manifest_path(cfg)
+    m = combine_manifests(inputs, out)
+    print(f"wrote {out} ({len(m['datasets'])} datasets, hash {m['hash'][:16]})")
 
 
 def cmd_frame_cache(args: argparse.Namespace) -> None:
-    from .data.frame_cache import build_cache, flavour_cache_dir
+    from .data.frame_cache import build_cache, flavour_cache_dir, frame_spec
     from .stages import split
 
     cfg = _config(args)
     records = [r for subset in ("train", "test") for r in split(cfg, args.flavour, subset).records]
     out = Path(args.out) if args.out else flavour_cache_dir(cfg, args.flavour)
     workers = args.workers if args.workers is not None else cfg["data"]["workers"]
-    s = build_cache(records, out, progress=not args.quiet, workers=workers, prune=True)
-    print(f"wrote {s['index']} ({s['videos']} videos, {s['entries']} entries, {s['bytes'] / 2**20:.1f} MiB; "
+    s = build_cache(records, out, progress=not args.quiet, workers=workers, prune=True, spec=frame_spec(cfg))
+    print(f"wrote {s['index']} ({s['videos']} videos at {s['frames']}, {s['entries']} entries, "
+          f"{s['bytes'] / 2**20:.1f} MiB; "
           f"decoded {s['decoded']}, reused {s['reused']}, removed {s['stale_temps_removed']} stale temporary "
           f"and {s['pruned']} unreferenced entries)")
 
@@ -323,15 +330,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-csv", help="per-clip table (default: <results>/analysis/cams/cams.csv)")
     p.set_defaults(func=cmd_cams)
 
-    p = sub.add_parser("manifest", help="checksummed manifest of a real dataset root (--flavour), or the combined "
-                                        "manifest of every dataset the config reads (no --flavour)")
+    p = sub.add_parser("manifest", help="checksummed manifest of a real dataset root (--flavour), or of every root "
+                                        "and then the combined manifest of every dataset the config reads")
     _add_config_args(p)
-    p.add_argument("--flavour", help="a flavour under data.real")
+    p.add_argument("--flavour", help="a flavour under data.real (default: every root)")
+    p.add_argument("--combine", action="store_true",
+                   help="only combine the existing per-dataset manifests (what the workflow's rule does)")
     p.add_argument("--out", help="file to write (default: the config's manifest path)")
     p.set_defaults(func=cmd_manifest)
 
-    p = sub.add_parser("frame-cache", help="decode every video of a flavour's train and test splits once into "
-                                           "uint8 .npy files (resumable, checksummed)")
+    p = sub.add_parser("frame-cache", help="decode every video of a flavour's train and test splits once, resized "
+                                           "and stored as data.frames says (resumable, checksummed)")
     _add_config_args(p)
     p.add_argument("--flavour", required=True, help="dataset flavour (generated, or a data.real root)")
     p.add_argument("--out", help="cache folder (default: <paths.frame_cache>/<flavour>)")

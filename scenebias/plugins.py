@@ -45,6 +45,8 @@ class TrainObjective(nn.Module):
       and the calibration rows).
     needs_masks: batches also hold "masks" (B, V, T, H, W) bool, the ground-truth actor mask of each view
       (generated data only), e.g. for the oracle-mask positive control.
+    shared_start: views 0 and 1 start at the same frame (two crops of the same frames, BE's positive pair);
+      default two independent starts.
     """
 
     dataset_mode: ClassVar[str] = "pair"
@@ -52,6 +54,7 @@ class TrainObjective(nn.Module):
     static: bool = False
     augmentation: ClassVar[str] = "contrastive"
     needs_masks: bool = False
+    shared_start: bool = False
 
     def __init__(self, backbone: nn.Module, num_classes: int) -> None:
         super().__init__()
@@ -74,6 +77,12 @@ class TrainObjective(nn.Module):
     def classifier(self) -> nn.Module | None:
         """A clips -> logits model for methods trained with labels (used by the `classifier` protocol)."""
         return None
+
+    @classmethod
+    def needs_ground_truth(cls, options: dict[str, Any]) -> bool:
+        """Whether training with these (complete) options reads the generator's ground truth, as `needs_masks`
+        does: such a run exists only on generated data (the planner drops it on real roots, saying why)."""
+        return False
 
 
 @dataclass(frozen=True)
@@ -103,6 +112,10 @@ class MethodSpec:
                 raise ConfigError(f"{where}.{key}: {value!r} is not one of {self.variants[key]}")
             merged[key] = value
         return merged
+
+    def needs_ground_truth(self, overrides: dict[str, Any] | None = None) -> bool:
+        """Whether a run of this method with `overrides` trains on generated ground truth (e.g. actor masks)."""
+        return self.objective.needs_ground_truth({**self.options(overrides), **self.fixed})
 
     def build(self, backbone: nn.Module, num_classes: int, overrides: dict[str, Any] | None = None
               ) -> TrainObjective:

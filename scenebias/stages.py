@@ -15,7 +15,7 @@ import torch
 from .config import data_dir
 from .data.datasets import ClipDataset
 from .data.formats import read_split
-from .data.frame_cache import frame_cache_for
+from .data.frame_cache import dataset_frames
 from .data.manifest import RealRoot, manifest_options
 from .data.synthetic import FLAVOUR_FORMAT
 from .data.synthetic.annotations import actor_mask_source as from_annotations
@@ -124,7 +124,8 @@ def split(cfg: dict[str, Any], flavour: str, subset: str):
 
 
 def clip_dataset(cfg: dict[str, Any], records, mode: str, seed: int, static: bool = False,
-                 clip_len_factor: int = 1, flavour: str | None = None, actor_masks: bool = False):
+                 clip_len_factor: int = 1, flavour: str | None = None, actor_masks: bool = False,
+                 shared_start: bool = False):
     """Clips of `records`; with `data.frame_cache` on, frames come from the flavour's frame cache; with
     `actor_masks`, pair/triple items carry each view's ground-truth actor masks (generated flavours only)."""
 
@@ -132,8 +133,9 @@ def clip_dataset(cfg: dict[str, Any], records, mode: str, seed: int, static: boo
     return ClipDataset(records, clip_len=c["clip_len"] * clip_len_factor, stride=c["stride"], mode=mode,
                        num_test_clips=cfg["evaluate"]["test_clips"], crop_size=c["crop_size"], static=static,
                        seed=seed, cache=True, scale=tuple(c["crop_scale"]),
-                       frame_cache=frame_cache_for(cfg, flavour) if flavour else None,
-                       actor_masks=actor_mask_source(cfg, flavour) if actor_masks else None)
+                       **dataset_frames(cfg, flavour),
+                       actor_masks=actor_mask_source(cfg, flavour) if actor_masks else None,
+                       shared_start=shared_start)
 
 
 def actor_mask_source(cfg: dict[str, Any], flavour: str | None):
@@ -197,6 +199,8 @@ def save_model(path: str | os.PathLike, objective, cfg: dict[str, Any], run: str
 
 
 def load_model(path: str | os.PathLike) -> dict[str, Any]:
+    """A model file with its backbone built under "backbone_module", on the CPU: the protocol that runs it puts
+    it on its device (scenebias.device)."""
     p = Path(path)
     if not p.exists():
         raise DataError(f"{p}: model file not found")
@@ -233,7 +237,7 @@ def pretrain(cfg: dict[str, Any], run: str, seed: int, out: str | os.PathLike, w
         dataset = clip_dataset(cfg, train_split.records, objective.dataset_mode, seed,
                                static=bool(getattr(objective, "static", False)),
                                clip_len_factor=objective.clip_len_factor, flavour=spec["flavour"],
-                               actor_masks=objective.needs_masks)
+                               actor_masks=objective.needs_masks, shared_start=objective.shared_start)
         augmentation = objective.augmentation
         colour = augmentation_colour(cfg, augmentation, tcfg)
         trained_with = {"kind": augmentation, "colour": colour}
@@ -296,24 +300,25 @@ class EvaluationInputs:
 def _linear(e: EvaluationInputs) -> dict[str, Any]:
 
     train_set = e.train_clips("single")
-    return lin.linear_probe(e.backbone, train_set,
-                            e.test_sets, e.num_classes, lin.LinearProbeConfig.from_dict(e.cfg["evaluate"]["linear"]),
-                            e.device, e.seed, clip_average=e.clip_average)
+    lcfg = lin.LinearProbeConfig.from_dict(proto.with_loader_workers(e.cfg["evaluate"], "linear"))
+    return lin.linear_probe(e.backbone, train_set, e.test_sets, e.num_classes, lcfg, e.device, e.seed,
+                            clip_average=e.clip_average)
 
 
 def _finetune(e: EvaluationInputs) -> dict[str, Any]:
 
     train_set = e.train_clips("single")
-    return ft.finetune(e.backbone, train_set,
-                       e.test_sets, e.num_classes, ft.FinetuneConfig.from_dict(e.cfg["evaluate"]["finetune"]), e.device,
-                       e.seed, clip_average=e.clip_average)
+    fcfg = ft.FinetuneConfig.from_dict(proto.with_loader_workers(e.cfg["evaluate"], "finetune"))
+    return ft.finetune(e.backbone, train_set, e.test_sets, e.num_classes, fcfg, e.device, e.seed,
+                       clip_average=e.clip_average)
 
 
 def _retrieval(e: EvaluationInputs) -> dict[str, Any]:
 
     gallery = e.train_clips("test")
     ecfg = e.cfg["evaluate"]
-    rcfg = ret.RetrievalConfig.from_dict({**ecfg["retrieval"], "batch_size": ecfg["batch_size"]})
+    rcfg = ret.RetrievalConfig.from_dict({**proto.with_loader_workers(ecfg, "retrieval"),
+                                          "batch_size": ecfg["batch_size"]})
     return ret.retrieval_levels(e.backbone, gallery, e.test_sets, rcfg, e.device)
 
 
@@ -332,10 +337,11 @@ def _classifier(e: EvaluationInputs) -> dict[str, Any]:
     classifier.load_state_dict({"backbone." + k: v for k, v in model["backbone"].items()}
                                | {"head." + k.split(".", 1)[1]: v for k, v in model["head"].items()},
                                strict=True)
-    net = classifier.classifier().to(e.device).eval()
+    net = classifier.classifier()  # multi_clip_predict puts it on the device and in eval mode
+    ecfg = e.cfg["evaluate"]
     results = {}
     for name, ds in e.test_sets.items():
-        probs, labels = proto.multi_clip_predict(net, ds, e.cfg["evaluate"]["batch_size"], e.device,
+        probs, labels = proto.multi_clip_predict(net, ds, ecfg["batch_size"], e.device, proto.loader_workers(ecfg),
                                                  clip_average=e.clip_average)
         results[name] = proto.classification_metrics(probs, labels, e.num_classes)
     return results

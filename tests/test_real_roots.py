@@ -51,10 +51,12 @@ def base_cfg():
     return load_config("smoke")
 
 
-def _cfg(base, tmp_path, real, on_missing=None, manifest=None):
+def _cfg(base, tmp_path, real, on_missing=None, manifest=None, substitutes=None):
     cfg = copy.deepcopy(base)
     cfg["paths"]["data"] = str(tmp_path / "generated" / "{preset}")
     cfg["data"]["real"] = real
+    if substitutes:
+        cfg["data"]["substitutes"] = substitutes
     if on_missing is not None:
         cfg["data"]["on_missing"] = on_missing
     cfg["data"]["manifest"] = manifest or {"dir": str(tmp_path / "manifests" / "{preset}")}
@@ -381,7 +383,7 @@ def test_manifest_decode_probe_lists_undecodable(tmp_path):
     assert off["undecodable"] is None and off["counts"]["undecodable"] is None and off["hash"] != m["hash"]
 
 
-def test_full_ucf_manifest_paths_and_provenance(base_cfg, ucf_root, official_splits, tmp_path):
+def test_full_ucf_manifest_paths_and_provenance(base_cfg, ucf_root, hmdb_root, official_splits, tmp_path):
     plain = _cfg(base_cfg, tmp_path, {})
     assert stages.manifest_path(plain) == data_dir(plain) / "manifest.json" == stages.manifest_path(plain, "ucf101")
     cfg = _cfg(base_cfg, tmp_path, {"ucf101": _ucf_spec(ucf_root, official_splits)})
@@ -389,10 +391,8 @@ def test_full_ucf_manifest_paths_and_provenance(base_cfg, ucf_root, official_spl
     assert stages.manifest_path(cfg, "ucf101") == mdir / "ucf101.manifest.json"
     assert stages.manifest_path(cfg, "ucf101_swapped") == data_dir(cfg) / "manifest.json"
     assert stages.manifest_path(cfg) == mdir / "datasets.json"
-    used = stages.dataset_manifests(cfg)  # pretraining, downstream, test sets, static twin, per-run flavours
-    assert {"ucf101", "ucf101_swapped", "ucf101_static"} <= set(used)
-    assert used == {f: mdir / "ucf101.manifest.json" if f == "ucf101" else data_dir(cfg) / "manifest.json"
-                    for f in used}
+    # no generated copy is tested beside the real set, no table dataset is substituted: the root is all it reads
+    assert stages.dataset_manifests(cfg) == {"ucf101": mdir / "ucf101.manifest.json"}
 
     m = build_manifest(real_roots(cfg)["ucf101"], stages.manifest_path(cfg, "ucf101"))
     assert m["counts"]["files"] == 13320 and m["counts"]["missing"] == 0
@@ -400,14 +400,23 @@ def test_full_ucf_manifest_paths_and_provenance(base_cfg, ucf_root, official_spl
                                                                              "test": (3783, 3783)}
     assert {e["sha256"] for e in m["files"]} == {hashlib.sha256((ucf_root / "one.avi").read_bytes()).hexdigest()}
 
-    data_dir(cfg).mkdir(parents=True)
-    (data_dir(cfg) / "manifest.json").write_text(json.dumps({"hash": "g" * 64}))  # stands in for `generate`
-    combined = combine_manifests(used, stages.manifest_path(cfg))
-    assert combined["datasets"] == {f: {"hash": m["hash"] if f == "ucf101" else "g" * 64} for f in used}
-    prov = provenance(cfg={}, seed=0, device="cpu", wall_time_s=0.0, manifest=stages.manifest_path(cfg))
-    assert prov["dataset_manifest_hash"] == combined["hash"] == manifest_hash(stages.manifest_path(cfg))
+    # a real HMDB51 root beside the generated primary sets, the tables' UCF101 pretraining on the generated set
+    # by choice (with real roots nothing else stands in for UCF101): both kinds feed the combined manifest
+    mixed = _cfg(base_cfg, tmp_path, {"hmdb51": {"root": str(hmdb_root), "format": "hmdb51"}},
+                 substitutes={"ucf101": "ucf101"})
+    used = stages.dataset_manifests(mixed)  # pretraining, downstream, test sets, static twin, tables' sets
+    assert {"ucf101", "ucf101_swapped", "ucf101_static", "hmdb51"} <= set(used)
+    assert used == {f: mdir / "hmdb51.manifest.json" if f == "hmdb51" else data_dir(mixed) / "manifest.json"
+                    for f in used}
+    h = build_manifest(real_roots(mixed)["hmdb51"], stages.manifest_path(mixed, "hmdb51"))
+    data_dir(mixed).mkdir(parents=True)
+    (data_dir(mixed) / "manifest.json").write_text(json.dumps({"hash": "g" * 64}))  # stands in for `generate`
+    combined = combine_manifests(used, stages.manifest_path(mixed))
+    assert combined["datasets"] == {f: {"hash": h["hash"] if f == "hmdb51" else "g" * 64} for f in used}
+    prov = provenance(cfg={}, seed=0, device="cpu", wall_time_s=0.0, manifest=stages.manifest_path(mixed))
+    assert prov["dataset_manifest_hash"] == combined["hash"] == manifest_hash(stages.manifest_path(mixed))
     # another real manifest (size-only) gives another combined hash
-    build_manifest(real_roots(cfg)["ucf101"], stages.manifest_path(cfg, "ucf101"), checksum="size")
+    build_manifest(real_roots(mixed)["hmdb51"], stages.manifest_path(mixed, "hmdb51"), checksum="size")
     assert combine_manifests(used, tmp_path / "c2.json")["hash"] != combined["hash"]
 
 
@@ -438,11 +447,12 @@ def _dry_run_with_roots(preset, ucf_root, hmdb_root, official_splits, tmp_path):
 def test_workflow_with_real_roots_builds_manifests_before_pretraining(ucf_root, hmdb_root, official_splits,
                                                                      tmp_path):
     """`snakemake -n` with data.real pointing at fixture-built trees: a manifest job per real root and the
-    combined manifest feed pretraining; generated flavours (the swapped test set) still come from `generate`."""
+    combined manifest feed pretraining; nothing is generated, and nothing needs ground truth."""
     out = _dry_run_with_roots("smoke", ucf_root, hmdb_root, official_splits, tmp_path)
     assert "rule real_manifest" in out and "flavour=ucf101" in out
     assert "flavour=hmdb51" in out  # the smoke preset's paper tables fine-tune on HMDB51
-    assert "rule dataset_manifest" in out and "rule generate" in out  # ucf101_swapped is still generated
+    assert "rule dataset_manifest" in out
+    assert "rule generate" not in out and "rule mask_quality" not in out and "moco+oracle_mask" not in out
     assert f"{tmp_path}/manifests/smoke/datasets.json" in out
 
 
@@ -456,3 +466,30 @@ def test_paper_preset_with_real_roots_lists_every_paper_table(ucf_root, hmdb_roo
         assert f"table={table}" in out, table
     assert "backbone~i3d" in out and "backbone~c3d" in out  # BE's rows; FAME's R(2+1)D-18 is the preset's
     assert "flavour=ucf101" in out and "flavour=hmdb51" in out  # both real roots get a manifest job
+
+
+def test_manifest_command_without_flavour_builds_every_root_then_combines(tmp_path, capsys):
+    """`scenebias manifest --config my-roots.yaml` as the README shows it: every root's manifest, then the combined
+    one once no generated flavour is missing; `--combine` (the workflow's rule) only combines."""
+    import yaml
+
+    from scenebias.cli import main
+
+    _small_ucf(tmp_path / "ucf")
+    roots = tmp_path / "my-roots.yaml"
+    manifests = tmp_path / "manifests"
+    roots.write_text(yaml.safe_dump({
+        "data": {"real": {"ucf101": {"root": str(tmp_path / "ucf"), "format": "ucf101"}},
+                 "manifest": {"dir": str(manifests)}},
+        "paths": {"data": str(tmp_path / "generated")}}))
+    # no generated copy is tested beside a real set and no table substitutes: the ucf101 root is all it reads
+    assert main(["manifest", "--preset", "paper", "--config", str(roots), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert (manifests / "ucf101.manifest.json").is_file() and (manifests / "datasets.json").is_file(), out
+    combined = read_json(manifests / "datasets.json")
+    assert set(combined["datasets"]) == {"ucf101"}
+    (manifests / "datasets.json").unlink()
+    before = (manifests / "ucf101.manifest.json").stat().st_mtime_ns
+    assert main(["manifest", "--preset", "paper", "--config", str(roots), "--combine"]) == 0
+    assert (manifests / "ucf101.manifest.json").stat().st_mtime_ns == before  # not rebuilt
+    assert (manifests / "datasets.json").is_file()

@@ -46,14 +46,16 @@ from tqdm import tqdm
 
 from ..augment.foreground import foreground_mask
 from ..config import data_dir
+from ..data.sources import is_generated
 from ..data.datasets import ClipDataset
+from ..device import to_device
 from ..errors import ConfigError, DataError
 from ..evaluate.protocol import kinetics_normalize
 from ..io import atomic_path
 from ..plugins import get_method
 from ..report.plotting import pyplot
-from ..stages import load_model, split
-from .mask_quality import annotation_path, clip_and_truth, select_videos
+from ..stages import load_model, resolve_device, split
+from .mask_quality import annotation_path, clip_and_truth, select_videos, test_clip
 from .stats import mean_ci
 
 Normalize = Callable[[torch.Tensor], torch.Tensor]
@@ -130,11 +132,12 @@ def activation_map(backbone: nn.Module, clip: torch.Tensor, classifier: nn.Modul
     Without `classifier`: the feature-energy CAM (`energy_cam`) of `backbone`'s last 5-D feature map. With
     `classifier` (a clips -> logits module that runs `backbone`, e.g. a method's `classifier()`): Grad-CAM on
     that same map for class `target` (default: each clip's predicted class). Models run in eval mode (BN running
-    statistics, no dropout), as at test time; their train/eval mode is restored afterwards.
+    statistics, no dropout), as at test time; their train/eval mode is restored afterwards. They are moved to the
+    clips' device (in place).
     """
     single = clip.dim() == 4
     x = normalize((clip[None] if single else clip).float())
-    modules = [backbone] + ([classifier] if classifier is not None else [])
+    modules = [to_device(m, x.device) for m in [backbone] + ([classifier] if classifier is not None else [])]
     was_training = [m.training for m in modules]
     for m in modules:
         m.eval()
@@ -178,19 +181,21 @@ def energy_inside(cam: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 @dataclass
 class ClipSet:
     """The measured clips of one flavour: `indices` into its test split, clips (N, 3, T, S, S) in [0, 1],
-    ground-truth actor masks (N, T, S, S) and FAME foreground masks (N, S, S), both bool."""
+    ground-truth actor masks (N, T, S, S; None on a real dataset, which has none) and FAME foreground masks
+    (N, S, S), both bool."""
     flavour: str
     indices: list[int]
     videos: list[str]
     labels: list[str]
     clips: torch.Tensor
-    actor: torch.Tensor
+    actor: torch.Tensor | None
     fame: torch.Tensor
 
 
 def load_clips(cfg: dict[str, Any], flavour: str, indices: Sequence[int], beta: float = FAME_BETA,
                colour_mode: str = "paper", progress: bool = False) -> ClipSet:
-    """Test-split videos `indices` of `flavour`: clip, ground truth and FAME mask (see the module docstring)."""
+    """Test-split videos `indices` of `flavour`: clip, ground truth (generated flavours only) and FAME mask (see
+    the module docstring)."""
     test = split(cfg, flavour, "test")
     if not indices:
         raise DataError(f"{data_dir(cfg) / flavour}: no test clips chosen for the activation maps")
@@ -202,13 +207,15 @@ def load_clips(cfg: dict[str, Any], flavour: str, indices: Sequence[int], beta: 
     dataset = ClipDataset(records, clip_len=c["clip_len"], stride=c["stride"], mode="test", num_test_clips=1,
                           crop_size=c["crop_size"], cache=False)
     root = data_dir(cfg) / flavour
-    pairs = [clip_and_truth(dataset, i, annotation_path(root, r))
+    truth = is_generated(cfg, flavour)
+    pairs = [clip_and_truth(dataset, i, annotation_path(root, r)) if truth else (test_clip(dataset, i), None)
              for i, r in enumerate(_progress(records, progress, f"clips {flavour}"))]
     clips = torch.stack([p[0] for p in pairs])
     fame = torch.cat([foreground_mask(clips[lo:lo + BATCH], "fame", beta, colour_mode).bool()
                       for lo in range(0, len(clips), BATCH)])
     return ClipSet(flavour, list(indices), [r.video_id for r in records],
-                   [test.class_names[r.label] for r in records], clips, torch.stack([p[1] for p in pairs]), fame)
+                   [test.class_names[r.label] for r in records], clips,
+                   torch.stack([p[1] for p in pairs]) if truth else None, fame)
 
 
 def classifier_of(model: dict[str, Any]) -> nn.Module:
@@ -225,21 +232,24 @@ def classifier_of(model: dict[str, Any]) -> nn.Module:
 
 
 # ------------------------------------------------------------------------------------------- measuring
-def model_cams(backbone: nn.Module, clips: torch.Tensor, classifier: nn.Module | None = None) -> torch.Tensor:
-    """`activation_map` over clips (N, 3, T, H, W) in batches of BATCH."""
-    return torch.cat([activation_map(backbone, clips[lo:lo + BATCH], classifier)
+def model_cams(backbone: nn.Module, clips: torch.Tensor, classifier: nn.Module | None = None,
+               device: torch.device | str = "cpu") -> torch.Tensor:
+    """`activation_map` over clips (N, 3, T, H, W) in batches of BATCH, computed on `device`; the maps on the CPU."""
+    return torch.cat([activation_map(backbone, to_device(clips[lo:lo + BATCH], device), classifier).cpu()
                       for lo in range(0, len(clips), BATCH)])
 
 
 def score_clips(label: str, cams: torch.Tensor, clipset: ClipSet, cam: str) -> pd.DataFrame:
-    """One row per clip: CAM energy share in the actor and in FAME's mask, next to their area shares (chance)."""
-    actor = clipset.actor.float()
+    """One row per clip: CAM energy share in the actor and in FAME's mask, next to their area shares (chance);
+    the actor's columns are NaN where the flavour has no ground truth."""
+    none = torch.full((len(clipset.indices),), float("nan"))
+    actor = clipset.actor
     return pd.DataFrame({
         "model": label, "clip": clipset.indices,
-        "cam_in_actor": energy_inside(cams, clipset.actor).numpy(),
+        "cam_in_actor": (none if actor is None else energy_inside(cams, actor)).numpy(),
         "cam_in_fame_mask": energy_inside(cams, clipset.fame).numpy(),
         "flavour": clipset.flavour, "video": clipset.videos, "label": clipset.labels, "cam": cam,
-        "actor_area": actor.flatten(1).mean(dim=1).numpy(),
+        "actor_area": (none if actor is None else actor.float().flatten(1).mean(dim=1)).numpy(),
         "fame_mask_area": clipset.fame.float().flatten(1).mean(dim=1).numpy()})[COLUMNS]
 
 
@@ -270,8 +280,8 @@ def plot_cams(frames: torch.Tensor, actor: torch.Tensor, fame: torch.Tensor, cam
               alpha: float = 0.5, suptitle: str | None = None) -> None:
     """Grid of CAM overlays, written atomically to `out_png`.
 
-    frames (N, 3, H, W) in [0, 1] (one frame per clip, e.g. the middle one), actor (N, H, W) and fame (N, H, W)
-    masks of those frames; cams: row label -> (N, H, W) maps in [0, 1]. Row 0 is the plain frame; every other
+    frames (N, 3, H, W) in [0, 1] (one frame per clip, e.g. the middle one), actor (N, H, W; None: no ground
+    truth, no outline) and fame (N, H, W) masks of those frames; cams: row label -> (N, H, W) maps in [0, 1]. Row 0 is the plain frame; every other
     row one model, its CAM (jet, `alpha`) over the frame in grey (the scene's own colours would hide the map).
     Every panel carries the ground-truth actor outline (white, solid) and FAME's mask outline (magenta, dashed).
     Columns: the N clips (`titles`); `row_notes` go under the row labels."""
@@ -289,7 +299,8 @@ def plot_cams(frames: torch.Tensor, actor: torch.Tensor, fame: torch.Tensor, cam
             else:
                 ax.imshow(frame.mean(dim=0).numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
                 image = ax.imshow(cam[j].numpy(), cmap="jet", alpha=alpha, vmin=0, vmax=1, interpolation="bilinear")
-            _outline(ax, actor[j].numpy(), ACTOR_COLOUR, "solid")
+            if actor is not None:
+                _outline(ax, actor[j].numpy(), ACTOR_COLOUR, "solid")
             _outline(ax, fame[j].numpy(), FAME_COLOUR, "dashed")
             ax.set_xticks([])
             ax.set_yticks([])
@@ -297,8 +308,8 @@ def plot_cams(frames: torch.Tensor, actor: torch.Tensor, fame: torch.Tensor, cam
                 ax.set_title(titles[j], fontsize=7)
         note = (row_notes or {}).get(label)
         axes[r][0].set_ylabel(label + (f"\n{note}" if note else ""), fontsize=7)
-    handles = [Line2D([], [], color=ACTOR_COLOUR, lw=1.4, label="ground-truth actor"),
-               Line2D([], [], color=FAME_COLOUR, lw=1.4, ls="--", label="FAME mask")]
+    handles = ([] if actor is None else [Line2D([], [], color=ACTOR_COLOUR, lw=1.4, label="ground-truth actor")])
+    handles.append(Line2D([], [], color=FAME_COLOUR, lw=1.4, ls="--", label="FAME mask"))
     fig.legend(handles=handles, loc="lower center", ncol=2, fontsize=8, frameon=True, facecolor="0.6")
     if image is not None:
         fig.colorbar(image, ax=axes.ravel().tolist(), fraction=0.02, pad=0.01, label="CAM")
@@ -330,6 +341,7 @@ def run_cams(cfg: dict[str, Any], models: Sequence[tuple[str, str | Path]], flav
     if figure_clips < 1 or max_videos < 1:
         raise ConfigError(f"clips ({figure_clips}) and max videos ({max_videos}) must be at least 1")
     torch.set_num_threads(int(cfg.get("threads", 1)))
+    device = resolve_device(cfg)
     loaded = []
     for label, path in models:
         model = load_model(path)
@@ -342,19 +354,20 @@ def run_cams(cfg: dict[str, Any], models: Sequence[tuple[str, str | Path]], flav
     parts, panels = [], {label: [] for label in labels}
     for label, backbone, classifier in _progress(loaded, progress, "models"):
         for clipset, pos in zip(clipsets, shown):
-            cams = model_cams(backbone, clipset.clips, classifier)
+            cams = model_cams(backbone, clipset.clips, classifier, device)
             parts.append(score_clips(label, cams, clipset, cam))
             panels[label].append(cams[pos, cams.shape[1] // 2])
     per_clip = pd.concat(parts, ignore_index=True)
     if out_png is not None:
         summary = summarise_cams(per_clip)
-        notes = {label: "in actor " + " / ".join(f"{v:.2f}" for v in
+        notes = {label: "in actor " + " / ".join("–" if math.isnan(v) else f"{v:.2f}" for v in
                                                  summary.loc[summary["model"] == label, "cam_in_actor_mean"])
                  for label in labels}
         first = summary.drop_duplicates("flavour")
-        chance = " / ".join(f"{v:.2f}" for v in first["actor_area"])
+        chance = " / ".join("–" if math.isnan(v) else f"{v:.2f}" for v in first["actor_area"])
         middle = clipsets[0].clips.shape[2] // 2
         plot_cams(torch.cat([cs.clips[pos, :, middle] for cs, pos in zip(clipsets, shown)]),
+                  None if any(cs.actor is None for cs in clipsets) else
                   torch.cat([cs.actor[pos, middle] for cs, pos in zip(clipsets, shown)]),
                   torch.cat([cs.fame[pos] for cs, pos in zip(clipsets, shown)]),
                   {label: torch.cat(maps) for label, maps in panels.items()}, out_png,

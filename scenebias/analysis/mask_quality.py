@@ -98,22 +98,36 @@ def resize_center_crop_masks(masks: torch.Tensor, size: int) -> torch.Tensor:
     return TF.center_crop(m, [size, size])[:, 0].bool()
 
 
-def clip_and_truth(dataset: ClipDataset, index: int, annotation: Path) -> tuple[torch.Tensor, torch.Tensor]:
-    """The test-mode clip (C, T, S, S) of video `index` (one clip: the middle window) and the actor masks of
-    the same frames through the same crop (T, S, S) bool."""
-    rec = dataset.records[index]
+def _middle_window(dataset: ClipDataset, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(the video's frames as the dataset sees them, the frame indices of its test-mode middle clip)."""
     video = dataset.frames(index)  # restricted to start_frame..end_frame, as the dataset sees it
     n = video.shape[0]
     start = uniform_clip_starts(n, dataset.span, 1)[0]
-    idx = (start + torch.arange(dataset.clip_len) * dataset.stride) % n  # looped like ClipDataset
-    clip = T.resize_center_crop(video[idx].permute(0, 3, 1, 2).float().div_(255.0), dataset.crop_size)
+    return video, (start + torch.arange(dataset.clip_len) * dataset.stride) % n  # looped like ClipDataset
+
+
+def _clip(video: torch.Tensor, idx: torch.Tensor, size: int) -> torch.Tensor:
+    clip = T.resize_center_crop(video[idx].permute(0, 3, 1, 2).float().div_(255.0), size)
+    return clip.permute(1, 0, 2, 3).contiguous()
+
+
+def test_clip(dataset: ClipDataset, index: int) -> torch.Tensor:
+    """The test-mode clip (C, T, S, S) of video `index` (one clip: the middle window) in [0, 1]."""
+    return _clip(*_middle_window(dataset, index), dataset.crop_size)
+
+
+def clip_and_truth(dataset: ClipDataset, index: int, annotation: Path) -> tuple[torch.Tensor, torch.Tensor]:
+    """`test_clip` of video `index` and the actor masks of the same frames through the same crop (T, S, S) bool."""
+    rec = dataset.records[index]
+    video, idx = _middle_window(dataset, index)
+    n = video.shape[0]
     masks = torch.from_numpy(load_annotation(annotation)["masks"])
     lo = rec.start_frame
     if masks.ndim != 3 or masks.shape[0] < lo + n or tuple(masks.shape[1:]) != tuple(video.shape[1:3]):
         raise DataError(f"{annotation}: actor masks of shape {tuple(masks.shape)} do not match the video "
                         f"{rec.path} ({lo + n} frames of {video.shape[1]}x{video.shape[2]} px)")
     truth = resize_center_crop_masks(masks[lo:lo + n][idx], dataset.crop_size)
-    return clip.permute(1, 0, 2, 3).contiguous(), truth
+    return _clip(video, idx, dataset.crop_size), truth
 
 
 # ----------------------------------------------------------------------------------------- measuring

@@ -14,6 +14,7 @@ import yaml
 
 from .. import layout
 from ..analysis.calibration import calibration_gates
+from ..data.sources import NO_GROUND_TRUTH, primary_ground_truth, real_roots
 from ..analysis.stats import format_ci, mean_ci
 from ..config import results_dir
 from ..data.manifest import MANIFEST_FORMAT
@@ -240,13 +241,17 @@ def _plot_mask_quality(mq: pd.DataFrame, path: Path) -> None:
     plt.close(fig)
 
 
-def mask_quality_section(csv: Path, out_dir: Path) -> str:
+def mask_quality_section(csv: Path, out_dir: Path, ground_truth: bool = True) -> str:
     """The "FAME mask quality vs ground truth" section: writes tables/mask_quality.{csv,md} and
-    plots/mask_quality.png (a placeholder when `csv` does not exist) and returns the section's HTML."""
-    mq = pd.read_csv(csv, keep_default_na=False, na_values=[""]) if csv.exists() else pd.DataFrame()
+    plots/mask_quality.png (a placeholder when `csv` does not exist) and returns the section's HTML. Without
+    ground truth (real data) there is nothing to compare with, and the section says so."""
+    mq = pd.read_csv(csv, keep_default_na=False, na_values=[""]) if ground_truth and csv.exists() else pd.DataFrame()
     shown = mask_quality_table(mq) if len(mq) else pd.DataFrame()
     _save_table(shown, out_dir, "mask_quality")
     _plot_mask_quality(mq, out_dir / "plots" / "mask_quality.png")
+    if not ground_truth:
+        return (f"<h2>FAME mask quality vs ground truth</h2><p class='note'>Not available: "
+                f"{html.escape(NO_GROUND_TRUTH)}.</p>")
     if mq.empty:
         return ("<h2>FAME mask quality vs ground truth</h2><p class='note'>Not measured (no "
                 f"<code>{html.escape(str(csv))}</code>; run the <code>mask_quality</code> rule).</p>")
@@ -341,6 +346,11 @@ def calibration_section(calibration: dict[str, Any]) -> str:
         f"<td>{html.escape(gate_values(g))}</td><td class='detail'>{html.escape(g['rule'])}</td></tr>"
         for g in calibration["gates"])
     overall = calibration["overall"]
+    if overall == "not available":
+        return f"""<h2>Calibration gates: can this benchmark measure anything?</h2>
+<p class="note">Not available on this data: {html.escape(calibration["gates"][0]["detail"])}. The gates, the
+ground-truth-mask positive control and the scene-swapped test exist only on the generated set
+(<code>make reproduce</code>); numbers here are on each set's official test split.</p>"""
     banner = "" if overall == "pass" else (
         "<div class='verdict' style='border-left-color:#c0392b;background:#fbe3e3'><b>This preset "
         + ("fails a calibration gate" if overall == "fail" else "lacks the runs of a calibration gate")
@@ -357,12 +367,25 @@ power 0.8 (α 0.05), from the pooled spread of every run's per-seed difference t
 <a href="calibration.json">calibration.json</a>.</p>"""
 
 
+def skipped_section(cfg: dict[str, Any]) -> str:
+    """The runs planning dropped because the data lacks the ground truth they need, each with why."""
+    skipped = cfg.get("skipped_runs") or {}
+    if not skipped:
+        return ""
+    items = "".join(f"<li><b>{html.escape(run)}</b>: {html.escape(why)}</li>" for run, why in skipped.items())
+    return (f"<h2>Not run on this data</h2><ul class='note'>{items}</ul><p class='note'>Also not available "
+            f"here, since {html.escape(NO_GROUND_TRUTH)}: the scene-swapped and static test sets, FAME mask quality "
+            "and the actor outline on the activation maps.</p>")
+
+
 def leaderboard(raw: pd.DataFrame, protocol: str = "linear") -> pd.DataFrame:
-    """Every method and reference run on `protocol`, ranked by scene-swapped top-1 (mean over seeds)."""
+    """Every method and reference run on `protocol`, ranked by scene-swapped top-1 (mean over seeds); on data
+    without a scene-swapped copy (real roots), by the biased (official) test split's top-1."""
     if raw.empty:
         return pd.DataFrame()
     rows = raw[(raw["protocol"] == protocol) & raw["role"].isin(["method", "reference"])]
-    rows = rows.sort_values("swapped_mean", ascending=False, kind="stable")
+    key = "swapped_mean" if rows["swapped_mean"].notna().any() else "biased_mean"
+    rows = rows.sort_values(key, ascending=False, kind="stable")
     marks = {"moco": " (baseline)", "moco+oracle_mask": " (positive control)"}
     return pd.DataFrame({
         "rank": range(1, len(rows) + 1),
@@ -414,7 +437,8 @@ def build_report(cfg: dict[str, Any], metrics_csv: Path, out_dir: Path, benchmar
 
     acc, raw = accuracy_table(df)
     _save_table(acc, out_dir, "accuracy")
-    calibration = calibration_gates(df, ground_truth=cfg["data"]["pretrain_flavour"] not in (cfg["data"].get("real") or {}))
+    ground_truth = primary_ground_truth(cfg)
+    calibration = calibration_gates(df, ground_truth=ground_truth)
     write_json(out_dir / "calibration.json", calibration)
     board = leaderboard(raw)
     _save_table(board, out_dir, "leaderboard")
@@ -429,7 +453,7 @@ def build_report(cfg: dict[str, Any], metrics_csv: Path, out_dir: Path, benchmar
         logs[f"{log_path.parent.parent.name} s{log_path.parent.name[4:]}"] = json.loads(log_path.read_text())
     has_curves = _plot_training(logs, plots / "training_curves.png")
     mask_quality = mask_quality_section(mask_quality_csv or Path(layout.mask_quality(results_dir(cfg))),
-                                        out_dir)
+                                        out_dir, ground_truth)
 
     mirrors = yaml.safe_load((REPO_ROOT / "benchmarks" / "datasets.yaml").read_text(encoding="utf-8"))
     test_sets = "; ".join(f"<b>{html.escape(name)}</b> = <code>{html.escape(fl)}</code> (mirrors "
@@ -441,16 +465,21 @@ def build_report(cfg: dict[str, Any], metrics_csv: Path, out_dir: Path, benchmar
                     f"<p class=\"note\">{html.escape(runs)}</p></details>")
     by_stage = compute.groupby("stage")["wall s"].sum() if len(compute) else pd.Series(dtype=float)
     total_s = ", ".join(f"{stage} {secs:.0f} s" for stage, secs in by_stage.items()) or "none recorded"
-    verdicts = "".join(f"<li>{v}</li>" for v in _verdicts(raw)) or "<li>No method rows yet.</li>"
+    verdicts = "".join(f"<li>{v}</li>" for v in _verdicts(raw)) or (
+        "<li>No method rows yet.</li>" if "swapped" in cfg["data"]["test_sets"] else
+        "<li>Not measurable here: the test sets have no scene-swapped copy (real data).</li>")
+    data_line = ("generated scene-bias set" if ground_truth else
+                 "real datasets " + ", ".join(f"<code>{html.escape(f)}</code>" for f in real_roots(cfg)))
     body = f"""
 <h1>scenebias report — preset <code>{html.escape(cfg['preset'])}</code></h1>
-<p class="note">Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Data: generated scene-bias set
+<p class="note">Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Data: {data_line}
 (<code>{html.escape(cfg['data']['pretrain_flavour'])}</code> pretraining, <code>{html.escape(cfg['data']['downstream_flavour'])}</code>
-downstream; {len(classes)} motion classes, chance {100 * chance:.1f}%). Backbone <code>{html.escape(cfg['backbone']['name'])}</code>,
+downstream; {len(classes)} classes, chance {100 * chance:.1f}%). Backbone <code>{html.escape(cfg['backbone']['name'])}</code>,
 {cfg['pretrain']['epochs']} pretraining epochs, seeds {cfg['seeds']}. Test sets: {test_sets}.</p>
 {runs_details}
 {calibration_section(calibration)}
-<h2>Leaderboard (linear probe, ranked by scene-swapped top-1)</h2>
+{skipped_section(cfg)}
+<h2>Leaderboard (linear probe, ranked by {'scene-swapped' if 'swapped' in cfg['data']['test_sets'] else 'test-split'} top-1)</h2>
 <p class="note">Every method and reference row, mean ± 95% CI over seeds; <b>contrasted</b>: right on the swapped
 clip and wrong on its static twin. MoCo is the baseline, <code>moco+oracle_mask</code> the positive control (what a
 perfect foreground mask gives). Also as <a href="tables/leaderboard.md">Markdown</a>.</p>

@@ -5,9 +5,10 @@ dataset (and sometimes a protocol, metric or extra options). Each (row, column) 
 becomes one run (method + options + pretraining flavour, trained for every seed) and one evaluation (protocol on a
 downstream flavour):
 
-- datasets map onto flavours: a dataset with a real root under `data.real` is read from it; otherwise the table's
-  `grid.generated_flavours` names its generated stand-in (Kinetics-400 pretraining runs on the UCF101-like flavour,
-  say); a dataset without a stand-in (ImageNet, Sports-1M) leaves the cell unreproduced, with the reason;
+- datasets map onto flavours: a dataset with a real root under `data.real` is read from it; else the stand-in the
+  user named in `data.substitutes`; else, on generated data only, the table's `grid.generated_flavours` names its
+  generated stand-in (Kinetics-400 pretraining runs on the UCF101-like flavour, say). A dataset without one
+  (ImageNet, Sports-1M; with real roots, any dataset not declared) leaves the cell unreproduced, with the reason;
 - a row's options are added to the preset's own options of that method (those of the run named like the method,
   e.g. `runs.moco+be.options.queue_size`), so a table's variants differ from the preset's run in exactly the
   options the paper varies;
@@ -25,6 +26,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..data.sources import real_roots, substitute, uses_real_data
 from ..errors import ConfigError
 from ..models.backbones import BACKBONES
 from .published import load_paper_tables, run_options, table_ids
@@ -75,15 +77,36 @@ def selected_tables(cfg: dict[str, Any]) -> list[str]:
 
 
 def flavour_of(cfg: dict[str, Any], table: dict[str, Any], dataset: str | None) -> tuple[str | None, str | None]:
-    """(flavour, reason-if-none) for a paper dataset on this preset."""
+    """(flavour, reason-if-none) for a paper dataset on this preset: its real root; else the stand-in the user
+    chose (`data.substitutes`); else, on generated data only, the table's generated stand-in. With real roots a
+    dataset without one is not reproduced: nothing is substituted behind the user's back."""
     if dataset is None:
         return None, "the paper gives no dataset"
-    if dataset in (cfg["data"].get("real") or {}):
+    if dataset in real_roots(cfg):
         return dataset, None
+    chosen = substitute(cfg, dataset)
+    if chosen is not None:
+        return chosen, None
+    if uses_real_data(cfg):
+        return None, (f"no {dataset} root (data.real); to use a stand-in, name one in data.substitutes, "
+                      f"e.g. {{{dataset}: ucf101}}")
     flavour = table["grid"]["generated_flavours"].get(dataset)
     if flavour is None:
         return None, f"no real root and no generated stand-in for {dataset}"
     return flavour, None
+
+
+def source_of(cfg: dict[str, Any], table: dict[str, Any], dataset: str) -> str:
+    """How a table's caption names where a dataset's numbers came from."""
+    flavour, reason = flavour_of(cfg, table, dataset)
+    if flavour is None:
+        return f"{dataset} → not reproduced ({reason})"
+    if dataset in real_roots(cfg):
+        return f"{dataset} → real root {flavour}"
+    origin = "real root" if flavour in real_roots(cfg) else "generated"
+    if substitute(cfg, dataset) is not None:
+        return f"{dataset} → stand-in {origin} {flavour} (data.substitutes)"
+    return f"{dataset} → {origin} {flavour}"
 
 
 def table_cells(cfg: dict[str, Any], table: dict[str, Any]) -> list[Cell]:
