@@ -6,7 +6,7 @@ rule mask_quality:
     output:
         table=layout.mask_quality(RESULTS),
     params:
-        stage=section_hash("data", "clip", "analysis"),
+        stage=section_hash("data", "clip") + stable_hash(config["analysis"]["mask_quality"]),
     log:
         log_file(layout.MASK_QUALITY),
     benchmark:

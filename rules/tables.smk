@@ -25,7 +25,7 @@ rule paper_table:
     params:
         results=RESULTS,
         out=f"{REPORTS}/tables",
-        stage=section_hash("tables", "seeds"),
+        stage=section_hash("tables", "seeds", "analysis"),  # analysis: the claims' smallest effect
         cams=lambda w, input: f"--cams-csv {input.cams[1]} --cams-png {input.cams[0]}" if input.cams else "",
     log:
         log_file(layout.table_job("{table}")),

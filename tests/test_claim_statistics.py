@@ -323,7 +323,7 @@ def test_figure4_verdict_rules(default_cfg, tables, tmp_path, slope, verdict):
     noise = rng.normal(0, 0.02, 12) if slope else np.array([0.1, -0.1] * 6)  # slope 0: r = 0 exactly-ish
     gain = 0.3 + slope * static + noise[None]
     path_of = _figure4_records(cfg, table, tmp_path / "results", method=moco * (1 + gain), moco=moco, static=static)
-    values, points = rg.collect(plan_table(cfg, table), path_of)
+    values, points, _ = rg.collect(plan_table(cfg, table), path_of)
     claims = {c["claim"]: c for c in rg.judge_claims(plan_table(cfg, table), values, points)}
     claim = claims["negative_static_bias_correlation"]
     expected = stats.pearsonr(100 * static[0], 100 * gain[0])
@@ -346,7 +346,7 @@ def test_figure4_without_points_or_spread_is_not_a_number(default_cfg, tables, t
     cfg = _cfg_without_data(default_cfg, tmp_path)
     path_of = _figure4_records(cfg, table, tmp_path / "results", moco=np.zeros((3, CLASSES)))
     plan = plan_table(cfg, table)
-    values, points = rg.collect(plan, path_of)
+    values, points, _ = rg.collect(plan, path_of)
     r, p, k = rg.correlation(points)
     assert math.isnan(r) and math.isnan(p) and k == 0
     judged = {c["claim"]: c for c in rg.judge_claims(plan, values, points)}
@@ -355,7 +355,7 @@ def test_figure4_without_points_or_spread_is_not_a_number(default_cfg, tables, t
     # every model right on the same clips (as on the default's HMDB51-like set): no spread in the improvement
     same = _figure4_records(cfg, table, tmp_path / "same", method=np.full((3, CLASSES), 0.9),
                             moco=np.full((3, CLASSES), 0.9), static=np.tile(np.linspace(0.1, 0.9, CLASSES), (3, 1)))
-    values, points = rg.collect(plan, same)
+    values, points, _ = rg.collect(plan, same)
     detail = {c["claim"]: c for c in rg.judge_claims(plan, values, points)}["negative_static_bias_correlation"]
     assert detail["verdict"] == "inconclusive"
     assert "r undefined: the relative improvement over MoCo is the same for every class" in detail["detail"]

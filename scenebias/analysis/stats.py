@@ -1,4 +1,6 @@
-"""Summary statistics over seeds: mean and a 95% confidence interval (Student t)."""
+"""Summary statistics over seeds (mean and a 95% confidence interval, Student t) and the tests behind the claims'
+verdicts: paired t-tests over seeds, Holm within a claim, equivalence tests (TOST), the crossed bootstrap over seeds
+and test clips, and the minimum detectable effect."""
 from __future__ import annotations
 
 import math
@@ -109,52 +111,134 @@ def minimum_detectable_effect(sd: float, n: int, alpha: float = 0.05, power: flo
 
 # ----------------------------------------------------------------- a claim's comparisons (paired over seeds)
 ALPHA = 0.05  # family-wise level of each claim: its comparisons are Holm-corrected (claims are reported separately)
+ABSENT = "absent at this scale"
+BOOTSTRAP_RESAMPLES = 10_000
+BOOTSTRAP_SEED = 0  # fixed: a table stays a pure function of its evaluation records
+
+
+def tost_p(x: np.ndarray, bound: float) -> float:
+    """p of two one-sided tests that mean(x) lies within ±bound (equivalence): the larger of the two one-sided
+    p's (`one_sided_p`, so no spread falls back to the sign test), H1 mean > −bound and H1 mean < +bound."""
+    return max(one_sided_p(x + bound, "greater"), one_sided_p(x - bound, "less"))
+
+
+def crossed_bootstrap(per_video: np.ndarray, n_resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED,
+                      chunk: int = 1000) -> np.ndarray:
+    """Bootstrap replicates of the mean of `per_video` (seeds × test videos, e.g. per-video differences of two
+    arms tested on the same videos): each replicate draws seeds and videos with replacement, independently, and
+    one video draw serves every drawn seed, because every seed is tested on the same split (a crossed design;
+    drawing videos per seed would average the split's own noise away over seeds)."""
+    x = np.asarray(per_video, dtype=float)
+    n_seeds, n_videos = x.shape
+    rng = np.random.default_rng(seed)
+    out = []
+    for start in range(0, n_resamples, chunk):
+        b = min(chunk, n_resamples - start)
+        seeds = rng.integers(0, n_seeds, (b, n_seeds))
+        times_drawn = (seeds[:, :, None] == np.arange(n_seeds)).sum(axis=1)  # (b, seeds)
+        per_video_sums = times_drawn @ x  # (b, videos): the drawn seeds' values summed per video
+        videos = rng.integers(0, n_videos, (b, n_videos))
+        out.append(np.take_along_axis(per_video_sums, videos, axis=1).sum(axis=1) / (n_seeds * n_videos))
+    return np.concatenate(out)
+
+
+def bootstrap_interval(replicates: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
+    """The percentile interval of bootstrap replicates."""
+    tail = 100 * (1 - confidence) / 2
+    low, high = np.percentile(replicates, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def bootstrap_tost_p(replicates: np.ndarray, bound: float) -> float:
+    """The bootstrap's equivalence p: the larger share of replicates at or beyond −bound or +bound, with the +1
+    of a Monte Carlo p (never 0). Below α when the (1 − 2α) percentile interval lies inside ±bound."""
+    n = len(replicates)
+    beyond = max(int(np.sum(replicates <= -bound)), int(np.sum(replicates >= bound)))
+    return (beyond + 1) / (n + 1)
+
+
+def effect_interval(diffs: np.ndarray, replicates: np.ndarray | None, confidence: float = 0.95) -> tuple[float, float]:
+    """The interval shown for a paired effect: the span of the seed-level Student-t interval (exact for few seeds,
+    but blind to the test clips every seed shares) and the crossed bootstrap's (both sources, but too narrow
+    in the seed direction at few seeds); NaN below two seeds."""
+    mean, half, n = mean_ci(diffs, confidence)
+    if n < 2:
+        return math.nan, math.nan
+    low, high = mean - half, mean + half
+    if replicates is not None:
+        b_low, b_high = bootstrap_interval(replicates, confidence)
+        low, high = min(low, b_low), max(high, b_high)
+    return float(low), float(high)
+
+
+def _mde(diffs: np.ndarray) -> float:
+    """The t-test's MDE from the observed sd; NaN without spread (the sign test decides there, not the t)."""
+    if len(diffs) < 2 or no_spread(diffs):
+        return math.nan
+    return minimum_detectable_effect(float(diffs.std(ddof=1)), len(diffs), ALPHA)
 
 
 def holm_correct(results: list[dict[str, Any]], direction: str) -> None:
     """Holm within one claim, in place: each comparison keeps its raw p as `p_value_uncorrected`, gets the corrected
     one as `p_value` and its verdict again on the corrected p's. Comparisons with one seed (p NaN) are not in the
     family. approx_equal has two families of the same size: the equivalence p's (TOST, for "reproduced") and the
-    non-equivalence p's (for "contradicted"), each corrected on its own."""
+    non-equivalence p's (for "contradicted"), each corrected on its own; greater and less have the equivalence
+    p's against ±δ (for "absent at this scale") as their second family."""
     raw = [r["p_value"] for r in results]
     adjusted = holm(raw)
     outside = holm([r["p_outside"] for r in results]) if direction == "approx_equal" else [None] * len(results)
-    for r, p_raw, p_adj, p_out in zip(results, raw, adjusted, outside):
+    equivalent = holm([r.get("p_equivalence", math.nan) for r in results])
+    for r, p_raw, p_adj, p_out, p_eq in zip(results, raw, adjusted, outside, equivalent):
         r["p_value_uncorrected"], r["p_value"] = p_raw, float(p_adj)
+        r["p_equivalence_uncorrected"], r["p_equivalence"] = r.get("p_equivalence", math.nan), float(p_eq)
         if r["n"] > 1:
-            r["verdict"] = comparison_verdict(direction, r["agrees"], float(p_adj), p_out)
+            r["verdict"] = comparison_verdict(direction, r["agrees"], float(p_adj), p_out, float(p_eq))
 
 
-def paired_comparison(diffs: np.ndarray, direction: str, margin: float, tolerance: float | None) -> dict[str, Any]:
+def paired_comparison(diffs: np.ndarray, direction: str, margin: float, tolerance: float | None,
+                      delta: float | None = None, per_video: np.ndarray | None = None) -> dict[str, Any]:
     """A paired t-test on per-seed differences A − B (percentage points), uncorrected: the verdict of this one
-    comparison alone (a claim with several corrects them together, `holm_correct`)."""
+    comparison alone (a claim with several corrects them together, `holm_correct`).
+
+    `delta`: the smallest meaningful effect (pp); greater and less then also test equivalence within ±delta (TOST)
+    for "absent at this scale". `per_video`: seeds × test videos of per-video differences (pp, the same videos for
+    both arms; each row's mean is that seed's difference), for the crossed bootstrap: it widens the interval
+    shown and must bound the effect within ±delta too."""
     n = len(diffs)
     mean = float(diffs.mean()) if n else math.nan
     sd = float(diffs.std(ddof=1)) if n > 1 else math.nan
     d_z = mean / sd if sd and sd > SAME else (math.copysign(math.inf, mean) if n > 1 and mean != 0 else math.nan)
-    out = {"effect": mean, "d_z": d_z, "n": n}
+    replicates = crossed_bootstrap(per_video) if per_video is not None and n > 1 else None
+    low, high = effect_interval(diffs, replicates)
+    out = {"effect": mean, "d_z": d_z, "n": n, "ci_low": low, "ci_high": high, "mde": _mde(diffs),
+           "interval_sources": "seeds and test clips" if replicates is not None else "seeds",
+           "delta": math.nan if delta is None or direction == "approx_equal" else float(delta),
+           "p_equivalence": math.nan}
     if n < 2:
         return out | {"p_value": math.nan, "p_outside": math.nan, "agrees": None, "verdict": "inconclusive"}
     if direction == "approx_equal":  # two one-sided tests against ±tolerance
-        p_low = one_sided_p(diffs + tolerance, "greater")
-        p_high = one_sided_p(diffs - tolerance, "less")
-        p = max(p_low, p_high)
+        p = tost_p(diffs, tolerance)
         outside = min(one_sided_p(diffs - tolerance, "greater"), one_sided_p(diffs + tolerance, "less"))
         return out | {"p_value": p, "p_outside": outside, "agrees": True,
                       "verdict": comparison_verdict(direction, True, p, outside)}
     shifted = diffs - margin if direction == "greater" else diffs + margin
     p = two_sided_p(shifted)
     agrees = bool((mean > margin) if direction == "greater" else (mean < -margin))
+    if delta is not None:  # both the seeds' t-test and the bootstrap must bound it (an intersection-union test)
+        out["p_equivalence"] = max(tost_p(diffs, delta),
+                                   bootstrap_tost_p(replicates, delta) if replicates is not None else 0.0)
     return out | {"p_value": p, "p_outside": math.nan, "agrees": agrees,
-                  "verdict": comparison_verdict(direction, agrees, p, None)}
+                  "verdict": comparison_verdict(direction, agrees, p, None, out["p_equivalence"])}
 
 
-def comparison_verdict(direction: str, agrees: bool, p: float, p_outside: float | None) -> str:
-    """One comparison's verdict from its p (corrected or not): significant in the claimed direction (approx_equal:
-    equivalent within the tolerance) -> reproduced; significant the other way (approx_equal: `p_outside`, outside
-    the tolerance) -> contradicted; else inconclusive."""
+def comparison_verdict(direction: str, agrees: bool, p: float, p_outside: float | None,
+                       p_equivalence: float = math.nan) -> str:
+    """One comparison's verdict from its p's (corrected or not): significant in the claimed direction
+    (approx_equal: equivalent within the tolerance) -> reproduced; significant the other way (approx_equal:
+    `p_outside`, outside the tolerance) -> contradicted; else, for greater and less, equivalent to zero within
+    ±δ (`p_equivalence`) -> absent at this scale; else inconclusive."""
     if direction == "approx_equal":
         return "reproduced" if p < ALPHA else "contradicted" if p_outside < ALPHA else "inconclusive"
     if p < ALPHA:
         return "reproduced" if agrees else "contradicted"
-    return "inconclusive"
+    return ABSENT if p_equivalence < ALPHA else "inconclusive"

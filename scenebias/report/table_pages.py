@@ -10,15 +10,15 @@ from typing import Any
 
 import pandas as pd
 
-from ..analysis.stats import format_ci
+from ..analysis.stats import ABSENT, format_ci
 from ..io import read_json, write_text
 from ..plugins import load_methods
 from ..tables.regenerate import SUMMARY_COLUMNS
-from ..tables.render import format_number, holds_text, swapped_text
+from ..tables.render import equivalence_text, format_number, holds_text, interval_text, swapped_text
 from .page import html_page
 
-VERDICT_COLOURS = {"reproduced": "#d9f0d3", "contradicted": "#f4cccc", "inconclusive": "#fff2cc",
-                   "not testable": "#eeeeee"}
+VERDICT_COLOURS = {"reproduced": "#d9f0d3", "contradicted": "#f4cccc", ABSENT: "#d6e4f0",
+                   "inconclusive": "#fff2cc", "not testable": "#eeeeee"}
 
 
 def load_records(paths: list[Path]) -> list[dict[str, Any]]:
@@ -28,9 +28,11 @@ def load_records(paths: list[Path]) -> list[dict[str, Any]]:
 def claims_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     rows = [{"table": r["label"], "table_id": r["table"], **c} for r in records for c in r["claims"]]
     return pd.DataFrame(rows, columns=["table", "table_id", "claim", "text", "section", "direction", "verdict",
-                                       "effect", "p_value", "p_value_uncorrected", "n_seeds", "holds_on_published",
-                                       "detail", "swapped_verdict", "swapped_effect", "swapped_p_value",
-                                       "swapped_p_value_uncorrected", "swapped_detail"])
+                                       "effect", "ci_low", "ci_high", "mde", "p_value", "p_value_uncorrected",
+                                       "delta", "p_equivalence", "n_seeds", "holds_on_published", "detail",
+                                       "swapped_verdict", "swapped_effect", "swapped_ci_low", "swapped_ci_high",
+                                       "swapped_mde", "swapped_p_value", "swapped_p_value_uncorrected",
+                                       "swapped_p_equivalence", "swapped_detail"])
 
 
 def tally(records: list[dict[str, Any]], key: str = "verdict") -> Counter:
@@ -55,8 +57,13 @@ def overview_section(records: list[dict[str, Any]], css_prefix: str = "") -> str
 <p>Every table and figure of both papers regenerated on this preset, published numbers beside ours. Claims: {summary}
 (paired t-test over seeds, two-sided; the comparisons within one claim are Holm-corrected together, so each claim
 is judged at a family-wise α = 0.05: its verdict uses the corrected p, and the uncorrected p is shown beside it;
+<i>{ABSENT}</i>: neither reproduced nor contradicted, and an equivalence test over seeds (and test clips, where
+the records have them) bounds every comparison's effect within ±δ, the smallest effect declared meaningful before
+any run (config <code>analysis.smallest_effect_pp</code>, or the claim's own stated margin where larger);
 <i>not testable</i>: a comparison with another paper's method, a dataset without stand-in, two rows that are the same
-run here, or a qualitative statement).</p>
+run here, or a qualitative statement). Beside each verdict: the deciding comparison's effect, its 95% interval over
+seeds and test clips, and its minimum detectable effect (MDE: what the paired t-test over these seeds detects with
+power 0.8 at α = 0.05, from the observed spread).</p>
 <p>The same claims judged on the <b>scene-swapped</b> copy of the test set (each actor on another class's scene;
 UCF101-like cells only — the suite's addition, not the papers' setting): {swapped}.</p>
 <ul>{links}</ul>
@@ -75,14 +82,19 @@ def claims_table(records: list[dict[str, Any]], link: bool = True) -> str:
                 f"<small>{html.escape(_short(c['text']))}</small></td>"
                 f"<td style='background:{VERDICT_COLOURS[c['verdict']]}'>{c['verdict']}</td>"
                 f"<td>{format_number(c.get('effect'), signed=True)}</td>"
+                f"<td title='{html.escape(str(c.get('interval_sources') or ''))}'>{interval_text(c)}</td>"
+                f"<td>{format_number(c.get('mde'))}</td>"
                 f"<td>{format_number(c.get('p_value'), digits=3)}</td>"
                 f"<td>{format_number(c.get('p_value_uncorrected'), digits=3)}</td>"
+                f"<td>{equivalence_text(c)}</td>"
                 f"<td>{c.get('n_seeds', 0)}</td><td>{holds_text(c.get('holds_on_published'))}</td>"
                 f"<td style='background:{VERDICT_COLOURS[c.get('swapped_verdict', 'not testable')]}' "
                 f"title='{html.escape(c.get('swapped_detail', ''))}'>{html.escape(swapped_text(c))}</td>"
                 f"<td class='detail'>{_detail(c.get('detail', ''))}</td></tr>")
     return ("<table class='claims'><tr><th>table</th><th>claim</th><th>verdict</th><th>effect (pp or r) of the deciding comparison</th>"
-            "<th>p (Holm within the claim)</th><th>uncorrected p</th><th>seeds</th><th>on published numbers</th><th>on the scene-swapped test</th><th>detail</th></tr>"
+            "<th>95% interval (pp)</th><th>MDE (pp)</th>"
+            "<th>p (Holm within the claim)</th><th>uncorrected p</th><th>p within ±δ pp (Holm)</th>"
+            "<th>seeds</th><th>on published numbers</th><th>on the scene-swapped test</th><th>detail</th></tr>"
             + "".join(rows) + "</table>")
 
 
@@ -182,7 +194,7 @@ def _detail(text: str) -> str:
 
 def _claim_counts(record: dict[str, Any]) -> str:
     counts = Counter(c["verdict"] for c in record["claims"])
-    return ", ".join(f"{n} {v}" for v, n in counts.items()) or "no claims"
+    return ", ".join(f"{counts[v]} {v}" for v in VERDICT_COLOURS if counts[v]) or "no claims"
 
 
 def _short(text: str, n: int = 110) -> str:

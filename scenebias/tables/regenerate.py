@@ -15,7 +15,7 @@ from scipy import stats
 
 from .. import layout
 from ..analysis import stats as stats_
-from ..analysis.stats import ALPHA, mean_ci
+from ..analysis.stats import ABSENT, ALPHA, mean_ci
 from ..errors import DataError
 from ..evaluate.retrieval import result_key
 from ..io import read_json
@@ -23,13 +23,16 @@ from ..stages import split
 from .plan import Cell, TablePlan
 from .published import claim_holds
 
-VERDICTS = ("reproduced", "contradicted", "inconclusive", "not testable")
+VERDICTS = ("reproduced", "contradicted", ABSENT, "inconclusive", "not testable")
 
 SUMMARY_COLUMNS = ["row", "label", "column", "column_label", "published", "mean", "ci95", "seeds", "run",
                    "downstream", "paper_backbone", "paper_pretrain", "reason", "swapped_mean", "swapped_ci95"]
 VALUE_COLUMNS = ["row", "column", "run", "downstream", "protocol", "reason", "seed", "value", "swapped"]
 
 EvalPath = Callable[[str, int, str, str], Path]  # (run, seed, downstream, protocol) -> metrics JSON
+# (row, column, seed, "value" or "swapped") -> one 0/1 per test video, in test-split order
+PerVideo = dict[tuple[str, str, Any, str], np.ndarray]
+VideoDiffs = Callable[[Cell, Cell, list], np.ndarray | None]  # (cell A, cell B, seeds) -> seeds × videos, pp
 
 
 def eval_path_in(results: str | Path) -> EvalPath:
@@ -66,20 +69,23 @@ class Collected(NamedTuple):
     """A table's reproduced numbers, read once from the evaluation records."""
     values: pd.DataFrame  # one row per (table row, column, seed): VALUE_COLUMNS
     points: pd.DataFrame | None  # BE Figure 4's per-class dots (static-bias tables), else None
+    correct: PerVideo | None = None  # top-1 cells' per-video correctness, biased and scene-swapped
 
 
 def collect(plan: TablePlan, path_of: EvalPath) -> Collected:
     """One row per (table row, column, seed) with the reproduced value; unreproduced cells get one row with
     value NaN and the reason. Static-bias tables (BE Figure 4) get per-seed Pearson r and p over classes, and
-    their per-class points."""
+    their per-class points. Top-1 cells keep each seed's per-video correctness too (`Collected.correct`), for the
+    claims' bootstrap over test clips."""
     if plan.table["protocol"] == "static_bias_correlation":
         points = class_points(plan, path_of)
         return Collected(_correlation_values(plan, points), points)
-    return Collected(_cell_values(plan, path_of), None)
+    values, correct = _cell_values(plan, path_of)
+    return Collected(values, None, correct)
 
 
-def _cell_values(plan: TablePlan, path_of: EvalPath) -> pd.DataFrame:
-    rows = []
+def _cell_values(plan: TablePlan, path_of: EvalPath) -> tuple[pd.DataFrame, PerVideo]:
+    rows, correct = [], {}
     for cell in plan.cells:
         base = {"row": cell.row, "column": cell.column, "run": cell.run, "downstream": cell.downstream,
                 "protocol": cell.protocol, "reason": cell.reason}
@@ -91,7 +97,20 @@ def _cell_values(plan: TablePlan, path_of: EvalPath) -> pd.DataFrame:
             record = _read(path)
             rows.append({**base, "seed": seed, "value": cell_value(record, cell, path),
                          "swapped": swapped_value(record, cell)})
-    return pd.DataFrame(rows, columns=VALUE_COLUMNS)
+            for which, flags in per_video_correct(record, cell).items():
+                correct[(cell.row, cell.column, seed, which)] = flags
+    return pd.DataFrame(rows, columns=VALUE_COLUMNS), correct
+
+
+def per_video_correct(record: dict[str, Any], cell: Cell) -> dict[str, np.ndarray]:
+    """A top-1 cell's 0/1 per test video, in test-split order: "value" on the primary test set, "swapped" on the
+    scene-swapped one where the record has it (the names of VALUE_COLUMNS they belong to). Recall cells: none."""
+    if cell.metric != "top1":
+        return {}
+    results = record["results"]
+    found = {"value": results.get(next(iter(record["test_sets"])), {}), "swapped": results.get("swapped")}
+    return {which: np.asarray(r["correct"], dtype=float) for which, r in found.items()
+            if isinstance(r, dict) and "correct" in r}
 
 
 def swapped_value(record: dict[str, Any], cell: Cell) -> float:
@@ -198,9 +217,12 @@ def summarise(table: dict[str, Any], values: pd.DataFrame) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------------------------------------- claims
-def judge_claims(plan: TablePlan, values: pd.DataFrame, points: pd.DataFrame | None = None) -> list[dict[str, Any]]:
-    """Every claim of the table judged on the reproduced numbers (`collect`'s) by a paired test over seeds."""
+def judge_claims(plan: TablePlan, values: pd.DataFrame, points: pd.DataFrame | None = None,
+                 correct: PerVideo | None = None) -> list[dict[str, Any]]:
+    """Every claim of the table judged on the reproduced numbers (`collect`'s) by a paired test over seeds; with
+    `correct` (`collect`'s per-video correctness) the intervals and the equivalence test cover the test clips too."""
     table = plan.table
+    smallest = float(plan.cfg["analysis"]["smallest_effect_pp"])
     cells = {(c.row, c.column): c for c in plan.cells}
     # The same claim judged again on the scene-swapped test set (the suite's addition, not the papers' setting):
     # where the biased test saturates at the scene shortcut's ceiling, this is what can still separate methods.
@@ -216,16 +238,20 @@ def judge_claims(plan: TablePlan, values: pd.DataFrame, points: pd.DataFrame | N
             judged = _judge_correlation(claim, points)
             swapped = _not_testable("per-class static-bias correlation: measured on the biased test set only")
         else:
-            judged = _judge_comparisons(claim, values, cells)
-            swapped = (_judge_comparisons(claim, on_swapped, cells) if on_swapped is not None
-                       else _not_testable("no scene-swapped values"))
+            judged = _judge_comparisons(claim, values, cells, smallest, _videos(correct, "value"))
+            swapped = (_judge_comparisons(claim, on_swapped, cells, smallest, _videos(correct, "swapped"))
+                       if on_swapped is not None else _not_testable("no scene-swapped values"))
         verdicts.append({**base, **judged, **{f"swapped_{k}": v for k, v in swapped.items()}})
     return verdicts
 
 
+NO_NUMBERS = {"effect": math.nan, "ci_low": math.nan, "ci_high": math.nan, "mde": math.nan, "delta": math.nan,
+              "p_value": math.nan, "p_value_uncorrected": math.nan, "p_equivalence": math.nan,
+              "p_equivalence_uncorrected": math.nan, "interval_sources": None}
+
+
 def _not_testable(detail: str) -> dict[str, Any]:
-    return {"verdict": "not testable", "effect": math.nan, "p_value": math.nan, "p_value_uncorrected": math.nan,
-            "comparisons_tested": 0, "n_seeds": 0, "detail": detail}
+    return {"verdict": "not testable", **NO_NUMBERS, "comparisons_tested": 0, "n_seeds": 0, "detail": detail}
 
 
 def comparisons(claim: dict[str, Any]) -> list[tuple[str, str, str, str]]:
@@ -236,12 +262,14 @@ def comparisons(claim: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     return [(a, c, b, c) for a, b in pairs for c in claim["columns"]]
 
 
-def _judge_comparisons(claim, values, cells) -> dict[str, Any]:
+def _judge_comparisons(claim, values, cells, smallest: float, videos: VideoDiffs) -> dict[str, Any]:
     """A claim's comparisons tested one by one, their p-values Holm-corrected within the claim (the family), each
     comparison's verdict taken on its corrected p; then the claim: contradicted if any comparison is, reproduced if
-    all are, else inconclusive. `p_value` is the deciding comparison's corrected p, `p_value_uncorrected` its raw
-    one."""
+    all are, absent at this scale if all are, else inconclusive. Greater and less claims test equivalence within
+    ±δ, δ = the larger of `smallest` (the config's smallest meaningful effect) and the claim's stated margin. The
+    numbers shown (effect, interval, MDE, p) are the deciding comparison's."""
     direction, margin = claim["direction"], claim.get("margin", 0.0)
+    delta = max(smallest, margin) if direction in ("greater", "less") else None
     results, skipped = [], []
     for ra, ca, rb, cb in comparisons(claim):
         a, b = cells.get((ra, ca)), cells.get((rb, cb))
@@ -257,48 +285,84 @@ def _judge_comparisons(claim, values, cells) -> dict[str, Any]:
         if len(diffs) == 0:  # only on the scene-swapped set: a downstream set without a swapped copy
             skipped.append(f"{ra}/{ca} vs {rb}/{cb}: no scene-swapped test set for this downstream set")
             continue
-        results.append(stats_.paired_comparison(diffs, direction, margin, claim.get("tolerance"))
+        per_video = videos(a, b, list(diffs.index)) if a.downstream == b.downstream else None
+        results.append(stats_.paired_comparison(diffs.to_numpy(dtype=float), direction, margin,
+                                                claim.get("tolerance"), delta, per_video)
                        | {"pair": f"{ra}/{ca} − {rb}/{cb}"})
     if not results:
         return _not_testable("; ".join(skipped) or "no comparison")
     stats_.holm_correct(results, direction)
-    if any(r["verdict"] == "contradicted" for r in results):
-        verdict = "contradicted"
-    elif all(r["verdict"] == "reproduced" for r in results):
-        verdict = "reproduced"
-    else:
-        verdict = "inconclusive"
-    # the effect and p shown are the deciding comparison's: the strongest contradiction, else the weakest one
-    # (by corrected p, ties broken by the raw p)
-    deciding = [r for r in results if r["verdict"] == "contradicted"] if verdict == "contradicted" else results
-    pick = min if verdict == "contradicted" else max
-    worst = pick(deciding, key=lambda r: (np.nan_to_num(r["p_value"], nan=1.0),
-                                          np.nan_to_num(r["p_value_uncorrected"], nan=1.0)))
+    verdict = _claim_verdict([r["verdict"] for r in results])
+    worst = _deciding(results, verdict)
     m = sum(1 for r in results if not math.isnan(r["p_value_uncorrected"]))
-    detail = "; ".join(f"{r['pair']}: {r['effect']:+.1f} pp " + (
-        f"(d_z {r['d_z']:.2f}, p {r['p_value']:.3g}"
-        + (f", uncorrected {r['p_value_uncorrected']:.3g}" if m > 1 else "") + f", {r['verdict']})"
-        if r["n"] > 1 else "(one seed: no test)")
-        for r in results)
+    detail = "; ".join(f"{r['pair']}: {r['effect']:+.1f} pp " + (_comparison_text(r, m) if r["n"] > 1
+                                                                 else "(one seed: no test)") for r in results)
     if m > 1:
         detail = f"Holm-corrected over {m} comparisons: " + detail
+    if delta is not None:
+        why = "the claim's stated margin" if margin > smallest else "the smallest effect declared meaningful"
+        detail = f"equivalence bound ±{delta:g} pp ({why}): " + detail
     if margin:
         detail = f"tested against the stated margin of {margin:g} pp: " + detail
     if skipped:
         detail += "; not tested: " + "; ".join(skipped)
-    return {"verdict": verdict, "effect": worst["effect"], "p_value": worst["p_value"],
-            "p_value_uncorrected": worst["p_value_uncorrected"], "comparisons_tested": m,
+    return {"verdict": verdict, **{k: worst[k] for k in NO_NUMBERS}, "comparisons_tested": m,
             "n_seeds": min(r["n"] for r in results), "detail": detail}
 
 
-def _paired(values: pd.DataFrame, a: tuple[str, str], b: tuple[str, str]) -> np.ndarray:
+def _claim_verdict(verdicts: list[str]) -> str:
+    if "contradicted" in verdicts:
+        return "contradicted"
+    for unanimous in ("reproduced", ABSENT):
+        if all(v == unanimous for v in verdicts):
+            return unanimous
+    return "inconclusive"
+
+
+def _deciding(results: list[dict[str, Any]], verdict: str) -> dict[str, Any]:
+    """The comparison whose numbers the claim shows: the strongest contradiction, the weakest equivalence (largest
+    corrected equivalence p) of an absent claim, else the weakest comparison (by corrected p, ties by the raw p)."""
+    def by(key: str):
+        return lambda r: (np.nan_to_num(r[key], nan=1.0), np.nan_to_num(r[f"{key}_uncorrected"], nan=1.0))
+
+    if verdict == "contradicted":
+        return min((r for r in results if r["verdict"] == "contradicted"), key=by("p_value"))
+    return max(results, key=by("p_equivalence" if verdict == ABSENT else "p_value"))
+
+
+def _comparison_text(r: dict[str, Any], m: int) -> str:
+    text = (f"(d_z {r['d_z']:.2f}, p {r['p_value']:.3g}" + (f", uncorrected {r['p_value_uncorrected']:.3g}" if m > 1
+                                                            else "") + f", {r['verdict']})")
+    text += f", 95% interval [{r['ci_low']:+.1f}, {r['ci_high']:+.1f}] over {r['interval_sources']}"
+    if not math.isnan(r["mde"]):
+        text += f", MDE {r['mde']:.1f} pp"
+    if not math.isnan(r["p_equivalence"]):
+        text += f", equivalence p {r['p_equivalence']:.3g}"
+    return text
+
+
+def _paired(values: pd.DataFrame, a: tuple[str, str], b: tuple[str, str]) -> pd.Series:
+    """Per-seed differences A − B, indexed by seed (the seeds both have)."""
     def series(key):
         mine = values[(values["row"] == key[0]) & (values["column"] == key[1])].dropna(subset=["value"])
         return mine.set_index("seed")["value"]
 
     sa, sb = series(a), series(b)
     common = sa.index.intersection(sb.index)
-    return (sa[common] - sb[common]).to_numpy(dtype=float)
+    return (sa[common] - sb[common]).astype(float)
+
+
+def _videos(correct: PerVideo | None, which: str) -> VideoDiffs:
+    """Per-video differences (pp) of two cells over the given seeds, seeds × videos, from the per-video
+    correctness on test set `which`; None where a seed lacks it or the two were tested on different videos."""
+    def diffs(a: Cell, b: Cell, seeds: list) -> np.ndarray | None:
+        pairs = [(correct.get((a.row, a.column, s, which)), correct.get((b.row, b.column, s, which)))
+                 for s in seeds] if correct else []
+        if not pairs or any(x is None or y is None or x.shape != y.shape or x.size == 0 for x, y in pairs):
+            return None
+        return 100.0 * np.stack([x - y for x, y in pairs])
+
+    return diffs
 
 
 def _judge_correlation(claim, points) -> dict[str, Any]:
@@ -324,7 +388,8 @@ def _judge_correlation(claim, points) -> dict[str, Any]:
         verdict = "contradicted"
     else:
         verdict = "inconclusive"
-    return {"verdict": verdict, "effect": results[0][1], "p_value": adjusted[0], "p_value_uncorrected": results[0][2],
+    return {"verdict": verdict, **NO_NUMBERS, "effect": results[0][1], "p_value": adjusted[0],
+            "p_value_uncorrected": results[0][2],
             "comparisons_tested": sum(1 for _, _, p, _, _ in results if not math.isnan(p)),
             "n_seeds": min(s for *_, s in results), "detail": details}
 
@@ -343,5 +408,5 @@ def _class_names(cfg: dict[str, Any], flavour: str) -> list[str] | None:
         return None
 
 
-__all__ = ["ALPHA", "VERDICTS", "Collected", "eval_path_in", "collect", "class_points", "correlation", "summarise",
-           "judge_claims", "comparisons"]
+__all__ = ["ALPHA", "VERDICTS", "Collected", "eval_path_in", "collect", "per_video_correct", "class_points",
+           "correlation", "summarise", "judge_claims", "comparisons"]
