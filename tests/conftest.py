@@ -41,3 +41,19 @@ def official_splits() -> Path:
     if not OFFICIAL_SPLITS.is_dir():
         skip_or_fail(f"official split fixtures not found at {OFFICIAL_SPLITS}")
     return OFFICIAL_SPLITS
+
+
+@pytest.fixture(scope="module")
+def default_cfg():
+    """The planned default preset (scenebias.plan.load_config)."""
+    from scenebias.plan import load_config
+
+    return load_config("default")
+
+
+@pytest.fixture(scope="module")
+def tables():
+    """Both papers' tables as data (benchmarks/paper_tables)."""
+    from scenebias.tables.published import load_paper_tables
+
+    return load_paper_tables()

@@ -11,23 +11,13 @@ import pytest
 from scipy import stats
 
 from scenebias.analysis import stats as sstats
-from scenebias.plan import load_config
 from scenebias.tables import regenerate as rg
 from scenebias.tables.plan import plan_table
-from scenebias.tables.published import load_paper_tables
 
 ALPHA = 0.05
 JUST_BELOW, JUST_ABOVE = 0.045, 0.055
 
 
-@pytest.fixture(scope="module")
-def default_cfg():
-    return load_config("default")
-
-
-@pytest.fixture(scope="module")
-def tables():
-    return load_paper_tables()
 
 
 def _diffs_with_p(p: float, sign: float = 1.0, sd: float = 1.0) -> np.ndarray:

@@ -14,20 +14,10 @@ import pytest
 from scipy import stats
 
 from scenebias.analysis import stats as sstats
-from scenebias.tables.published import load_paper_tables
-from scenebias.plan import load_config
 from scenebias.tables import regenerate as rg
 from scenebias.tables.plan import all_cells, plan_table
 
 
-@pytest.fixture(scope="module")
-def default_cfg():
-    return load_config("default")
-
-
-@pytest.fixture(scope="module")
-def tables():
-    return load_paper_tables()
 
 
 def _t_p(x: np.ndarray, mu: float, alternative: str = "two-sided") -> float:

@@ -17,24 +17,14 @@ from scipy import stats
 from scipy.optimize import brentq
 
 from scenebias.analysis import stats as sstats
-from scenebias.plan import load_config
 from scenebias.report import table_pages
 from scenebias.tables import regenerate as rg
 from scenebias.tables.plan import all_cells, plan_table
-from scenebias.tables.published import load_paper_tables
 
 ABSENT = "absent at this scale"
 DELTA = 3.0  # the default's analysis.smallest_effect_pp
 
 
-@pytest.fixture(scope="module")
-def default_cfg():
-    return load_config("default")
-
-
-@pytest.fixture(scope="module")
-def tables():
-    return load_paper_tables()
 
 
 def _tost(d: np.ndarray, delta: float) -> float:
