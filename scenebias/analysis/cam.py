@@ -360,23 +360,24 @@ def run_cams(cfg: dict[str, Any], models: Sequence[tuple[str, str | Path]], flav
     per_clip = pd.concat(parts, ignore_index=True)
     if out_png is not None:
         summary = summarise_cams(per_clip)
+        truth = all(cs.actor is not None for cs in clipsets)
         notes = {label: "in actor " + " / ".join("–" if math.isnan(v) else f"{v:.2f}" for v in
                                                  summary.loc[summary["model"] == label, "cam_in_actor_mean"])
-                 for label in labels}
+                 for label in labels} if truth else None
         first = summary.drop_duplicates("flavour")
         chance = " / ".join("–" if math.isnan(v) else f"{v:.2f}" for v in first["actor_area"])
         middle = clipsets[0].clips.shape[2] // 2
+        kind = "Feature-energy CAM" if cam == "energy" else "Grad-CAM"
+        measured = (f"In actor: share of CAM energy inside the actor, mean over {len(clipsets[0].indices)} clips of "
+                    f"{' / '.join(first['flavour'])}\n(chance = actor area {chance})" if truth else
+                    "No actor outline or in-actor share: real videos have no ground-truth actor masks")
         plot_cams(torch.cat([cs.clips[pos, :, middle] for cs, pos in zip(clipsets, shown)]),
-                  None if any(cs.actor is None for cs in clipsets) else
-                  torch.cat([cs.actor[pos, middle] for cs, pos in zip(clipsets, shown)]),
+                  torch.cat([cs.actor[pos, middle] for cs, pos in zip(clipsets, shown)]) if truth else None,
                   torch.cat([cs.fame[pos] for cs, pos in zip(clipsets, shown)]),
                   {label: torch.cat(maps) for label, maps in panels.items()}, out_png,
                   titles=[f"{cs.flavour} #{cs.indices[p]}\n{cs.labels[p]}" for cs, pos in zip(clipsets, shown)
                           for p in pos],
-                  row_notes=notes,
-                  suptitle=f"{'Feature-energy CAM' if cam == 'energy' else 'Grad-CAM'}, middle frame. In actor: "
-                           f"share of CAM energy inside the actor, mean over {len(clipsets[0].indices)} clips of "
-                           f"{' / '.join(first['flavour'])}\n(chance = actor area {chance})")
+                  row_notes=notes, suptitle=f"{kind}, middle frame. {measured}")
     if out_csv is not None:
         with atomic_path(out_csv) as tmp:
             per_clip.to_csv(tmp, index=False, float_format="%.6g")
