@@ -8,7 +8,7 @@
 
 Augmentation: the fine-tuning protocol's (crop, flip, normalisation), as supervised training is in both papers;
 MoCo v2's colour stack (grayscale, hue jitter) erases most of what tells the generated actor from its scene and
-kept supervised motion learning at chance (issue 12's measurement).
+kept supervised motion learning at chance (docs/calibration-study.md).
 """
 from __future__ import annotations
 

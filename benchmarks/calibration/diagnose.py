@@ -9,7 +9,7 @@ run through the workflow with three seeds (benchmarks/calibration/study.py). It 
 JSON line: the last epoch's instance accuracy, positive / negative cosine and loss, and the probe's biased and
 swapped top-1 (%). docs/calibration-study.md lists the runs behind the default's choice.
 
-`--loss in-batch` replaces a MoCo-based method's loss by the issue's minimal contrastive loop: the method's own views
+`--loss in-batch` replaces a MoCo-based method's loss by a minimal contrastive loop: the method's own views
 (FAME's merge included), both through the query encoder with gradients, the other clips of the batch as the only
 negatives (the partner whose scene was pasted in among them), a symmetric InfoNCE at `--temperature`; no queue, no
 momentum encoder. "inst." is then the in-batch accuracy (chance 1 / batch size).

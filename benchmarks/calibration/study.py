@@ -1,4 +1,4 @@
-"""The calibration study (issue 12): each candidate setting of the generated data, clip and schedule, judged by the
+"""The calibration study (docs/calibration-study.md): each candidate setting of the generated data, clip and schedule, judged by the
 calibration gates alone (scenebias.analysis.calibration), never by a method under test.
 
     python -m benchmarks.calibration.study config/studies/calibration.yaml [--candidate NAME ...] [--cores N]

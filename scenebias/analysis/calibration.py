@@ -14,7 +14,7 @@ Four gates, computed from the tidy metrics table of every preset (scene-swapped 
 
 Beside (d): the minimum detectable effect (MDE) of the paired test at this seed count (α 0.05 two-sided, power
 0.8), from the pooled spread of every method's per-seed difference to MoCo on the same cell. A gate that lacks
-its runs or seeds is "missing", never passed. The thresholds are the issue's (#12), fixed before any run.
+its runs or seeds is "missing", never passed. The thresholds were fixed before any run (docs/calibration-study.md).
 """
 from __future__ import annotations
 
@@ -140,5 +140,5 @@ def calibration_gates(df: pd.DataFrame, ground_truth: bool = True) -> dict[str, 
     overall = ("not available" if not statuses else
                "pass" if statuses == {"pass"} else ("fail" if "fail" in statuses else "missing"))
     return {"overall": overall, "gates": gates,
-            "note": "thresholds fixed by issue 12 before any run; a preset that fails a gate cannot separate "
+            "note": "thresholds fixed before any run; a preset that fails a gate cannot separate "
                     "debiasing methods, and its claim verdicts describe the data, not the methods"}

@@ -360,7 +360,7 @@ ground-truth-mask positive control and the scene-swapped test exist only on the 
 <h2>Calibration gates: can this benchmark measure anything?</h2>
 <table class='claims'><tr><th>gate</th><th>verdict</th><th>measured (mean ± 95% CI over seeds)</th><th>rule</th></tr>
 {rows}</table>
-<p class="note">Thresholds fixed before any run (issue 12). The positive control <code>moco+oracle_mask</code> is FAME's
+<p class="note">Thresholds fixed before any run. The positive control <code>moco+oracle_mask</code> is FAME's
 merge (eq. 6) with the generator's ground-truth actor mask of every frame: the upper bound of what a perfect
 foreground mask gives. MDE: the smallest true difference to MoCo a paired t-test over these seeds detects with
 power 0.8 (α 0.05), from the pooled spread of every run's per-seed difference to MoCo. Also in
@@ -460,7 +460,7 @@ def build_report(cfg: dict[str, Any], metrics_csv: Path, out_dir: Path, benchmar
                           f"{html.escape(mirrors.get(fl, {}).get('mirrors', '?'))})"
                           for name, fl in cfg["data"]["test_sets"].items())
     runs = ", ".join(f"{name} ({spec['method']}, {spec['role']})" for name, spec in cfg["runs"].items())
-    # folded: the list is long, and the first screen belongs to the gates and the leaderboard (issue 12)
+    # folded: the list is long, and the first screen belongs to the gates and the leaderboard
     runs_details = (f"<details><summary>{len(cfg['runs'])} runs (method, role)</summary>"
                     f"<p class=\"note\">{html.escape(runs)}</p></details>")
     by_stage = compute.groupby("stage")["wall s"].sum() if len(compute) else pd.Series(dtype=float)
