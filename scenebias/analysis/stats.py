@@ -89,6 +89,20 @@ def holm(p_values) -> np.ndarray:
     return out
 
 
+def minimum_detectable_r(n: int, alpha: float = 0.05, power: float = 0.8) -> float:
+    """Smallest |ρ| a two-sided test of Pearson's r over n points detects with the given power, by Fisher's z
+    (atanh(r)·√(n − 3) is about normal, mean atanh(ρ)·√(n − 3), sd 1); NaN below four points."""
+    if n < 4:
+        return math.nan
+    return math.tanh((stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)) / math.sqrt(n - 3))
+
+
+def points_to_detect_r(r: float, alpha: float = 0.05, power: float = 0.8) -> int:
+    """How many points (classes) that test needs to detect a true |ρ| = |r| with the given power (Fisher's z)."""
+    z = (stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)) / math.atanh(abs(r))
+    return math.ceil(z * z + 3)
+
+
 def minimum_detectable_effect(sd: float, n: int, alpha: float = 0.05, power: float = 0.8) -> float:
     """Smallest true mean difference a two-sided paired t-test over n seeds detects with the given power, for
     per-seed differences of standard deviation `sd`: the exact noncentral-t solution (NaN below two seeds)."""

@@ -92,7 +92,7 @@ def claims_table(records: list[dict[str, Any]], link: bool = True) -> str:
                 f"title='{html.escape(c.get('swapped_detail', ''))}'>{html.escape(swapped_text(c))}</td>"
                 f"<td class='detail'>{_detail(c.get('detail', ''))}</td></tr>")
     return ("<table class='claims'><tr><th>table</th><th>claim</th><th>verdict</th><th>effect (pp or r) of the deciding comparison</th>"
-            "<th>95% interval (pp)</th><th>MDE (pp)</th>"
+            "<th>95% interval (pp, or r)</th><th>MDE (pp, or r)</th>"
             "<th>p (Holm within the claim)</th><th>uncorrected p</th><th>p within ±δ pp (Holm)</th>"
             "<th>seeds</th><th>on published numbers</th><th>on the scene-swapped test</th><th>detail</th></tr>"
             + "".join(rows) + "</table>")

@@ -176,6 +176,15 @@ def correlation(points: pd.DataFrame) -> tuple[float, float, int]:
     return float(r), float(p), len(means)
 
 
+def correlation_interval(points: pd.DataFrame, level: float = 0.95) -> tuple[float, float]:
+    """Pearson r's confidence interval over classes (Fisher's z, scipy), NaN where r is undefined or n < 4."""
+    means = _class_means(points)
+    if _why_undefined(means) or len(means) < 4:
+        return math.nan, math.nan
+    ci = stats.pearsonr(means["static_top1"], means["relative_improvement"]).confidence_interval(level)
+    return float(ci.low), float(ci.high)
+
+
 def _correlation_values(plan: TablePlan, points: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for cell in plan.cells:
@@ -235,7 +244,7 @@ def judge_claims(plan: TablePlan, values: pd.DataFrame, points: pd.DataFrame | N
             judged = _not_testable("qualitative: see the figure (class activation maps)")
             swapped = _not_testable("qualitative")
         elif claim["direction"] == "negative_correlation":
-            judged = _judge_correlation(claim, points)
+            judged = _judge_correlation(claim, points, published_r(table, claim))
             swapped = _not_testable("per-class static-bias correlation: measured on the biased test set only")
         else:
             judged = _judge_comparisons(claim, values, cells, smallest, _videos(correct, "value"))
@@ -365,7 +374,13 @@ def _videos(correct: PerVideo | None, which: str) -> VideoDiffs:
     return diffs
 
 
-def _judge_correlation(claim, points) -> dict[str, Any]:
+def published_r(table: dict[str, Any], claim: dict[str, Any]) -> float | None:
+    """The paper's own r for a correlation claim's first row (its `pearson_r` value), if it prints one."""
+    row = next((r for r in table["rows"] if r["id"] == claim["rows"][0]), None)
+    return (row or {}).get("values", {}).get("pearson_r")
+
+
+def _judge_correlation(claim, points, stated: float | None = None) -> dict[str, Any]:
     """Pearson's r of each listed row, p Holm-corrected over the rows (one row in both papers: no change)."""
     if points is None or points.empty:
         return _not_testable("no per-class points")
@@ -378,6 +393,13 @@ def _judge_correlation(claim, points) -> dict[str, Any]:
     adjusted = [float(a) for a in stats_.holm([p for _, _, p, _, _ in results])]
     details = "; ".join(f"{row}: " + (f"r undefined: {why[row]}" if why[row] else f"r = {r:.2f}, p = {p:.3g}")
                         + f" over {k} classes (seed-averaged, {s} seeds)" for row, r, p, k, s in results)
+    k = results[0][3]
+    mde = stats_.minimum_detectable_r(k, ALPHA)
+    details += (f"; with {k} classes the smallest |r| detectable at α {ALPHA:g} with power 0.8 is {mde:.2f}"
+                if not math.isnan(mde) else f"; {k} classes are too few to test a correlation")
+    if stated is not None:
+        details += f" (the paper's r = {stated:g} needs {stats_.points_to_detect_r(stated, ALPHA)} classes)"
+    low, high = correlation_interval(points[points["row"] == results[0][0]])
     if len(results) > 1:
         details = f"Holm-corrected over {len(results)} rows (p uncorrected here): " + details
     if any(math.isnan(r) for _, r, _, _, _ in results):
@@ -388,7 +410,8 @@ def _judge_correlation(claim, points) -> dict[str, Any]:
         verdict = "contradicted"
     else:
         verdict = "inconclusive"
-    return {"verdict": verdict, **NO_NUMBERS, "effect": results[0][1], "p_value": adjusted[0],
+    return {"verdict": verdict, **NO_NUMBERS, "effect": results[0][1], "ci_low": low, "ci_high": high, "mde": mde,
+            "interval_sources": "classes (Fisher z)" if not math.isnan(low) else None, "p_value": adjusted[0],
             "p_value_uncorrected": results[0][2],
             "comparisons_tested": sum(1 for _, _, p, _, _ in results if not math.isnan(p)),
             "n_seeds": min(s for *_, s in results), "detail": details}

@@ -179,7 +179,7 @@ def markdown(table: dict[str, Any], summary: pd.DataFrame, caption: str, claims:
     if len(reasons):
         lines += ["Not reproduced:", ""] + [f"- {r['label']}: {r['reason']}" for _, r in reasons.iterrows()] + [""]
     if claims:
-        lines += ["## Claims", "", "| claim | verdict | deciding effect (pp) | 95% interval | MDE (pp) | p | "
+        lines += ["## Claims", "", "| claim | verdict | deciding effect (pp, or r) | 95% interval | MDE (pp, or r) | p | "
                   "p within ±δ pp | seeds | holds on published numbers "
                   "| on the scene-swapped test: verdict, effect (pp), interval, p |", "|---" * 10 + "|"]
         for c in claims:
@@ -188,7 +188,8 @@ def markdown(table: dict[str, Any], summary: pd.DataFrame, caption: str, claims:
                          f"{equivalence_text(c)} | {c['n_seeds']} | {holds_text(c['holds_on_published'])} | "
                          f"{swapped_text(c)} |")
         lines += ["", "Effect, interval, MDE and p are the deciding comparison's; the interval spans seeds and, for "
-                  "top-1, test clips; the MDE is the effect the paired t-test over these seeds detects with power 0.8; "
+                  "top-1, test clips (a correlation's: its classes, Fisher z); the MDE is the effect the paired t-test "
+                  "over these seeds (a correlation: the test over its classes) detects with power 0.8; "
                   "absent at this scale: bounded within ±δ (docs/verdicts.md). "
                   "The last column judges the same comparisons on the scene-swapped copy of the test set (each "
                   "actor on another class's scene): the suite's addition, not the papers' setting.", ""]
