@@ -87,12 +87,12 @@ def flavour_of(cfg: dict[str, Any], table: dict[str, Any], dataset: str | None) 
     chosen = substitute(cfg, dataset)
     if chosen is not None:
         return chosen, None
-    if uses_real_data(cfg):
-        return None, (f"no {dataset} root (data.real); to use a stand-in, name one in data.substitutes, "
-                      f"e.g. {{{dataset}: ucf101}}")
     flavour = table["grid"]["generated_flavours"].get(dataset)
     if flavour is None:
         return None, f"no real root and no generated stand-in for {dataset}"
+    if uses_real_data(cfg):
+        return None, (f"no {dataset} root (data.real); to use a stand-in, name one in data.substitutes, "
+                      f"e.g. {{{dataset}: {flavour}}} (a real root, or this generated flavour)")
     return flavour, None
 
 
