@@ -48,6 +48,7 @@ from ..augment.foreground import foreground_mask
 from ..config import data_dir
 from ..data.sources import is_generated
 from ..data.datasets import ClipDataset
+from ..data.frame_cache import frame_spec
 from ..device import to_device
 from ..errors import ConfigError, DataError
 from ..evaluate.protocol import kinetics_normalize
@@ -204,10 +205,13 @@ def load_clips(cfg: dict[str, Any], flavour: str, indices: Sequence[int], beta: 
                         f"clip index {max(indices)} does not exist")
     records = [test.records[i] for i in indices]
     c = cfg["clip"]
-    dataset = ClipDataset(records, clip_len=c["clip_len"], stride=c["stride"], mode="test", num_test_clips=1,
-                          crop_size=c["crop_size"], cache=False)
-    root = data_dir(cfg) / flavour
     truth = is_generated(cfg, flavour)
+    # a real video is seen as the models saw it (resized, stored as configured); generated frames stay as
+    # decoded, the size their actor masks have
+    frames = {} if truth else {"frame_spec": frame_spec(cfg)}
+    dataset = ClipDataset(records, clip_len=c["clip_len"], stride=c["stride"], mode="test", num_test_clips=1,
+                          crop_size=c["crop_size"], cache=False, **frames)
+    root = data_dir(cfg) / flavour
     pairs = [clip_and_truth(dataset, i, annotation_path(root, r)) if truth else (test_clip(dataset, i), None)
              for i, r in enumerate(_progress(records, progress, f"clips {flavour}"))]
     clips = torch.stack([p[0] for p in pairs])
