@@ -1,4 +1,8 @@
 """Errors a user can act on: each names the file, key or value at fault and what was expected."""
+from __future__ import annotations
+
+import sys
+from typing import Callable
 
 
 class ScenebiasError(Exception):
@@ -22,3 +26,13 @@ class UnknownNameError(ScenebiasError, KeyError):
 
 class PluginError(ScenebiasError):
     """A method plugin (a file in methods/ or an entry point) failed to import."""
+
+
+def exit_status(run: Callable[[], int], prefix: str = "error") -> int:
+    """`run()`'s exit status; a user-facing error is printed as one line on stderr and exits 2 (a command-line
+    entry point's convention here)."""
+    try:
+        return run()
+    except ScenebiasError as exc:
+        print(f"{prefix}: {exc}", file=sys.stderr)
+        return 2

@@ -24,7 +24,7 @@ from scipy import stats
 from scenebias.analysis.stats import minimum_detectable_r, points_to_detect_r
 from scenebias.data.synthetic import GeneratorConfig
 from scenebias.data.synthetic.plans import make_plans
-from scenebias.errors import ScenebiasError
+from scenebias.errors import exit_status
 from scenebias.io import atomic_path
 from scenebias.plan import load_config
 
@@ -112,13 +112,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--preset", default="default")
     p.add_argument("--out", help="Markdown file to write (default: stdout)")
     args = p.parse_args(argv)
-    try:
-        text = report(args.preset)
-    except ScenebiasError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if args.out:
-        with atomic_path(args.out) as tmp:
+    return exit_status(lambda: write(report(args.preset), args.out))
+
+
+def write(text: str, out: str | None) -> int:
+    """The report to `out` (atomically), or to stdout."""
+    if out:
+        with atomic_path(out) as tmp:
             Path(tmp).write_text(text, encoding="utf-8")
     else:
         print(text)

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from scenebias.errors import ConfigError, ScenebiasError
+from scenebias.errors import ConfigError, exit_status
 from scenebias.io import write_json, write_text
 from scenebias.provenance import device_description, provenance
 
@@ -66,11 +66,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        return run(args)
-    except ScenebiasError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return exit_status(lambda: run(args))
 
 
 def _check(args: argparse.Namespace) -> None:

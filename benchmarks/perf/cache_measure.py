@@ -8,6 +8,7 @@ Everything measured is the suite's own code: `scenebias.data.frame_cache.build_c
 """
 from __future__ import annotations
 
+import collections
 import math
 import multiprocessing as mp
 import resource
@@ -189,8 +190,7 @@ def _loader_child(case: dict, videos: list[str], cache_dir: str | None, workers:
         order = torch.randperm(len(records), generator=torch.Generator().manual_seed(epoch)).tolist()
         loader = torch.utils.data.DataLoader(dataset, batch_size=batch, sampler=order, num_workers=workers,
                                              persistent_workers=False)
-        for _ in loader:
-            pass
+        collections.deque(loader, maxlen=0)  # every batch loaded, none kept
         del loader  # joins the workers, so RUSAGE_CHILDREN has them
     seconds = time.perf_counter() - t0
     queue.put({"main_rss_mb": _max_rss_mb(resource.RUSAGE_SELF), "main_rss_before_mb": baseline,

@@ -47,7 +47,7 @@ from typing import Any
 
 import torch
 
-from scenebias.errors import ConfigError, ScenebiasError
+from scenebias.errors import ConfigError, ScenebiasError, exit_status
 from scenebias.io import write_json, write_text
 from scenebias.stages import resolve_device
 from scenebias.provenance import device_description, provenance
@@ -93,11 +93,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        return run_harness(args)
-    except ScenebiasError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return exit_status(lambda: run_harness(args))
 
 
 def run_harness(args: argparse.Namespace) -> int:

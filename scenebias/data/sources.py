@@ -16,19 +16,20 @@ from .synthetic import FLAVOUR_FORMAT
 NO_GROUND_TRUTH = "real datasets carry no ground truth (actor masks; scene-swapped, static or unbiased copies)"
 
 
-def real_roots(cfg: Mapping[str, Any]) -> dict[str, Any]:
-    """{flavour: root spec} of the real datasets the config declares."""
-    return dict(cfg["data"].get("real") or {})
+def real_flavours(cfg: Mapping[str, Any]) -> list[str]:
+    """The flavours the config reads from real roots (`data.real`; scenebias.data.manifest.real_roots gives
+    their RealRoot objects)."""
+    return list(cfg["data"].get("real") or {})
 
 
 def uses_real_data(cfg: Mapping[str, Any]) -> bool:
     """True when the config declares any real root: then no generated stand-in is used unless opted into."""
-    return bool(real_roots(cfg))
+    return bool(real_flavours(cfg))
 
 
 def is_generated(cfg: Mapping[str, Any], flavour: str | None) -> bool:
     """True for a flavour read from the generated set (with its ground truth), False for a real root."""
-    return flavour is not None and flavour not in real_roots(cfg) and flavour in FLAVOUR_FORMAT
+    return flavour is not None and flavour not in real_flavours(cfg) and flavour in FLAVOUR_FORMAT
 
 
 def primary_ground_truth(cfg: Mapping[str, Any]) -> bool:
@@ -47,7 +48,7 @@ def check_substitutes(cfg: Mapping[str, Any], source: str) -> None:
     """Each `data.substitutes` value must be a real root or a generated flavour; raises ConfigError naming it."""
     from ..errors import ConfigError
 
-    known = sorted({*real_roots(cfg), *FLAVOUR_FORMAT})
+    known = sorted({*real_flavours(cfg), *FLAVOUR_FORMAT})
     for dataset, flavour in (cfg["data"].get("substitutes") or {}).items():
         if flavour not in known:
             raise ConfigError(f"{source}: data.substitutes.{dataset}: {flavour!r} is neither a data.real root nor "

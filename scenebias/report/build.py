@@ -14,7 +14,7 @@ import yaml
 
 from .. import layout
 from ..analysis.calibration import calibration_gates
-from ..data.sources import NO_GROUND_TRUTH, primary_ground_truth, real_roots
+from ..data.sources import NO_GROUND_TRUTH, primary_ground_truth, real_flavours
 from ..analysis.stats import format_ci, mean_ci
 from ..config import results_dir
 from ..data.manifest import MANIFEST_FORMAT
@@ -469,7 +469,7 @@ def build_report(cfg: dict[str, Any], metrics_csv: Path, out_dir: Path, benchmar
         "<li>No method rows yet.</li>" if "swapped" in cfg["data"]["test_sets"] else
         "<li>Not measurable here: the test sets have no scene-swapped copy (real data).</li>")
     data_line = ("generated scene-bias set" if ground_truth else
-                 "real datasets " + ", ".join(f"<code>{html.escape(f)}</code>" for f in real_roots(cfg)))
+                 "real datasets " + ", ".join(f"<code>{html.escape(f)}</code>" for f in real_flavours(cfg)))
     body = f"""
 <h1>scenebias report — preset <code>{html.escape(cfg['preset'])}</code></h1>
 <p class="note">Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Data: {data_line}

@@ -26,7 +26,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..data.sources import real_roots, substitute, uses_real_data
+from ..data.sources import real_flavours, substitute, uses_real_data
 from ..errors import ConfigError
 from ..models.backbones import BACKBONES
 from .published import load_paper_tables, run_options, table_ids
@@ -82,7 +82,7 @@ def flavour_of(cfg: dict[str, Any], table: dict[str, Any], dataset: str | None) 
     dataset without one is not reproduced: nothing is substituted behind the user's back."""
     if dataset is None:
         return None, "the paper gives no dataset"
-    if dataset in real_roots(cfg):
+    if dataset in real_flavours(cfg):
         return dataset, None
     chosen = substitute(cfg, dataset)
     if chosen is not None:
@@ -101,9 +101,9 @@ def source_of(cfg: dict[str, Any], table: dict[str, Any], dataset: str) -> str:
     flavour, reason = flavour_of(cfg, table, dataset)
     if flavour is None:
         return f"{dataset} → not reproduced ({reason})"
-    if dataset in real_roots(cfg):
+    if dataset in real_flavours(cfg):
         return f"{dataset} → real root {flavour}"
-    origin = "real root" if flavour in real_roots(cfg) else "generated"
+    origin = "real root" if flavour in real_flavours(cfg) else "generated"
     if substitute(cfg, dataset) is not None:
         return f"{dataset} → stand-in {origin} {flavour} (data.substitutes)"
     return f"{dataset} → {origin} {flavour}"
