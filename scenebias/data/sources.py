@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from ..errors import ConfigError
 from .synthetic import FLAVOUR_FORMAT
 
 # why a gate, the oracle, mask quality or a CAM outline is missing on real data (shown in the report)
@@ -46,8 +47,6 @@ def substitute(cfg: Mapping[str, Any], dataset: str) -> str | None:
 
 def check_substitutes(cfg: Mapping[str, Any], source: str) -> None:
     """Each `data.substitutes` value must be a real root or a generated flavour; raises ConfigError naming it."""
-    from ..errors import ConfigError
-
     known = sorted({*real_flavours(cfg), *FLAVOUR_FORMAT})
     for dataset, flavour in (cfg["data"].get("substitutes") or {}).items():
         if flavour not in known:
