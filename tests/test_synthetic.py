@@ -73,8 +73,11 @@ def test_every_record_decodes(tiny_dataset):
     assert counts["ucf101_swapped", "train"] == counts["ucf101_static", "train"] == 0
     assert counts["ucf101", "train"] + counts["ucf101", "test"] == len(plans["ucf101"])
     assert counts["ucf101_unbiased", "train"] == counts["ucf101", "train"]
-    assert counts["hmdb51", "train"] == counts["actor_hmdb51", "train"] == 3 * TINY.hmdb_train_per_class
-    assert counts["hmdb51", "test"] == 3 * TINY.hmdb_test_per_class
+    hmdb_train = [f for f in S.FLAVOURS if "hmdb51" in f and not f.endswith(("_swapped", "_static"))]
+    assert len(hmdb_train) == 4 and {counts[f, "train"] for f in hmdb_train} == {3 * TINY.hmdb_train_per_class}
+    hmdb = [f for f in S.FLAVOURS if "hmdb51" in f]
+    assert len(hmdb) == 7 and {counts[f, "test"] for f in hmdb} == {3 * TINY.hmdb_test_per_class}
+    assert {counts[f, "train"] for f in hmdb if f.endswith(("_swapped", "_static"))} == {0}
     assert counts["diving48", "train"] == 2 * TINY.diving_train_per_class
 
 
@@ -132,7 +135,8 @@ def test_annotations_consistent(tiny_dataset):
                 for t in range(m.shape[0]):
                     ys, xs = np.nonzero(m[t])
                     assert tuple(a["boxes"][t]) == (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
-                if flavour in ("ucf101", "ucf101_unbiased", "hmdb51", "actor_hmdb51"):
+                if flavour in ("ucf101", "ucf101_unbiased", "hmdb51", "actor_hmdb51", "hmdb51_unbiased",
+                               "actor_hmdb51_unbiased"):
                     assert a["own_scene"] == (a["scene_family"] == rec.label)
 
 
@@ -204,11 +208,14 @@ def test_actor_crop_zooms_on_actor(tiny_dataset):
         rel = rec.path.relative_to(tiny_dataset / "hmdb51")
         a0 = _ann(tiny_dataset, "hmdb51", rec)
         a1 = load_annotation(tiny_dataset / "actor_hmdb51" / "annotations" / rel.with_suffix(".npz"))
-        x0, y0, x1, y1 = a1["crop_box"]
-        assert x1 - x0 == y1 - y0 and 0 <= x0 and 0 <= y0 and x1 <= TINY.resolution and y1 <= TINY.resolution
-        union = a0["masks"].any(axis=0)
-        ys, xs = np.nonzero(union)
-        assert x0 <= xs.min() and y0 <= ys.min() and xs.max() < x1 and ys.max() < y1  # contains the actor
+        crop = a1["crop_box"]
+        assert crop.shape == (TINY.num_frames, 4) and crop.dtype == np.int32
+        x0, y0, x1, y1 = crop.T
+        assert len(set(x1 - x0) | set(y1 - y0)) == 1  # one square size for the whole video
+        assert (x0 >= 0).all() and (y0 >= 0).all() and (x1 <= TINY.resolution).all() and (y1 <= TINY.resolution).all()
+        for t, m in enumerate(a0["masks"]):  # each frame's square contains that frame's actor
+            ys, xs = np.nonzero(m)
+            assert x0[t] <= xs.min() and y0[t] <= ys.min() and xs.max() < x1[t] and ys.max() < y1[t]
         frac_hmdb.append(a0["masks"].mean())
         frac_actor.append(a1["masks"].mean())
     assert np.mean(frac_actor) > 1.3 * np.mean(frac_hmdb)
@@ -227,7 +234,7 @@ def test_measured_rho_matches_config():
     cfg = GeneratorConfig(ucf_groups=150, ucf_test_groups=7, flavours=["ucf101", "ucf101_unbiased"],
                           rho=0.8, rho_spread=0.15)
     plans = S.make_plans(cfg)
-    rhos = S.class_rhos(cfg, "ucf", len(cfg.ucf_classes))
+    rhos = S.class_rhos(cfg, "ucf", len(cfg.ucf_classes), cfg.rho, cfg.rho_spread)
     assert np.allclose(sorted(rhos), np.linspace(0.65, 0.95, 8))  # spread evenly
     k = cfg.scene_families
     for label in range(len(cfg.ucf_classes)):
@@ -243,7 +250,7 @@ def test_measured_rho_matches_config():
     own_u = np.mean([p.own_scene for p in plans["ucf101_unbiased"]])
     assert abs(own_u - 1 / k) < 0.03
     # the per-class bias is clipped to [1/K, 1]
-    hi = S.class_rhos(GeneratorConfig(rho=1.0, rho_spread=0.2), "ucf", 8)
+    hi = S.class_rhos(GeneratorConfig(), "ucf", 8, 1.0, 0.2)
     assert hi.max() == 1.0 and hi.min() == pytest.approx(0.8)
 
 

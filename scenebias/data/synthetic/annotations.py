@@ -43,7 +43,8 @@ def save_annotation(path: Path, masks: np.ndarray, label: int, scene_family: int
 
 def load_annotation(path: str | os.PathLike) -> dict:
     """Unpack a sidecar: masks (T, H, W) bool, boxes (T, 4) int, label int, scene_family int, own_scene bool
-    (+ original_scene_family / source_frame / crop_box where present)."""
+    (+ original_scene_family / source_frame where present, and for actor crops crop_box: (T, 4) int32, the
+    square each frame was cut to, x0, y0, x1, y1 in the uncropped frame)."""
     p = Path(path)
     if not p.is_file():
         raise DataError(f"{p}: annotation file not found")

@@ -36,6 +36,9 @@ class GeneratorConfig:
     rho                probability that a biased video shows its class's own scene family. Default 0.9.
     rho_spread         per-class bias: rho_c spread evenly over [rho - spread, rho + spread] in a seeded
                        random class order, clipped to [1/K, 1]. Default 0.1.
+    hmdb_rho / hmdb_rho_spread
+                       rho and rho_spread of the HMDB51-like classes (hmdb51 and every copy of it), in [0, 1], or
+                       None: the same as rho / rho_spread (the UCF101-like classes always use those). Default None.
     actor_size         [min, max] actor diameter as a fraction of the resolution. Default [0.35, 0.5].
     speed              [min, max] actor speed in px/frame at this resolution. Default [2.0, 3.0]
                        (slower motion was found unlearnable at 32x32).
@@ -56,6 +59,11 @@ class GeneratorConfig:
     hmdb_train_per_class / hmdb_test_per_class / hmdb_unused_per_class
                        videos per HMDB class tagged 1 / 2 / 0 (HMDB51: 70 / 30 / rest). Default 70/30/5.
     diving_train_per_class / diving_test_per_class   Diving48-like videos per class. Default 40 / 10.
+    diving_num_frames  frames per Diving48-like video (>= 8), or None: num_frames. The stage switch stays near
+                       the middle of the video's own length. Default None.
+    actor_crop_margin  margin of the actor_* crops (>= 0): per video one square side = the largest per-frame
+                       actor box side x (1 + 2 x margin), each frame's square centred on that frame's actor box
+                       and clamped into the frame. Default 0.25.
     flavours           which flavours to generate (see FLAVOURS). Default all.
     """
 
@@ -71,6 +79,8 @@ class GeneratorConfig:
     scene_families: int = 12
     rho: float = 0.9
     rho_spread: float = 0.1
+    hmdb_rho: float | None = None
+    hmdb_rho_spread: float | None = None
     actor_size: list[float] = field(default_factory=lambda: [0.35, 0.5])
     speed: list[float] = field(default_factory=lambda: [2.0, 3.0])
     background_motion: float = 0.0
@@ -85,6 +95,8 @@ class GeneratorConfig:
     hmdb_unused_per_class: int = 5
     diving_train_per_class: int = 40
     diving_test_per_class: int = 10
+    diving_num_frames: int | None = None
+    actor_crop_margin: float = 0.25
     flavours: list[str] = field(default_factory=lambda: list(FLAVOURS))
 
     # ------------------------------------------------------------------ construction
@@ -165,6 +177,8 @@ class GeneratorConfig:
         if self.resolution % 2:
             raise bad("resolution", f"{self.resolution} is odd; H.264 4:2:0 needs an even size")
         int_at_least("num_frames", 8)
+        if self.diving_num_frames is not None:
+            int_at_least("diving_num_frames", 8)
         int_at_least("fps", 1)
         ucf = motions("ucf_classes", 2)
         hmdb = motions("hmdb_classes", 2)
@@ -175,6 +189,9 @@ class GeneratorConfig:
         int_at_least("scene_families", max(3, len(ucf), len(hmdb)))
         num_in("rho", 0.0, 1.0)
         num_in("rho_spread", 0.0, 1.0)
+        for key in ("hmdb_rho", "hmdb_rho_spread"):
+            if getattr(self, key) is not None:
+                num_in(key, 0.0, 1.0)
         range_in("actor_size", 0.05, 0.8)
         range_in("speed", 0.0, None)
         num_in("background_motion", 0.0, None)
@@ -193,6 +210,7 @@ class GeneratorConfig:
         int_at_least("hmdb_unused_per_class", 0)
         int_at_least("diving_train_per_class", 1)
         int_at_least("diving_test_per_class", 1)
+        num_in("actor_crop_margin", 0.0, None)
         fl = self.flavours
         if not isinstance(fl, (list, tuple)) or not fl or not all(isinstance(x, str) for x in fl):
             raise bad("flavours", f"{fl!r} is not a non-empty list of flavour names")
@@ -210,6 +228,16 @@ class GeneratorConfig:
     def hmdb_names(self) -> list[str]:
         """HMDB class names (snake_case motion names) sorted; label = index."""
         return sorted(self.hmdb_classes)
+
+    def hmdb_bias(self) -> tuple[float, float]:
+        """(rho, rho_spread) of the HMDB51-like classes; each of hmdb_rho / hmdb_rho_spread falls back when None."""
+        rho = self.rho if self.hmdb_rho is None else self.hmdb_rho
+        spread = self.rho_spread if self.hmdb_rho_spread is None else self.hmdb_rho_spread
+        return rho, spread
+
+    def diving_frames(self) -> int:
+        """Frames per Diving48-like video: diving_num_frames, or num_frames when unset."""
+        return self.num_frames if self.diving_num_frames is None else self.diving_num_frames
 
     def diving_vocab(self) -> list[list[str]]:
         s = list(self.diving_stages)

@@ -3,10 +3,13 @@ class naming."""
 from __future__ import annotations
 
 FLAVOURS = ("ucf101", "ucf101_unbiased", "ucf101_swapped", "ucf101_static", "hmdb51", "actor_hmdb51",
+            "hmdb51_unbiased", "hmdb51_swapped", "hmdb51_static", "actor_hmdb51_unbiased", "actor_hmdb51_swapped",
             "diving48")
 FLAVOUR_FORMAT = {
     "ucf101": "ucf101", "ucf101_unbiased": "ucf101", "ucf101_swapped": "ucf101", "ucf101_static": "ucf101",
-    "hmdb51": "hmdb51", "actor_hmdb51": "hmdb51", "diving48": "diving48",
+    "hmdb51": "hmdb51", "actor_hmdb51": "hmdb51", "hmdb51_unbiased": "hmdb51", "hmdb51_swapped": "hmdb51",
+    "hmdb51_static": "hmdb51", "actor_hmdb51_unbiased": "hmdb51", "actor_hmdb51_swapped": "hmdb51",
+    "diving48": "diving48",
 }
 
 

@@ -20,7 +20,7 @@ from .flavours import FLAVOUR_FORMAT, FLAVOURS
 from .plans import VideoPlan, make_plans
 from .rendering import render_final
 
-GENERATOR_VERSION = "scenebias.synthetic/1.0"
+GENERATOR_VERSION = "scenebias.synthetic/2.0"
 
 
 def flavour_roots(out_dir: str | os.PathLike) -> dict[str, Path]:
@@ -59,7 +59,7 @@ def _write_splits(cfg: GeneratorConfig, froot: Path, flavour: str, plans: list[V
     else:
         for subset in ("train", "test"):
             entries = sorted(({"vid_name": Path(p.rel).stem, "label": p.label, "start_frame": 0,
-                               "end_frame": cfg.num_frames - 1} for p in plans if p.subset == subset),
+                               "end_frame": p.num_frames - 1} for p in plans if p.subset == subset),
                              key=lambda e: (e["label"], e["vid_name"]))
             formats.write_diving48_entries(froot / formats.DIVING48_FILES[subset], entries)
         formats.write_diving48_vocab(froot / formats.DIVING48_VOCAB, cfg.diving_vocab())

@@ -85,9 +85,10 @@ def render(cfg: GeneratorConfig, plan: VideoPlan) -> Rendered:
     """Render one planned video (before any post step): background layer, actor layer + mask, composite.
 
     The actor, its trajectory, the scene variation and the camera come from seeds of (namespace, index);
-    a swap plan re-uses all of them except the scene, whose family and variation come from the swap seed.
+    a swap plan re-uses all of them except the scene, whose family and variation come from its swap stream.
+    The video has the plan's own length (plan.num_frames).
     """
-    T, R = cfg.num_frames, cfg.resolution
+    T, R = plan.num_frames, cfg.resolution
     seed, ns, idx = cfg.seed, plan.namespace, plan.index
     # ---- actor look: independent of the class
     ra = _rng(seed, ns, idx, "actor")
@@ -114,7 +115,7 @@ def render(cfg: GeneratorConfig, plan: VideoPlan) -> Rendered:
     vel = rc.uniform(0, cfg.background_motion) * np.array([math.cos(ang), math.sin(ang)])
     # ---- scene: family + per-video variation (phase, offset, frequency, angle, colour jitter)
     if plan.post in ("swap", "static"):
-        rs = _rng(seed, "ucf101_swapped", idx, "scene")
+        rs = _rng(seed, plan.swap_ns, idx, "scene")
     else:
         rs = _rng(seed, ns, idx, "scene")
     fam = scene_family(cfg, plan.scene_ns, plan.scene_family)
@@ -174,17 +175,41 @@ def boxes_from_masks(masks: np.ndarray) -> np.ndarray:
     return out
 
 
-def actor_crop_box(boxes: np.ndarray, size: int) -> tuple[int, int, int, int]:
-    """Smallest box containing every non-empty per-frame box, made square (centred), clamped to the frame."""
-    valid = boxes[(boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])]
-    if len(valid) == 0:
-        return 0, 0, size, size
-    x0, y0 = int(valid[:, 0].min()), int(valid[:, 1].min())
-    x1, y1 = int(valid[:, 2].max()), int(valid[:, 3].max())
-    side = min(max(x1 - x0, y1 - y0, 2), size)
-    sx = min(max((x0 + x1 - side) // 2, 0), size - side)
-    sy = min(max((y0 + y1 - side) // 2, 0), size - side)
-    return sx, sy, sx + side, sy + side
+def _crop_side(boxes: np.ndarray, size: int, margin: float) -> int:
+    """The largest box side x (1 + 2 margin), rounded up, in [2, size]."""
+    largest = int(np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]).max())
+    side = math.ceil(round(largest * (1 + 2 * margin), 6))  # round first: 10 * 1.2 must not become 13
+    return min(max(side, 2), size)
+
+
+def _nearest_frames(has: np.ndarray) -> np.ndarray:
+    """For every frame, the nearest frame with has[t] (the earlier one on a tie)."""
+    valid = np.flatnonzero(has)
+    gap = np.abs(np.arange(len(has))[:, None] - valid[None, :])
+    return valid[np.argmin(gap, axis=1)]
+
+
+def actor_crop_boxes(boxes: np.ndarray, size: int, margin: float) -> np.ndarray:
+    """(T, 4) per-frame actor boxes -> (T, 4) int32 square crop boxes x0, y0, x1, y1 (x1/y1 exclusive).
+
+    One side for the whole video (so the actor keeps its size across frames): the largest per-frame box
+    side x (1 + 2 margin), in [2, size]. Each frame's square is centred on that frame's box and clamped
+    into the frame; a frame without an actor takes the nearest such frame's centre, and a video with no
+    actor at all gets the whole frame.
+    """
+    has = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+    if not has.any():
+        return np.tile(np.array([0, 0, size, size], dtype=np.int32), (len(boxes), 1))
+    side = _crop_side(boxes[has], size, margin)
+    src = boxes[_nearest_frames(has)].astype(np.int64)
+    twice_centre = src[:, :2] + src[:, 2:]  # integer arithmetic: the same square on every platform
+    corner = np.clip((twice_centre - side) // 2, 0, size - side)
+    return np.concatenate([corner, corner + side], axis=1).astype(np.int32)
+
+
+def _crop_frames(video: np.ndarray, crop_boxes: np.ndarray) -> np.ndarray:
+    """(T, H, W, ...) -> (T, side, side, ...): frame t cut to crop_boxes[t] (all boxes the same size)."""
+    return np.stack([v[y0:y1, x0:x1] for v, (x0, y0, x1, y1) in zip(video, crop_boxes)])
 
 
 def _resize_bilinear(frames: np.ndarray, out: int) -> np.ndarray:
@@ -214,20 +239,22 @@ def _resize_nearest(masks: np.ndarray, out: int) -> np.ndarray:
 
 
 def render_final(cfg: GeneratorConfig, plan: VideoPlan) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Render a plan including its post step; returns frames, masks and extra annotation fields."""
+    """Render a plan including its post steps (scene step, then actor crop); returns frames, masks and extra
+    annotation fields."""
     r = render(cfg, plan)
     frames, masks = r.frames, r.masks
     extra: dict[str, np.ndarray] = {}
     if plan.post in ("swap", "static"):
         extra["original_scene_family"] = np.int64(plan.original_family)
     if plan.post == "static":
-        mid = cfg.num_frames // 2
-        frames = np.repeat(frames[mid:mid + 1], cfg.num_frames, axis=0)
-        masks = np.repeat(masks[mid:mid + 1], cfg.num_frames, axis=0)
+        T = len(frames)
+        mid = T // 2
+        frames = np.repeat(frames[mid:mid + 1], T, axis=0)
+        masks = np.repeat(masks[mid:mid + 1], T, axis=0)
         extra["source_frame"] = np.int64(mid)
-    elif plan.post == "actor_crop":
-        x0, y0, x1, y1 = actor_crop_box(boxes_from_masks(masks), cfg.resolution)
-        frames = _resize_bilinear(frames[:, y0:y1, x0:x1], cfg.resolution)
-        masks = _resize_nearest(masks[:, y0:y1, x0:x1], cfg.resolution)
-        extra["crop_box"] = np.array([x0, y0, x1, y1], dtype=np.int32)
+    if plan.actor_crop:
+        crop_boxes = actor_crop_boxes(boxes_from_masks(masks), cfg.resolution, cfg.actor_crop_margin)
+        frames = _resize_bilinear(_crop_frames(frames, crop_boxes), cfg.resolution)
+        masks = _resize_nearest(_crop_frames(masks, crop_boxes), cfg.resolution)
+        extra["crop_box"] = crop_boxes
     return frames, masks, extra
