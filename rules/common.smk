@@ -34,7 +34,9 @@ PROTOCOLS = list(layout.PROTOCOLS)
 DOWNSTREAM = config["data"]["downstream_flavour"]
 TABLES = _selected_tables(config)
 TABLE_EVALS = {t: _table_evaluations(config, t) for t in TABLES}  # table -> [(run, downstream, protocol)]
-FLAVOURS = sorted({DOWNSTREAM, *REAL_ROOTS, *(d for evals in TABLE_EVALS.values() for _, d, _ in evals)})
+EVALUATION_SETS = config["data"]["evaluation_sets"]  # fine-tuning sets beside the primary, with gates of their own
+FLAVOURS = sorted({DOWNSTREAM, *REAL_ROOTS, *(d for evals in TABLE_EVALS.values() for _, d, _ in evals),
+                   *(f for spec in EVALUATION_SETS.values() for k, f in spec.items() if k != "gates")})
 # Generated ground truth (actor masks, swapped copies) for the primary sets: mask quality and the gates need it
 GROUND_TRUTH = _primary_ground_truth(config)
 # Whether any flavour the config reads is generated: on real roots alone, nothing is generated
@@ -111,14 +113,19 @@ def eval_keys():
     flavour, and every paper table's cells."""
     keys = {(run, DOWNSTREAM, protocol) for run in RUNS for protocol in run_protocols(run)}
     keys |= {key for evals in TABLE_EVALS.values() for key in evals}
+    keys |= set(calibration_keys())
     return sorted(keys)
 
 
 def calibration_keys():
-    """(run, downstream, protocol) of the calibration gates' runs that this config has (analysis/calibration.py)."""
-    from scenebias.analysis.calibration import GATE_EVALUATIONS
+    """(run, downstream, protocol) of the calibration gates' runs that this config has (analysis/calibration.py):
+    the primary set's and every evaluation set's."""
+    from scenebias.analysis.calibration import GATE_EVALUATIONS, set_gate_evaluations
 
-    return [(run, DOWNSTREAM, protocol) for run, protocol in GATE_EVALUATIONS if run in RUNS]
+    keys = [(run, DOWNSTREAM, protocol) for run, protocol in GATE_EVALUATIONS]
+    keys += [key for name, spec in EVALUATION_SETS.items() if spec["gates"] == "order" or "unbiased" in spec
+             for key in set_gate_evaluations(name, spec)]
+    return sorted({(run, d, p) for run, d, p in keys if run in RUNS})
 
 
 def eval_outputs(keys=None):

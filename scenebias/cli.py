@@ -109,16 +109,19 @@ def cmd_calibration(args: argparse.Namespace) -> None:
     import pandas as pd
 
     from .analysis.aggregate import COLUMNS, rows_of
-    from .analysis.calibration import calibration_gates
+    from .analysis.calibration import calibration_gates, gate_sets
     from .data.sources import primary_ground_truth
     from .io import write_json
 
     cfg = _config(args)
     frame = pd.DataFrame([row for p in args.inputs for row in rows_of(Path(p))], columns=COLUMNS)
-    gates = calibration_gates(frame, ground_truth=primary_ground_truth(cfg))
+    gates = calibration_gates(frame, ground_truth=primary_ground_truth(cfg), sets=gate_sets(cfg),
+                              primary=cfg["data"]["downstream_flavour"])
     write_json(Path(args.out), gates)
-    for g in gates["gates"]:
-        print(f"({g['gate']}) {g['name']}: {g['status']}")
+    for where, found in [(cfg["data"]["downstream_flavour"], gates), *gates["sets"].items()]:
+        for g in found["gates"]:
+            print(f"{where} ({g['gate']}) {g['name']}: {g['status']}")
+        print(f"{where}: {found['overall']}")
     print(f"calibration: {gates['overall']} -> {args.out}")
 
 

@@ -16,7 +16,7 @@ from .config import merge_config, parse_json, validate
 from .data.sources import check_substitutes, is_generated, primary_ground_truth
 from .errors import ConfigError
 from .plugins import get_method
-from .tables.plan import expand_table_runs
+from .tables.plan import expand_table_runs, table_downstreams
 
 
 def plan(cfg: dict[str, Any], source: str = "config") -> dict[str, Any]:
@@ -30,6 +30,7 @@ def plan(cfg: dict[str, Any], source: str = "config") -> dict[str, Any]:
         cfg["runs"] = expand_table_runs(cfg)
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
+    cfg["data"] = gated_sets(cfg["data"], cfg)
     return cfg
 
 
@@ -42,6 +43,15 @@ def real_test_sets(data: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
     sets = {name: f for name, f in data["test_sets"].items() if not is_generated(cfg, f)}
     counterpart = data.get("static_counterpart")
     return {**data, "test_sets": sets, "static_counterpart": None if is_generated(cfg, counterpart) else counterpart}
+
+
+def gated_sets(data: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
+    """`data` with only the generated evaluation sets the selected tables read and, of their copies, the generated
+    ones: a real downstream set has no scene-swapped or unbiased copy and no calibration runs, so no gates."""
+    read = table_downstreams(cfg)
+    sets = {name: {k: v for k, v in spec.items() if k == "gates" or is_generated(cfg, v)}
+            for name, spec in (data.get("evaluation_sets") or {}).items() if name in read and is_generated(cfg, name)}
+    return {**data, "evaluation_sets": sets}
 
 
 def ground_truth_need(cfg: dict[str, Any], spec: dict[str, Any]) -> str | None:

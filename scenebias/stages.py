@@ -96,11 +96,13 @@ def manifest_path(cfg: dict[str, Any], flavour: str | None = None) -> Path:
 
 def dataset_manifests(cfg: dict[str, Any]) -> dict[str, Path]:
     """{flavour: its manifest} for every flavour the config reads (pretraining, downstream, test sets, the
-    static counterpart, per-run flavours, the paper tables' downstream sets): the inputs of the combined manifest."""
+    static counterpart, per-run flavours, the paper tables' downstream sets, the evaluation sets' copies): the
+    inputs of the combined manifest."""
 
     d = cfg["data"]
     used = {d["pretrain_flavour"], d["downstream_flavour"], *d["test_sets"].values(),
-            *(spec.get("flavour") for spec in cfg.get("runs", {}).values()), *table_downstreams(cfg)}
+            *(spec.get("flavour") for spec in cfg.get("runs", {}).values()), *table_downstreams(cfg),
+            *(f for spec in (d.get("evaluation_sets") or {}).values() for k, f in spec.items() if k != "gates")}
     if d.get("static_counterpart"):
         used.add(d["static_counterpart"])
     return {f: manifest_path(cfg, f) for f in sorted(u for u in used if u)}
@@ -262,10 +264,15 @@ def pretrain(cfg: dict[str, Any], run: str, seed: int, out: str | os.PathLike, w
 # ------------------------------------------------------------------------------------------- evaluate
 def test_sets_for(cfg: dict[str, Any], downstream: str) -> dict[str, str]:
     """Test set name -> flavour for a downstream flavour: the configured sets (biased, scene-swapped, ...) for
-    `data.downstream_flavour`, the flavour's own test split (named `test`) for any other."""
+    `data.downstream_flavour`; for any other its own test split (named `test`) and, for an evaluation set or its
+    unbiased copy (`data.evaluation_sets`), the set's scene-swapped copy (named `swapped`)."""
     if downstream == cfg["data"]["downstream_flavour"]:
         return dict(cfg["data"]["test_sets"])
-    return {"test": downstream}
+    sets = {"test": downstream}
+    for name, spec in (cfg["data"].get("evaluation_sets") or {}).items():
+        if downstream in (name, spec.get("unbiased")) and spec.get("swapped"):
+            sets["swapped"] = spec["swapped"]  # the set's scene-swapped copy, for its own and its unbiased copy's models
+    return sets
 
 
 @dataclass(frozen=True)

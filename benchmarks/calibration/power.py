@@ -85,14 +85,16 @@ def report(preset: str) -> str:
             + " | smallest detectable r over its classes |")
     lines = [f"# What the `{preset}` preset's generated sets can decide", "",
              f"Written by `python -m benchmarks.calibration.power --preset {preset}` from the generator's plans "
-             f"(seed {gen.seed}, {gen.num_frames} frames); α {ALPHA}, power {POWER}, two-sided.", "",
+             f"(seed {gen.seed}, {gen.num_frames} frames, Diving48-like {gen.diving_frames()}); α {ALPHA}, "
+             f"power {POWER}, two-sided.", "",
              head, "|---" * (6 + len(DISAGREEMENTS)) + "|"]
     for r in flavour_rows(gen):
         mdes = " | ".join(f"{100 * r[f'mde_{d}']:.1f}" for d in DISAGREEMENTS)
         r_text = "–" if math.isnan(r["mde_r"]) else f"{r['mde_r']:.2f}"
         lines.append(f"| {r['flavour']} | {r['classes']} | {r['test']} ({r['test_per_class']}) | "
                      f"{100 * r['chance']:.1f} | {100 * r['se_chance']:.1f}, {100 * r['se_90']:.1f} | {mdes} | {r_text} |")
-    coverage = {m: two_stage_coverage(gen.num_frames, span, m) for m in (1, span // 4 or 1)}
+    diving_frames = gen.diving_frames()
+    coverage = {m: two_stage_coverage(diving_frames, span, m) for m in (1, span // 4 or 1)}
     lines += ["", "Reading it:",
               "- **SE**: the test videos alone put this floor under a top-1's standard error, however many seeds: "
               "every seed is tested on the same videos.",
@@ -101,7 +103,7 @@ def report(preset: str) -> str:
               f"- **r**: BE Figure 4 correlates per-class numbers; detecting BE's r = {BE_FIGURE4_R} needs "
               f"{points_to_detect_r(BE_FIGURE4_R)} classes.",
               f"- **two stages** (Diving48-like): a training window of {span} frames "
-              f"(clip_len {cfg['clip']['clip_len']}, stride {cfg['clip']['stride']}) in a {gen.num_frames}-frame video "
+              f"(clip_len {cfg['clip']['clip_len']}, stride {cfg['clip']['stride']}) in a {diving_frames}-frame video "
               f"sees both stages in {100 * coverage[1]:.0f}% of its placements (at least one frame of each) and "
               f"{100 * coverage[span // 4 or 1]:.0f}% with at least {span // 4 or 1} frames of each.", ""]
     return "\n".join(lines)

@@ -74,13 +74,19 @@ def collected(study: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def study_table(results: dict[str, dict[str, Any]], study: dict[str, Any]) -> str:
     head = ("| candidate | what changes | (a) motion learnable | (b) scene tempting | (c) MoCo takes the shortcut | "
-            "(d) oracle beats MoCo | overall |\n|---|---|---|---|---|---|---|\n")
+            "(d) oracle beats MoCo | overall | fine-tuning sets |\n|---|---|---|---|---|---|---|---|\n")
     rows = []
     for name, gates in results.items():
         cells = [f"{g['status']}: {gate_values(g)}" for g in gates["gates"]]  # the report's wording
         rows.append(f"| {name} | {study['candidates'][name].get('why', '')} | " + " | ".join(cells)
-                    + f" | **{gates['overall']}** |")
+                    + f" | **{gates['overall']}** | {sets_cell(gates.get('sets') or {})} |")
     return head + "\n".join(rows) + "\n"
+
+
+def sets_cell(sets: dict[str, Any]) -> str:
+    """Each fine-tuning set's overall verdict and its gates' values, in the report's wording."""
+    return "<br>".join(f"**{name}: {found['overall']}** — " + "; ".join(
+        f"({g['gate']}) {g['status']}: {gate_values(g)}" for g in found["gates"]) for name, found in sets.items()) or "–"
 
 
 def main(argv: list[str] | None = None) -> int:

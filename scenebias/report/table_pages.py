@@ -17,12 +17,39 @@ from ..tables.regenerate import SUMMARY_COLUMNS
 from ..tables.render import equivalence_text, format_number, holds_text, interval_text, swapped_text
 from .page import html_page
 
+UNDECIDABLE = "the data cannot decide"
 VERDICT_COLOURS = {"reproduced": "#d9f0d3", "contradicted": "#f4cccc", ABSENT: "#d6e4f0",
-                   "inconclusive": "#fff2cc", "not testable": "#eeeeee"}
+                   "inconclusive": "#fff2cc", UNDECIDABLE: "#f3e0f7", "not testable": "#eeeeee"}
 
 
 def load_records(paths: list[Path]) -> list[dict[str, Any]]:
     return [read_json(p) for p in paths if Path(p).is_file()]
+
+
+def gate_claims(records: list[dict[str, Any]], calibration: dict[str, Any], primary: str) -> list[dict[str, Any]]:
+    """The records with every claim judged on a set that fails or lacks its gates (scenebias.analysis.calibration:
+    the primary set's, or an evaluation set's) read "the data cannot decide": the method verdict stays beside it
+    (`method_verdict`, `swapped_method_verdict`) and the detail names the set and its failed gates."""
+    failing = {name: found for name, found in (calibration.get("sets") or {}).items()
+               if found["overall"] in ("fail", "missing")}
+    if calibration.get("overall") in ("fail", "missing"):
+        failing[primary] = calibration
+    out = []
+    for record in records:
+        claims = []
+        for claim in record["claims"]:
+            sets = [d for d in claim.get("downstreams", []) if d in failing]
+            if sets and claim["verdict"] != "not testable":
+                why = "; ".join(f"{d}: " + ", ".join(f"({g['gate']}) {g['status']}" for g in failing[d]["gates"]
+                                                     if g["status"] in ("fail", "missing")) for d in sets)
+                claim = {**claim, "method_verdict": claim["verdict"], "verdict": UNDECIDABLE,
+                         "detail": f"the set fails or lacks its gates ({why}); the method verdict would be "
+                                   f"'{claim['verdict']}'. " + claim.get("detail", ""),
+                         **({"swapped_method_verdict": claim["swapped_verdict"], "swapped_verdict": UNDECIDABLE}
+                            if claim.get("swapped_verdict", "not testable") != "not testable" else {})}
+            claims.append(claim)
+        out.append({**record, "claims": claims})
+    return out
 
 
 def claims_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
@@ -65,7 +92,9 @@ run here, or a qualitative statement). Beside each verdict: the deciding compari
 seeds and test clips, and its minimum detectable effect (MDE: what the paired t-test over these seeds detects with
 power 0.8 at α = 0.05, from the observed spread).</p>
 <p>The same claims judged on the <b>scene-swapped</b> copy of the test set (each actor on another class's scene;
-UCF101-like cells only — the suite's addition, not the papers' setting): {swapped}.</p>
+the UCF101-like, HMDB51-like and Actor cells — the suite's addition, not the papers' setting): {swapped}.
+<i>{UNDECIDABLE}</i>: the claim is judged on a set that fails or lacks a calibration gate (above), so its
+verdict would describe the data, not the methods; the method verdict is in the detail.</p>
 <ul>{links}</ul>
 {claims_table(records)}
 """

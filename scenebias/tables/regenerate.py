@@ -239,7 +239,8 @@ def judge_claims(plan: TablePlan, values: pd.DataFrame, points: pd.DataFrame | N
     verdicts = []
     for claim in table["claims"]:
         base = {"table": table["id"], "claim": claim["id"], "text": claim["text"], "section": claim["section"],
-                "direction": claim["direction"], "holds_on_published": claim_holds(claim, table)}
+                "direction": claim["direction"], "holds_on_published": claim_holds(claim, table),
+                "downstreams": claim_downstreams(claim, plan)}
         if claim["direction"] == "qualitative":
             judged = _not_testable("qualitative: see the figure (class activation maps)")
             swapped = _not_testable("qualitative")
@@ -252,6 +253,19 @@ def judge_claims(plan: TablePlan, values: pd.DataFrame, points: pd.DataFrame | N
                        if on_swapped is not None else _not_testable("no scene-swapped values"))
         verdicts.append({**base, **judged, **{f"swapped_{k}": v for k, v in swapped.items()}})
     return verdicts
+
+
+def claim_downstreams(claim: dict[str, Any], plan: TablePlan) -> list[str]:
+    """The downstream sets a claim is judged on (those of its reproduced cells): the sets whose gates decide
+    whether the data can decide it."""
+    if claim["direction"] == "qualitative":
+        return []
+    cells = {(c.row, c.column): c for c in plan.cells}
+    if claim["direction"] == "negative_correlation":
+        found = plan.reproduced
+    else:
+        found = [cells[key] for a, ca, b, cb in comparisons(claim) for key in ((a, ca), (b, cb)) if key in cells]
+    return sorted({c.downstream for c in found if c.reproduced})
 
 
 NO_NUMBERS = {"effect": math.nan, "ci_low": math.nan, "ci_high": math.nan, "mde": math.nan, "delta": math.nan,
