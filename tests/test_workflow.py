@@ -48,12 +48,15 @@ def _job_counts(out: str) -> dict[str, int]:
 
 def _expected_evaluations(cfg) -> set[tuple[str, str, str]]:
     """Every (run, downstream, protocol): each run's own protocols on the primary downstream set (runs derived
-    from the paper tables have none), plus every selected paper table's cells."""
+    from the paper tables have none), every selected paper table's cells, and the fine-tuning sets' gates."""
+    from scenebias.analysis.calibration import set_gate_evaluations
     from scenebias.tables.plan import selected_tables, table_evaluations
 
     own = {(run, cfg["data"]["downstream_flavour"], protocol) for run, spec in cfg["runs"].items()
            if not spec.get("from_tables") for protocol in (spec.get("protocols") or cfg["evaluate"]["protocols"])}
-    return own | {key for table in selected_tables(cfg) for key in table_evaluations(cfg, table)}
+    gates = {key for name, spec in cfg["data"]["evaluation_sets"].items() for key in set_gate_evaluations(name, spec)
+             if key[0] in cfg["runs"]}
+    return own | gates | {key for table in selected_tables(cfg) for key in table_evaluations(cfg, table)}
 
 
 def test_dry_run_lists_every_job(smoke_paths):

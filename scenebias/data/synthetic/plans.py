@@ -62,6 +62,15 @@ class VideoPlan:
         return "annotations/" + str(Path(self.rel).with_suffix(".npz").as_posix())
 
 
+def _scene_of(cfg: GeneratorConfig, flavour: str, idx: int, label: int, rho_c: float | None) -> tuple[int, bool]:
+    """A video's scene family and whether it is its class's own: biased with rho_c, else uniform (unbiased)."""
+    rng = _rng(cfg.seed, flavour, idx, "bias")
+    if rho_c is not None:
+        return draw_scene_family(rng, label, rho_c, cfg.scene_families)
+    fam = int(rng.integers(0, cfg.scene_families))
+    return fam, fam == label
+
+
 def _ucf_plans(cfg: GeneratorConfig, flavour: str, biased: bool) -> list[VideoPlan]:
     names = cfg.ucf_names()
     motion_of = {ucf_class_name(m): m for m in cfg.ucf_classes}
@@ -73,12 +82,7 @@ def _ucf_plans(cfg: GeneratorConfig, flavour: str, biased: bool) -> list[VideoPl
     for label, cname in enumerate(names):
         for g in range(1, cfg.ucf_groups + 1):
             for c in range(1, int(sizes.integers(lo, hi + 1)) + 1):
-                rng = _rng(cfg.seed, flavour, idx, "bias")
-                if biased:
-                    fam, own = draw_scene_family(rng, label, float(rhos[label]), cfg.scene_families)
-                else:
-                    fam = int(rng.integers(0, cfg.scene_families))
-                    own = fam == label
+                fam, own = _scene_of(cfg, flavour, idx, label, float(rhos[label]) if biased else None)
                 plans.append(VideoPlan(
                     flavour=flavour, rel=f"UCF101/{cname}/v_{cname}_g{g:02d}_c{c:02d}.avi", label=label,
                     class_name=cname, subset="test" if g <= cfg.ucf_test_groups else "train",
@@ -114,12 +118,7 @@ def _hmdb_plans(cfg: GeneratorConfig, flavour: str, biased: bool) -> list[VideoP
         tags = np.array(["train"] * n_tr + ["test"] * n_te + ["unused"] * n_un)
         tags = tags[_rng(cfg.seed, "hmdb-tags", label).permutation(n)]  # shared: the same split for every copy
         for j in range(n):
-            rng = _rng(cfg.seed, flavour, idx, "bias")
-            if biased:
-                fam, own = draw_scene_family(rng, label, float(rhos[label]), cfg.scene_families)
-            else:
-                fam = int(rng.integers(0, cfg.scene_families))
-                own = fam == label
+            fam, own = _scene_of(cfg, flavour, idx, label, float(rhos[label]) if biased else None)
             plans.append(VideoPlan(
                 flavour=flavour, rel=f"videos/{cname}/{cname}_{j + 1:03d}.avi", label=label, class_name=cname,
                 subset=str(tags[j]), stages=(cname,), num_frames=cfg.num_frames, namespace=flavour, index=idx,
