@@ -9,7 +9,7 @@ from scenebias.plugins import get_method as _get_method
 from scenebias.data.manifest import manifest_options as _manifest_options
 from scenebias.data.sources import is_generated as _is_generated, primary_ground_truth as _primary_ground_truth
 from scenebias.stages import dataset_manifests as _dataset_manifests, manifest_path as _manifest_path
-from scenebias.stages import test_sets_for as _test_sets_for
+from scenebias.stages import static_twin_for as _static_twin_for, test_sets_for as _test_sets_for
 from scenebias.provenance import SPEED_ONLY_KEYS, stable_hash
 from scenebias.tables.plan import selected_tables as _selected_tables, table_evaluations as _table_evaluations
 
@@ -62,8 +62,8 @@ os.environ["SCENEBIAS_CONFIG_JSON"] = json.dumps(config, sort_keys=True)
 
 # The environment every job that runs `scenebias` declares (`conda:`): with `--sdm conda` Snakemake builds it once
 # (envs/scenebias.yaml + envs/scenebias.post-deploy.sh: the locked requirements and this repository, editable) and
-# runs the jobs in it; without, the directive is ignored and jobs run where Snakemake runs (README, "Managed
-# environment"). The path is relative to rules/, where every rule is defined.
+# runs the jobs in it; without, the directive is ignored and jobs run where Snakemake runs (docs/workflow.md,
+# "Managed environment"). The path is relative to rules/, where every rule is defined.
 SCENEBIAS_ENV = "../envs/scenebias.yaml"
 
 
@@ -103,8 +103,8 @@ def run_flavour(run):
 def eval_flavours(downstream):
     """Flavours an evaluation on `downstream` reads: its train split and every test set's."""
     flavours = {downstream, *_test_sets_for(config, downstream).values()}
-    if downstream == DOWNSTREAM and config["data"].get("static_counterpart"):
-        flavours.add(config["data"]["static_counterpart"])
+    if _static_twin_for(config, downstream):
+        flavours.add(_static_twin_for(config, downstream))
     return sorted(flavours)
 
 

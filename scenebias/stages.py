@@ -269,10 +269,24 @@ def test_sets_for(cfg: dict[str, Any], downstream: str) -> dict[str, str]:
     if downstream == cfg["data"]["downstream_flavour"]:
         return dict(cfg["data"]["test_sets"])
     sets = {"test": downstream}
-    for name, spec in (cfg["data"].get("evaluation_sets") or {}).items():
-        if downstream in (name, spec.get("unbiased")) and spec.get("swapped"):
-            sets["swapped"] = spec["swapped"]  # the set's scene-swapped copy, for its own and its unbiased copy's models
+    spec = _evaluation_set_of(cfg, downstream)
+    if spec.get("swapped"):
+        sets["swapped"] = spec["swapped"]  # the set's scene-swapped copy, for its own and its unbiased copy's models
     return sets
+
+
+def static_twin_for(cfg: dict[str, Any], downstream: str) -> str | None:
+    """The flavour holding the static twin of `downstream`'s scene-swapped test set (its middle frames), if any:
+    `data.static_counterpart` for the primary set, an evaluation set's `static` for the set and its unbiased copy."""
+    if downstream == cfg["data"]["downstream_flavour"]:
+        return cfg["data"].get("static_counterpart")
+    return _evaluation_set_of(cfg, downstream).get("static")
+
+
+def _evaluation_set_of(cfg: dict[str, Any], downstream: str) -> dict[str, Any]:
+    """The data.evaluation_sets entry whose set or unbiased copy `downstream` is ({} for none)."""
+    return next((spec for name, spec in (cfg["data"].get("evaluation_sets") or {}).items()
+                 if downstream in (name, spec.get("unbiased"))), {})
 
 
 @dataclass(frozen=True)
@@ -375,7 +389,7 @@ def evaluate(cfg: dict[str, Any], run: str, seed: int, protocol: str, model_path
     test_sets = {name: clip_dataset(cfg, split(cfg, flavour, "test").records, "test", seed, static=static,
                                     flavour=flavour)
                  for name, flavour in test_flavours.items()}
-    counterpart = cfg["data"].get("static_counterpart")
+    counterpart = static_twin_for(cfg, downstream)
     if counterpart and "swapped" in test_sets:
         test_sets["swapped_static"] = clip_dataset(cfg, split(cfg, counterpart, "test").records, "test", seed,
                                                    static=True, flavour=counterpart)

@@ -106,11 +106,15 @@ def test_calibration_gates_report_each_set_beside_the_primary():
 def test_planning_keeps_the_sets_the_tables_read_and_their_generated_copies():
     cfg = load_config("default")
     assert cfg["data"]["evaluation_sets"] == {
-        "hmdb51": HMDB, "actor_hmdb51": {"gates": "scene", "swapped": "actor_hmdb51_swapped",
+        "hmdb51": {**HMDB, "static": "hmdb51_static"}, "actor_hmdb51": {"gates": "scene", "swapped": "actor_hmdb51_swapped",
                                          "unbiased": "actor_hmdb51_unbiased"}, "diving48": {"gates": "order"}}
     assert stages.test_sets_for(cfg, "hmdb51") == {"test": "hmdb51", "swapped": "hmdb51_swapped"}
     assert stages.test_sets_for(cfg, "hmdb51_unbiased") == {"test": "hmdb51_unbiased", "swapped": "hmdb51_swapped"}
     assert stages.test_sets_for(cfg, "diving48") == {"test": "diving48"}
+    # each scene-swapped set is contrasted with its own static twin, never another set's
+    assert [stages.static_twin_for(cfg, f) for f in ("ucf101", "hmdb51", "hmdb51_unbiased", "actor_hmdb51",
+                                                     "diving48")] == ["ucf101_static", "hmdb51_static",
+                                                                      "hmdb51_static", None, None]
     assert load_config("default", overrides={"tables": ["be_table2"]})["data"]["evaluation_sets"].keys() == {
         "diving48"}
 

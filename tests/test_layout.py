@@ -103,7 +103,7 @@ def test_the_rules_write_where_the_layout_says(smoke_workflow):
 
 
 def test_every_job_that_runs_scenebias_declares_the_managed_environment(smoke_workflow):
-    """`--sdm conda` runs each of them in envs/scenebias.yaml (README, "Managed environment"); without it the
+    """`--sdm conda` runs each of them in envs/scenebias.yaml (docs/workflow.md, "Managed environment"); without it the
     directive is ignored."""
     rules, _ = smoke_workflow
     shell_rules = {name for name, rule in rules.items() if rule.shellcmd and "scenebias " in rule.shellcmd}

@@ -1,4 +1,4 @@
-"""The positive control's parts and the per-method augmentation (issue 12): ground-truth actor masks travel with
+"""The positive control's parts and the per-method augmentation: ground-truth actor masks travel with
 each view through its own crop and flip; the oracle merge pastes exactly the masked actor of every frame; a
 supervised row trains with the fine-tuning protocol's augmentation; the blur scales with the crop."""
 import numpy as np

@@ -469,7 +469,7 @@ def test_paper_preset_with_real_roots_lists_every_paper_table(ucf_root, hmdb_roo
 
 
 def test_manifest_command_without_flavour_builds_every_root_then_combines(tmp_path, capsys):
-    """`scenebias manifest --config my-roots.yaml` as the README shows it: every root's manifest, then the combined
+    """`scenebias manifest --config my-roots.yaml` as the README and docs/real-data.md show it: every root's manifest, then the combined
     one once no generated flavour is missing; `--combine` (the workflow's rule) only combines."""
     import yaml
 

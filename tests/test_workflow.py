@@ -183,6 +183,15 @@ def test_smoke_preset_end_to_end(smoke_paths):
     assert {"moco+be", "rotnet+be", "fame_beta@beta~0.3", "motion_learnability", "scene_shortcut"} <= set(top1["run"])
     assert {"biased", "swapped"} <= set(top1["test_set"])
     assert top1["value"].between(0, 1).all()
+    # each fine-tuning set beside the primary: tested on its scene-swapped copy, contrasted with its own static
+    # twin, and judged by its own gates on the report's first screen
+    hmdb = metrics[(metrics["downstream"] == "hmdb51") & (metrics["protocol"] == "finetune")]
+    assert {"test", "swapped"} <= set(hmdb["test_set"]) and "contrasted_acc" in set(hmdb["metric"])
+    sets = json.loads((tmp / "reports/smoke/calibration.json").read_text())["sets"]
+    assert set(sets) == {"hmdb51", "actor_hmdb51"}
+    gate_a = sets["hmdb51"]["gates"][0]
+    assert gate_a["swapped"]["seeds"] == 1 and gate_a["status"] in ("pass", "fail")  # read, not missing
+    assert page.index("The fine-tuning sets beside it") < heads[1]
     assert (tmp / "results/smoke/benchmarks/pretrain/moco/seed0.tsv").exists()
     smoke = yaml.safe_load((REPO / "config/presets/smoke.yaml").read_text())
     for table in smoke["tables"]:  # every paper table of the preset: files, a report page, claim verdicts

@@ -53,8 +53,9 @@ class GeneratorConfig:
     ucf_groups         groups per UCF class (g01..gNN, like UCF101's 25). Default 25.
     ucf_clips_per_group [min, max] clips per group (UCF101 has 4-7). Default [6, 9].
                        actor_size, speed and ucf_clips_per_group were chosen by the motion-learnability
-                       calibration row alone (README, "Calibration"): with [0.25, 0.4], [1.5, 2.5], [3, 5] a
-                       supervised model on the unbiased copy stayed at chance on swapped clips.
+                       calibration row alone (docs/measurements-history.md, "Calibration of the generated
+                       set"): with [0.25, 0.4], [1.5, 2.5], [3, 5] a supervised model on the unbiased copy
+                       stayed at chance on swapped clips.
     ucf_test_groups    the first this-many groups form the test list (UCF101 split1: g01-g07). Default 7.
     hmdb_train_per_class / hmdb_test_per_class / hmdb_unused_per_class
                        videos per HMDB class tagged 1 / 2 / 0 (HMDB51: 70 / 30 / rest). Default 70/30/5.
