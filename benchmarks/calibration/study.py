@@ -5,7 +5,8 @@ calibration gates alone (scenebias.analysis.calibration), never by a method unde
 
 For every candidate the study writes an overlay config (`preset: cal-<name>`, the study's seeds, the candidate's
 overrides) under results/calibration-study/, runs `snakemake calibration` on the base preset plus that overlay
-(the four gate runs only: motion_learnability, scene_shortcut, moco, moco+oracle_mask) and collects each
+(the four gate runs only: motion_learnability, scene_shortcut, moco, moco+oracle_mask, evaluated on the primary
+set and fine-tuned on each evaluation set) and collects each
 candidate's calibration.json into reports/calibration-study/study.{md,json}, with every candidate run earlier (one
 `--candidate` at a time) in the study's order. Candidates already run are reused
 (Snakemake reruns nothing that is up to date). Progress is Snakemake's own.

@@ -88,7 +88,8 @@ def _status(ok: bool | None) -> str:
 
 
 def _where(cell: Cell) -> str:
-    return f"{cell.protocol} {cell.test_set}" + (f" on {cell.downstream}" if cell.downstream else "")
+    """'linear swapped top-1', with ' on <downstream>' where the cell names one."""
+    return f"{cell.protocol} {cell.test_set} top-1" + (f" on {cell.downstream}" if cell.downstream else "")
 
 
 def motion_gate(df: pd.DataFrame, cell: Cell = Cell("classifier", None, "swapped"), mean: float = MOTION_MEAN,
@@ -98,7 +99,7 @@ def motion_gate(df: pd.DataFrame, cell: Cell = Cell("classifier", None, "swapped
     values = _at(df, MOTION_RUN, cell)
     ok = None if values.empty else (_at_least(values.mean(), mean) and _at_least(values.min(), each_seed))
     return {"gate": gate, "name": name, "kind": "threshold", "status": _status(ok), "test_set": cell.test_set,
-            "rule": f"{MOTION_RUN} {_where(cell)} top-1 mean >= {mean:.0%}, every seed >= {each_seed:.0%}",
+            "rule": f"{MOTION_RUN} {_where(cell)}: mean >= {mean:.0%}, every seed >= {each_seed:.0%}",
             "swapped": _summary(values)}
 
 
@@ -120,7 +121,7 @@ def shortcut_gate(df: pd.DataFrame, moco_cell: Cell = Cell("linear", None, "swap
     gap = motion.mean() - moco.mean() if not (moco.empty or motion.empty) else math.nan
     ok = None if math.isnan(gap) else _at_least(gap, SHORTCUT_GAP)
     return {"gate": "c", "name": "MoCo takes the shortcut", "kind": "gap", "status": _status(ok),
-            "rule": f"{MOCO_RUN} {_where(moco_cell)} top-1 at least {SHORTCUT_GAP * 100:.0f} pp below gate (a)'s mean",
+            "rule": f"{MOCO_RUN} {_where(moco_cell)} at least {SHORTCUT_GAP * 100:.0f} pp below gate (a)'s mean",
             "moco_swapped": _summary(moco), "gap_pp": gap * 100}
 
 
@@ -131,7 +132,7 @@ def static_gate(df: pd.DataFrame, cell: Cell, chance: float) -> dict[str, Any]:
     ok = None if values.empty else _at_least(ceiling, values.mean())
     return {"gate": "b", "name": "a static frame is near chance", "kind": "threshold", "status": _status(ok),
             "test_set": cell.test_set,
-            "rule": f"{SCENE_RUN} {_where(cell)} top-1 mean <= chance + {STATIC_ABOVE_CHANCE * 100:.0f} pp "
+            "rule": f"{SCENE_RUN} {_where(cell)}: mean <= chance + {STATIC_ABOVE_CHANCE * 100:.0f} pp "
                     f"({ceiling:.1%})",
             "swapped": _summary(values)}
 
@@ -139,7 +140,7 @@ def static_gate(df: pd.DataFrame, cell: Cell, chance: float) -> dict[str, Any]:
 def paired_gate(df: pd.DataFrame, better: str, worse: str, cell: Cell, gate: str, name: str) -> dict[str, Any]:
     """`better` beats `worse` on `cell` by >= ORACLE_EFFECT: mean paired difference over seeds, paired t-test
     p < ALPHA (two-sided); fewer than two common seeds is "missing"."""
-    rule = (f"{better} beats {worse} on {_where(cell)} top-1 by >= {ORACLE_EFFECT * 100:.0f} pp "
+    rule = (f"{better} beats {worse} on {_where(cell)} by >= {ORACLE_EFFECT * 100:.0f} pp "
             f"(mean paired difference over seeds) with paired t-test p < {ALPHA}")
     gate_ = {"gate": gate, "name": name, "kind": "paired", "rule": rule, "better": better, "worse": worse,
              "test_set": cell.test_set}
