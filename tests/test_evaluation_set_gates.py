@@ -148,3 +148,18 @@ def test_the_primary_sets_gates_decide_its_claims_too_and_untestable_claims_stay
     gated = table_pages.gate_claims([_record(downstreams=["ucf101"]), _record("not testable", ["ucf101"])],
                                     calibration, "ucf101")
     assert [r["claims"][0]["verdict"] for r in gated] == [table_pages.UNDECIDABLE, "not testable"]
+
+
+def test_each_claim_names_the_sets_it_is_judged_on():
+    """A claim's `downstreams` are its reproduced cells' sets: what gate_claims reads to call it undecidable."""
+    from scenebias.tables.plan import plan_table
+    from scenebias.tables.published import load_paper_tables
+    from scenebias.tables.regenerate import claim_downstreams
+
+    cfg, tables = load_config("default"), load_paper_tables()
+    found = {tid: {c["id"]: claim_downstreams(c, plan_table(cfg, tables[tid])) for c in tables[tid]["claims"]}
+             for tid in ("be_table2", "be_figure4", "be_figure5")}
+    assert all(sets in ([], ["diving48"]) for sets in found["be_table2"].values())
+    assert ["diving48"] in found["be_table2"].values()
+    assert ["hmdb51"] in found["be_figure4"].values()  # the static-bias correlation: every reproduced cell's set
+    assert any("actor_hmdb51" in sets for sets in found["be_figure5"].values())
