@@ -163,3 +163,18 @@ def test_each_claim_names_the_sets_it_is_judged_on():
     assert ["diving48"] in found["be_table2"].values()
     assert ["hmdb51"] in found["be_figure4"].values()  # the static-bias correlation: every reproduced cell's set
     assert any("actor_hmdb51" in sets for sets in found["be_figure5"].values())
+
+
+def test_a_cell_reads_its_sets_own_test_split_not_the_swapped_copy_that_sorts_first():
+    """Records are written with sorted keys: on a fine-tuning set "swapped" comes before "test"."""
+    from scenebias.tables import regenerate as rg
+
+    record = {"downstream": "hmdb51", "test_sets": {"swapped": "hmdb51_swapped", "test": "hmdb51"},
+              "results": {"swapped": {"top1": 0.1, "per_class_acc": [0.1, 0.1], "correct": [0, 1]},
+                          "test": {"top1": 0.6, "per_class_acc": [0.5, 0.7], "correct": [1, 1]}}}
+    cell = type("Cell", (), {"metric": "top1", "table": "t", "row": "r", "column": "c"})()
+    assert rg.own_test_set(record) == "test" and rg.cell_value(record, cell, "x") == pytest.approx(60.0)
+    assert list(rg.per_class(record, "x")) == [0.5, 0.7]
+    assert list(rg.per_video_correct(record, cell)["value"]) == [1, 1]
+    primary = {"downstream": "ucf101", "test_sets": {"biased": "ucf101", "swapped": "ucf101_swapped"}}
+    assert rg.own_test_set(primary) == "biased"

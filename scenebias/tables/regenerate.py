@@ -41,10 +41,17 @@ def eval_path_in(results: str | Path) -> EvalPath:
 
 
 # ------------------------------------------------------------------------------------------ values
+def own_test_set(record: dict[str, Any]) -> str:
+    """The test set a cell reads: the one that is the downstream set's own test split (`biased` on the primary set,
+    `test` on any other), never a copy (scene-swapped, static) that sorts before it."""
+    sets = record["test_sets"]
+    return next((name for name, flavour in sets.items() if flavour == record.get("downstream")), next(iter(sets)))
+
+
 def cell_value(record: dict[str, Any], cell: Cell, where: str | Path) -> float:
     """The number a cell shows, from one evaluation record: top-1, or recall@k (in the cell's variant and level)
     in percent."""
-    test_set = next(iter(record["test_sets"]))
+    test_set = own_test_set(record)
     results = record["results"]
     try:
         if cell.metric == "top1":
@@ -58,7 +65,7 @@ def cell_value(record: dict[str, Any], cell: Cell, where: str | Path) -> float:
 
 
 def per_class(record: dict[str, Any], where: str | Path) -> np.ndarray:
-    test_set = next(iter(record["test_sets"]))
+    test_set = own_test_set(record)
     try:
         return np.asarray(record["results"][test_set]["per_class_acc"], dtype=float)
     except KeyError:
@@ -108,7 +115,7 @@ def per_video_correct(record: dict[str, Any], cell: Cell) -> dict[str, np.ndarra
     if cell.metric != "top1":
         return {}
     results = record["results"]
-    found = {"value": results.get(next(iter(record["test_sets"])), {}), "swapped": results.get("swapped")}
+    found = {"value": results.get(own_test_set(record), {}), "swapped": results.get("swapped")}
     return {which: np.asarray(r["correct"], dtype=float) for which, r in found.items()
             if isinstance(r, dict) and "correct" in r}
 
