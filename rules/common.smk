@@ -9,6 +9,7 @@ from scenebias.plugins import get_method as _get_method
 from scenebias.data.manifest import manifest_options as _manifest_options
 from scenebias.data.sources import is_generated as _is_generated, primary_ground_truth as _primary_ground_truth
 from scenebias.stages import dataset_manifests as _dataset_manifests, manifest_path as _manifest_path
+from scenebias.stages import evaluation_set_copies as _evaluation_set_copies
 from scenebias.stages import static_twin_for as _static_twin_for, test_sets_for as _test_sets_for
 from scenebias.provenance import SPEED_ONLY_KEYS, stable_hash
 from scenebias.tables.plan import selected_tables as _selected_tables, table_evaluations as _table_evaluations
@@ -36,7 +37,7 @@ TABLES = _selected_tables(config)
 TABLE_EVALS = {t: _table_evaluations(config, t) for t in TABLES}  # table -> [(run, downstream, protocol)]
 EVALUATION_SETS = config["data"]["evaluation_sets"]  # fine-tuning sets beside the primary, with gates of their own
 FLAVOURS = sorted({DOWNSTREAM, *REAL_ROOTS, *(d for evals in TABLE_EVALS.values() for _, d, _ in evals),
-                   *(f for spec in EVALUATION_SETS.values() for k, f in spec.items() if k != "gates")})
+                   *_evaluation_set_copies(config)})
 # Generated ground truth (actor masks, swapped copies) for the primary sets: mask quality and the gates need it
 GROUND_TRUTH = _primary_ground_truth(config)
 # Whether any flavour the config reads is generated: on real roots alone, nothing is generated
@@ -123,8 +124,7 @@ def calibration_keys():
     from scenebias.analysis.calibration import GATE_EVALUATIONS, set_gate_evaluations
 
     keys = [(run, DOWNSTREAM, protocol) for run, protocol in GATE_EVALUATIONS]
-    keys += [key for name, spec in EVALUATION_SETS.items() if spec["gates"] == "order" or "unbiased" in spec
-             for key in set_gate_evaluations(name, spec)]
+    keys += [key for name, spec in EVALUATION_SETS.items() for key in set_gate_evaluations(name, spec)]
     return sorted({(run, d, p) for run, d, p in keys if run in RUNS})
 
 

@@ -102,7 +102,7 @@ def dataset_manifests(cfg: dict[str, Any]) -> dict[str, Path]:
     d = cfg["data"]
     used = {d["pretrain_flavour"], d["downstream_flavour"], *d["test_sets"].values(),
             *(spec.get("flavour") for spec in cfg.get("runs", {}).values()), *table_downstreams(cfg),
-            *(f for spec in (d.get("evaluation_sets") or {}).values() for k, f in spec.items() if k != "gates")}
+            *evaluation_set_copies(cfg)}
     if d.get("static_counterpart"):
         used.add(d["static_counterpart"])
     return {f: manifest_path(cfg, f) for f in sorted(u for u in used if u)}
@@ -273,6 +273,11 @@ def test_sets_for(cfg: dict[str, Any], downstream: str) -> dict[str, str]:
     if spec.get("swapped"):
         sets["swapped"] = spec["swapped"]  # the set's scene-swapped copy, for its own and its unbiased copy's models
     return sets
+
+
+def evaluation_set_copies(cfg: dict[str, Any]) -> set[str]:
+    """Every generated copy (scene-swapped, static, unbiased) of the evaluation sets (`data.evaluation_sets`)."""
+    return {f for spec in (cfg["data"].get("evaluation_sets") or {}).values() for k, f in spec.items() if k != "gates"}
 
 
 def static_twin_for(cfg: dict[str, Any], downstream: str) -> str | None:

@@ -42,7 +42,6 @@ ORACLE_EFFECT, ALPHA, POWER = 0.10, 0.05, 0.8
 SET_SCENE_BIASED = 0.60  # a "scene" set spreads its per-class bias (BE Figure 4 needs it): the scene alone wins less
 ORDER_MEAN, ORDER_EACH_SEED = 0.75, 0.65  # well above the 50% that both stages without their order allow
 STATIC_ABOVE_CHANCE = 0.10
-GATE_FAMILIES = ("scene", "order")
 
 STATUSES = ("pass", "fail", "missing", "not available")
 
@@ -190,7 +189,9 @@ def minimum_detectable(df: pd.DataFrame, protocol: str = "linear", test_set: str
 
 def set_gate_evaluations(name: str, spec: dict[str, Any]) -> list[tuple[str, str, str]]:
     """(run, downstream, protocol) of every evaluation the gates of the set `name` (a data.evaluation_sets entry)
-    read: fine-tuning, like the set's own claims."""
+    read: fine-tuning, like the set's own claims. A scene set without its generated copies has none."""
+    if spec["gates"] == "scene" and not (spec.get("swapped") and spec.get("unbiased")):
+        return []
     if spec["gates"] == "scene":
         return [(MOTION_RUN, spec["unbiased"], "finetune"), (SCENE_RUN, name, "finetune"),
                 (MOCO_RUN, name, "finetune"), (ORACLE_RUN, name, "finetune")]
