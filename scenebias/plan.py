@@ -13,7 +13,7 @@ import os
 from typing import Any
 
 from .config import merge_config, parse_json, validate
-from .data.sources import check_substitutes, is_generated, primary_ground_truth
+from .data.sources import check_evaluation_sets, check_substitutes, is_generated, primary_ground_truth
 from .errors import ConfigError
 from .plugins import get_method
 from .tables.plan import expand_table_runs, table_downstreams
@@ -24,6 +24,7 @@ def plan(cfg: dict[str, Any], source: str = "config") -> dict[str, Any]:
     `skipped_runs` with the reason, and the paper tables' runs added to `runs`."""
     cfg = validate(cfg, source)
     check_substitutes(cfg, source)
+    check_evaluation_sets(cfg, source)
     cfg["data"] = real_test_sets(cfg["data"], cfg)
     cfg["runs"], cfg["skipped_runs"] = split_ground_truth_runs(cfg)
     try:

@@ -97,6 +97,15 @@ def test_a_substitute_that_names_nothing_known_is_an_error_naming_the_key():
         _paper(substitutes={"kinetics400": "k400_copy"})
 
 
+@pytest.mark.parametrize("sets, key", [
+    ({"hmdb51": {"gates": "scene", "swapped": "hmdb51_swaped"}}, r"evaluation_sets\.hmdb51\.swapped: 'hmdb51_swaped'"),
+    ({"hmdb_51": {"gates": "scene"}}, r"evaluation_sets\.hmdb_51: 'hmdb_51'"),
+])
+def test_an_evaluation_set_that_names_nothing_known_is_an_error_naming_the_key(sets, key):
+    with pytest.raises(ConfigError, match=key):
+        load_config("smoke", overrides={"data": {"evaluation_sets": sets}})
+
+
 def test_without_ground_truth_every_gate_is_not_available_not_failed():
     empty = pd.DataFrame(columns=["run", "seed", "protocol", "test_set", "metric", "value", "downstream"])
     gates = calibration_gates(empty, ground_truth=False)

@@ -232,6 +232,41 @@ def test_actor_crop_boxes_edge_cases():
     assert tiny_actor.tolist() == [[4, 4, 6, 6]]  # at least 2 px
 
 
+def test_actor_crop_smoothing_follows_the_drift_by_hand():
+    # an actor 4 px wide moving 2 px/frame to the right, then jumping back: x centres 12, 14, 16, 12
+    boxes = np.array([[10, 10, 14, 14], [12, 10, 16, 14], [14, 10, 18, 14], [10, 10, 14, 14]], dtype=np.int32)
+    assert S.actor_crop_boxes(boxes, 32, 0.0, smoothing=1).tolist() == boxes.tolist()  # follows every frame
+    # window 3 (truncated at the ends): twice-centres x 26, 28, 28, 28; the square about them holding every box
+    # reaches 8 px (frame 2: 2 x 18 - 28; frame 3: 28 - 2 x 10) -> side 8, corners floor((2c - 8) / 2)
+    crop = S.actor_crop_boxes(boxes, 32, 0.0, smoothing=3)
+    assert crop[:, 0].tolist() == [9, 10, 10, 10] and crop[:, 1].tolist() == [8, 8, 8, 8]
+    assert set((crop[:, 2] - crop[:, 0]).tolist()) == {8} and set((crop[:, 3] - crop[:, 1]).tolist()) == {8}
+    for (x0, y0, x1, y1), (bx0, by0, bx1, by1) in zip(crop, boxes):
+        assert x0 <= bx0 and y0 <= by0 and bx1 <= x1 and by1 <= y1  # every box inside its square
+    margin = S.actor_crop_boxes(boxes, 32, 0.5, smoothing=3)
+    assert set((margin[:, 2] - margin[:, 0]).tolist()) == {12}  # + 2 x 0.5 x the largest side (4)
+
+
+def test_actor_crop_smoothing_keeps_motion_in_view():
+    cfg = GeneratorConfig.tiny(actor_crop_smoothing=5)
+    plans = S.make_plans(cfg)
+    followed, smoothed = [], []
+    for p in plans["actor_hmdb51"] + plans["actor_hmdb51_unbiased"]:
+        boxes = S.boxes_from_masks(S.render(cfg, p).masks)
+        if not (boxes[:, 2] > boxes[:, 0]).all():
+            continue
+        frames, masks, extra = S.render_final(cfg, p)
+        crop = extra["crop_box"]
+        sides = crop[:, 2:] - crop[:, :2]
+        assert len(set(sides.ravel().tolist())) == 1  # one square side per video
+        assert (crop[:, :2] <= boxes[:, :2]).all() and (boxes[:, 2:] <= crop[:, 2:]).all()  # whole actor in view
+        in_crop = (boxes[:, :2] + boxes[:, 2:]) / 2 - crop[:, :2]
+        tight = S.actor_crop_boxes(boxes, cfg.resolution, cfg.actor_crop_margin)
+        followed.append(np.abs(np.diff((boxes[:, :2] + boxes[:, 2:]) / 2 - tight[:, :2], axis=0)).mean())
+        smoothed.append(np.abs(np.diff(in_crop, axis=0)).mean())
+    assert len(smoothed) > 4 and np.mean(smoothed) > 1.5 * np.mean(followed)  # the actor moves within its crop
+
+
 def test_actor_copies_are_crops_of_their_sources():
     plans = S.make_plans(TINY)
     for actor, source in (("actor_hmdb51", "hmdb51"), ("actor_hmdb51_unbiased", "hmdb51_unbiased"),
@@ -309,6 +344,7 @@ def test_diving_num_frames(tmp_path):
     ("hmdb_rho_spread", float("nan"), "not a number"),
     ("actor_crop_margin", -0.1, "below 0"), ("actor_crop_margin", "wide", "not a number"),
     ("actor_crop_margin", None, "not a number"), ("actor_crop_margin", float("inf"), "not a number"),
+    ("actor_crop_smoothing", 0, "below the minimum"), ("actor_crop_smoothing", 2.5, "not an integer"),
     ("diving_num_frames", 4, "below the minimum 8"), ("diving_num_frames", 16.0, "not an integer"),
     ("diving_num_frames", "16", "not an integer"), ("diving_num_frames", True, "not an integer"),
 ])

@@ -52,3 +52,15 @@ def check_substitutes(cfg: Mapping[str, Any], source: str) -> None:
         if flavour not in known:
             raise ConfigError(f"{source}: data.substitutes.{dataset}: {flavour!r} is neither a data.real root nor "
                               f"a generated flavour; expected one of: {', '.join(known)}")
+
+
+def check_evaluation_sets(cfg: Mapping[str, Any], source: str) -> None:
+    """Each `data.evaluation_sets` set and copy must be a real root or a generated flavour (planning keeps only the
+    generated ones, so a mistyped name would silently lose its gates); raises ConfigError naming it."""
+    known = sorted({*real_flavours(cfg), *FLAVOUR_FORMAT})
+    for name, spec in (cfg["data"].get("evaluation_sets") or {}).items():
+        named = {"": name, **{f".{key}": flavour for key, flavour in spec.items() if key != "gates"}}
+        for key, flavour in named.items():
+            if flavour not in known:
+                raise ConfigError(f"{source}: data.evaluation_sets.{name}{key}: {flavour!r} is neither a data.real "
+                                  f"root nor a generated flavour; expected one of: {', '.join(known)}")

@@ -62,9 +62,13 @@ class GeneratorConfig:
     diving_train_per_class / diving_test_per_class   Diving48-like videos per class. Default 40 / 10.
     diving_num_frames  frames per Diving48-like video (>= 8), or None: num_frames. The stage switch stays near
                        the middle of the video's own length. Default None.
-    actor_crop_margin  margin of the actor_* crops (>= 0): per video one square side = the largest per-frame
-                       actor box side x (1 + 2 x margin), each frame's square centred on that frame's actor box
-                       and clamped into the frame. Default 0.25.
+    actor_crop_margin  margin of the actor_* crops (>= 0): per video one square side, holding every frame's actor
+                       box about the crop's track plus the largest box side x margin on each side, each frame's
+                       square clamped into the frame. Default 0.25.
+    actor_crop_smoothing
+                       frames (>= 1) of the centred moving average of the actor's box centre that the actor_*
+                       crops follow: 1 follows every frame (the actor's own trajectory leaves the crop); more
+                       follows its drift, keeping faster motion in view. Default 1.
     flavours           which flavours to generate (see FLAVOURS). Default all.
     """
 
@@ -98,6 +102,7 @@ class GeneratorConfig:
     diving_test_per_class: int = 10
     diving_num_frames: int | None = None
     actor_crop_margin: float = 0.25
+    actor_crop_smoothing: int = 1
     flavours: list[str] = field(default_factory=lambda: list(FLAVOURS))
 
     # ------------------------------------------------------------------ construction
@@ -212,6 +217,7 @@ class GeneratorConfig:
         int_at_least("diving_train_per_class", 1)
         int_at_least("diving_test_per_class", 1)
         num_in("actor_crop_margin", 0.0, None)
+        int_at_least("actor_crop_smoothing", 1)
         fl = self.flavours
         if not isinstance(fl, (list, tuple)) or not fl or not all(isinstance(x, str) for x in fl):
             raise bad("flavours", f"{fl!r} is not a non-empty list of flavour names")

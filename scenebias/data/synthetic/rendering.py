@@ -175,11 +175,15 @@ def boxes_from_masks(masks: np.ndarray) -> np.ndarray:
     return out
 
 
-def _crop_side(boxes: np.ndarray, size: int, margin: float) -> int:
-    """The largest box side x (1 + 2 margin), rounded up, in [2, size]."""
-    largest = int(np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]).max())
-    side = math.ceil(round(largest * (1 + 2 * margin), 6))  # round first: 10 * 1.2 must not become 13
-    return min(max(side, 2), size)
+def _smoothed(values: np.ndarray, window: int) -> np.ndarray:
+    """(T, k) -> (T, k): centred moving average over `window` frames, truncated at the video's ends."""
+    if window <= 1:
+        return values.astype(np.float64)
+    half = window // 2
+    csum = np.concatenate([np.zeros((1, values.shape[1])), np.cumsum(values, axis=0, dtype=np.float64)])
+    t = np.arange(len(values))
+    lo, hi = np.maximum(t - half, 0), np.minimum(t + (window - 1 - half) + 1, len(values))
+    return (csum[hi] - csum[lo]) / (hi - lo)[:, None]
 
 
 def _nearest_frames(has: np.ndarray) -> np.ndarray:
@@ -189,21 +193,29 @@ def _nearest_frames(has: np.ndarray) -> np.ndarray:
     return valid[np.argmin(gap, axis=1)]
 
 
-def actor_crop_boxes(boxes: np.ndarray, size: int, margin: float) -> np.ndarray:
+def actor_crop_boxes(boxes: np.ndarray, size: int, margin: float, smoothing: int = 1) -> np.ndarray:
     """(T, 4) per-frame actor boxes -> (T, 4) int32 square crop boxes x0, y0, x1, y1 (x1/y1 exclusive).
 
-    One side for the whole video (so the actor keeps its size across frames): the largest per-frame box
-    side x (1 + 2 margin), in [2, size]. Each frame's square is centred on that frame's box and clamped
-    into the frame; a frame without an actor takes the nearest such frame's centre, and a video with no
-    actor at all gets the whole frame.
+    Each frame's square is centred on the actor's track: the centre of that frame's box, or with smoothing > 1
+    its centred moving average over `smoothing` frames, so the crop follows the actor's drift while the actor's
+    own motion about it stays in view. One side for the whole video (the actor keeps its size across frames):
+    the smallest square about the track that holds every frame's box, plus the largest box side x margin on
+    each side, in [2, size]; with smoothing 1 that is the largest box side x (1 + 2 margin). Squares are clamped
+    into the frame; a frame without an actor takes the nearest such frame's box, and a video with no actor at
+    all gets the whole frame.
     """
     has = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
     if not has.any():
         return np.tile(np.array([0, 0, size, size], dtype=np.int32), (len(boxes), 1))
-    side = _crop_side(boxes[has], size, margin)
     src = boxes[_nearest_frames(has)].astype(np.int64)
-    twice_centre = src[:, :2] + src[:, 2:]  # integer arithmetic: the same square on every platform
-    corner = np.clip((twice_centre - side) // 2, 0, size - side)
+    twice_centre = src[:, :2] + src[:, 2:]  # integer while unsmoothed: the same square on every platform
+    if smoothing > 1:
+        twice_centre = _smoothed(twice_centre, smoothing)
+    reach = np.abs(2 * src - np.concatenate([twice_centre, twice_centre], axis=1)).max()  # 2 x half-side held
+    largest = int(np.maximum(src[:, 2] - src[:, 0], src[:, 3] - src[:, 1]).max())
+    side = math.ceil(round(float(reach) + 2 * margin * largest, 6))  # round first: 10 * 1.2 must not become 13
+    side = min(max(side, 2), size)
+    corner = np.clip(np.floor((twice_centre - side) / 2), 0, size - side).astype(np.int64)
     return np.concatenate([corner, corner + side], axis=1).astype(np.int32)
 
 
@@ -253,7 +265,8 @@ def render_final(cfg: GeneratorConfig, plan: VideoPlan) -> tuple[np.ndarray, np.
         masks = np.repeat(masks[mid:mid + 1], T, axis=0)
         extra["source_frame"] = np.int64(mid)
     if plan.actor_crop:
-        crop_boxes = actor_crop_boxes(boxes_from_masks(masks), cfg.resolution, cfg.actor_crop_margin)
+        crop_boxes = actor_crop_boxes(boxes_from_masks(masks), cfg.resolution, cfg.actor_crop_margin,
+                                      cfg.actor_crop_smoothing)
         frames = _resize_bilinear(_crop_frames(frames, crop_boxes), cfg.resolution)
         masks = _resize_nearest(_crop_frames(masks, crop_boxes), cfg.resolution)
         extra["crop_box"] = crop_boxes
