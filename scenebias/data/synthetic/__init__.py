@@ -15,9 +15,10 @@ Flavours (each a folder under the output dir, in the official layout that `forma
   ucf101_static    the static counterpart of each swapped video: its middle frame repeated T times
   hmdb51           other (disjoint) motion classes on their own scene families, biased with hmdb_rho
                    (default: rho); HMDB51 layout, <class>_test_split1.txt with tags 1 = train, 2 = test, 0 = unused
-  actor_hmdb51     the hmdb51 videos cropped to the actor frame by frame: one square per video (the largest
-                   actor box side plus actor_crop_margin on each side), centred on each frame's actor box,
-                   clamped, resized back; same split files (mirrors Actor-HMDB51)
+  actor_hmdb51     the hmdb51 videos cropped to the actor frame by frame: one square per video (every frame's
+                   actor box about the crop's track, plus actor_crop_margin of the largest box side on each
+                   side), centred on the actor's track (actor_crop_smoothing), clamped, resized back; same split
+                   files (mirrors Actor-HMDB51)
   hmdb51_unbiased  same classes, file names and split tags as hmdb51, its own videos, scene family drawn
                    uniformly from the K families
   hmdb51_swapped   every hmdb51 TEST video re-rendered on a scene family that is neither its class's own nor
