@@ -190,3 +190,26 @@ def test_report_gate_d_is_judged_only_on_generated_data(report_cfg, tmp_path, re
     else:
         assert gate["status"] == "not available"
         assert "p_value" not in gate
+
+
+def test_the_results_page_shows_the_reports_gates_claims_and_leaderboard(report_cfg, tmp_path):
+    record, diffs = _claim_record(tmp_path, load_config("default"), load_paper_tables())
+    out, page = _build(report_cfg, tmp_path, table_records=[record])
+    md = (out / "results.md").read_text()
+    calibration = json.loads((out / "calibration.json").read_text())
+    # one gates row for the primary set, each cell the HTML report's own wording of the same gate
+    row = next(line for line in md.splitlines() if line.startswith("| `ucf101` |"))
+    cells = [c.strip() for c in row.strip("|").split(" | ")]
+    assert cells[1] == f"**{calibration['overall']}**" == "**pass**"
+    for gate, cell in zip(calibration["gates"], cells[2:]):
+        assert cell == f"{gate['status']}: {build.gate_values(gate)}"
+        assert html.escape(build.gate_values(gate)) in page
+    # the claim: its verdict, effect and (Holm, m = 1) p from its per-seed differences, and the tally
+    effect, p = diffs.mean(), stats.ttest_1samp(diffs, 0.0).pvalue
+    claim = next(line for line in md.splitlines() if "`grid_beats_fame_ucf101`" in line)
+    assert f"| reproduced | {effect:+.1f} |" in claim and f"| {p:.3g} |" in claim
+    assert "On each set's own test split: 1 reproduced, 0 contradicted" in md
+    # the leaderboard, ranked by swapped top-1 as in the HTML page (first data row: the oracle)
+    board = md.split("## Leaderboard (linear probe)")[1].split("## Compute")[0].strip().splitlines()
+    assert board[0].startswith("| rank | run |") and board[2].startswith("| 1 | moco+oracle_mask (positive control) |")
+    assert f"| {_pct(RUNS['moco+oracle_mask'][2]['swapped/top1'])} |" in board[2]

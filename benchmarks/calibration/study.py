@@ -25,7 +25,7 @@ import yaml
 from scenebias.config import read_yaml
 from scenebias.errors import ConfigError
 from scenebias.io import write_json, write_text
-from scenebias.report.build import gate_values
+from scenebias.report.values import gate_values
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = Path("results/calibration-study")

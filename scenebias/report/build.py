@@ -13,7 +13,7 @@ import pandas as pd
 import yaml
 
 from .. import layout
-from ..analysis.calibration import MOCO_RUN, ORACLE_RUN, calibration_gates, gate_sets
+from ..analysis.calibration import calibration_gates, gate_sets
 from ..data.sources import NO_GROUND_TRUTH, primary_ground_truth, real_flavours
 from ..analysis.stats import format_ci, mean_ci
 from ..config import results_dir
@@ -23,15 +23,9 @@ from ..provenance import REPO_ROOT
 from ..stages import dataset_manifests, split
 from . import table_pages as paper_pages
 from .page import CSS, html_page
+from .summary import results_markdown
+from .values import gate_values, markdown_table
 from .plotting import pyplot, seaborn
-
-
-def markdown_table(frame: pd.DataFrame) -> str:
-    cols = [str(c) for c in frame.columns]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join(" --- " for _ in cols) + "|"]
-    for _, row in frame.iterrows():
-        lines.append("| " + " | ".join(str(v) for v in row.tolist()) + " |")
-    return "\n".join(lines) + "\n"
 
 
 def _save_table(frame: pd.DataFrame, out_dir: Path, name: str) -> None:
@@ -311,42 +305,6 @@ def datasets_section(cfg: dict[str, Any]) -> str:
 GATE_COLOURS = {"pass": "#d9f2d9", "fail": "#f8d0d0", "missing": "#fff1c2", "not available": "#eceff1"}
 
 
-def _pct(summary: dict[str, Any] | None) -> str:
-    return format_ci(summary["mean"], summary["ci95"]) if summary and summary.get("seeds") else "–"
-
-
-KIND_OF_GATE = {"a": "threshold", "b": "scene", "c": "gap", "d": "paired"}  # the primary's gates
-
-
-def gate_values(g: dict[str, Any]) -> str:
-    """The measured values of one gate, in words."""
-    kind = g.get("kind") or KIND_OF_GATE[g["gate"]]
-    if g["status"] == "not available" and kind != "paired":
-        return g.get("detail", "not available")
-    if kind == "threshold":
-        seeds = ", ".join(f"{100 * v:.1f}" for v in g["swapped"]["per_seed"].values()) or "–"
-        return f"{g.get('test_set', 'swapped')} top-1 {_pct(g['swapped'])}% (seeds: {seeds})"
-    if kind == "scene":
-        return f"biased {_pct(g['biased'])}%, swapped {_pct(g['swapped'])}%"
-    if kind == "gap":
-        gap = "–" if math.isnan(g["gap_pp"]) else f"{g['gap_pp']:.1f} pp"
-        return f"MoCo swapped {_pct(g['moco_swapped'])}%; below (a) by {gap}"
-    mde = "–" if math.isnan(g.get("mde_pp", math.nan)) else f"{g['mde_pp']:.1f} pp"
-    with_mde = "mde_pp" in g
-    if g["status"] == "not available":
-        return f"{g['detail']}; MDE of a paired test at this seed count {mde}" if with_mde else g["detail"]
-    effect = g.get("effect_pp", math.nan)
-    shown = "–" if math.isnan(effect) else (f"{effect:+.1f}" + ("" if math.isnan(g.get("effect_ci95_pp", math.nan))
-                                                              else f" ± {g['effect_ci95_pp']:.1f}") + " pp")
-    p = g.get("p_value", math.nan)
-    better = "oracle" if g.get("better", ORACLE_RUN) == ORACLE_RUN else g["better"]
-    worse = "MoCo" if g.get("worse", MOCO_RUN) == MOCO_RUN else g["worse"]
-    return (f"{better} {g.get('test_set', 'swapped')} {_pct(g.get('oracle_swapped'))}% vs {worse} "
-            f"{_pct(g.get('moco_swapped'))}%: "
-            f"{shown}, p {'–' if math.isnan(p) else f'{p:.3g}'} ({g.get('seeds', 0)} seeds)"
-            + (f"; MDE of a paired test at this seed count {mde}" if with_mde else ""))
-
-
 def calibration_section(calibration: dict[str, Any]) -> str:
     """The report's first screen: every gate with its rule, values and verdict; a red banner above everything
     when one fails."""
@@ -555,6 +513,7 @@ features; <b>centred</b> (FAME code: each set mean-centred before normalising) a
 so the sum exceeds the elapsed time): {total_s}.</p>
 {_html_table(compute)}
 """
+    write_text(out_dir / "results.md", results_markdown(cfg, calibration, records, board, by_stage))
     page = html_page(f"scenebias — {cfg['preset']}", body)
     write_json(out_dir / "config.json", cfg)  # the resolved config this report was built with
     index = out_dir / "index.html"
