@@ -8,9 +8,9 @@ from scenebias.plan import plan as _validate_config
 from scenebias.plugins import get_method as _get_method
 from scenebias.data.manifest import manifest_options as _manifest_options
 from scenebias.data.sources import is_generated as _is_generated, primary_ground_truth as _primary_ground_truth
-from scenebias.stages import dataset_manifests as _dataset_manifests, manifest_path as _manifest_path
-from scenebias.stages import evaluation_set_copies as _evaluation_set_copies
-from scenebias.stages import static_twin_for as _static_twin_for, test_sets_for as _test_sets_for
+from scenebias.resolve import dataset_manifests as _dataset_manifests, manifest_path as _manifest_path
+from scenebias.resolve import evaluation_set_copies as _evaluation_set_copies
+from scenebias.resolve import static_twin_for as _static_twin_for, test_sets_for as _test_sets_for
 from scenebias.provenance import SPEED_ONLY_KEYS, stable_hash
 from scenebias.tables.plan import selected_tables as _selected_tables, table_evaluations as _table_evaluations
 

@@ -165,7 +165,7 @@ def cmd_cams(args: argparse.Namespace) -> None:
 
 def cmd_manifest(args: argparse.Namespace) -> None:
     from .data.manifest import build_manifest, combine_manifests, manifest_options, real_roots
-    from .stages import dataset_manifests, manifest_path
+    from .resolve import dataset_manifests, manifest_path
 
     cfg = _config(args)
     roots = real_roots(cfg)
@@ -194,7 +194,7 @@ def cmd_manifest(args: argparse.Namespace) -> None:
 
 def cmd_frame_cache(args: argparse.Namespace) -> None:
     from .data.frame_cache import build_cache, flavour_cache_dir, frame_spec
-    from .stages import split
+    from .resolve import split
 
     cfg = _config(args)
     records = [r for subset in ("train", "test") for r in split(cfg, args.flavour, subset).records]

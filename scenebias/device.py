@@ -4,7 +4,7 @@ The rule: a function that runs a network on inputs moves the network to the inpu
 (`to_device(model, device)` on entry, `to_device(batch, device)` per batch), so no caller can leave a model
 behind while its clips move. Callers never place models for it: the device can change inside (under torchrun
 fine-tuning and pretraining run on cuda:LOCAL_RANK, not the configured "cuda"), and moving a module that is
-already there costs nothing. Model files load on the CPU (scenebias.stages.load_model).
+already there costs nothing. Model files load on the CPU (scenebias.models.files.load_model).
 """
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from typing import Mapping, TypeVar
 
 import torch
 from torch import nn
+
+from .errors import ConfigError
 
 Placed = TypeVar("Placed", bound=nn.Module | torch.Tensor | Mapping)
 
@@ -37,4 +39,15 @@ def pin_memory(device: torch.device | str) -> bool:
     return torch.device(device).type == "cuda"
 
 
-__all__ = ["to_device", "pin_memory"]
+
+def resolve_device(cfg: Mapping) -> str:
+    """The config's `device` (cpu | cuda | auto) as a device name; cuda asked for and absent is an error."""
+    wanted = cfg.get("device", "cpu")
+    if wanted == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if wanted == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device: 'cuda' requested but no CUDA device is available; use 'cpu' or 'auto'")
+    return wanted
+
+
+__all__ = ["to_device", "pin_memory", "resolve_device"]

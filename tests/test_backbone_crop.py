@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from scenebias import stages
+from scenebias import runs, stages
 from scenebias.data.formats import VideoRecord
 from scenebias.data.video import write_video
 from scenebias.errors import ConfigError
@@ -33,15 +33,15 @@ def tiny_split(tmp_path_factory):
 
 def test_the_crop_follows_the_runs_backbone_only_where_the_preset_names_it(paper_cfg):
     assert paper_cfg["clip"]["crop_size"] == 112 and paper_cfg["clip"]["crop_size_by_backbone"] == {"i3d": 224}
-    assert stages.run_backbone(paper_cfg, I3D_RUN)["name"] == "i3d"
-    assert stages.with_backbone_crop(paper_cfg, "i3d")["clip"]["crop_size"] == 224
+    assert runs.run_backbone(paper_cfg, I3D_RUN)["name"] == "i3d"
+    assert runs.with_backbone_crop(paper_cfg, "i3d")["clip"]["crop_size"] == 224
     for backbone in ("r2plus1d_18", "c3d", "r3d_18"):
-        assert stages.with_backbone_crop(paper_cfg, backbone) is paper_cfg
+        assert runs.with_backbone_crop(paper_cfg, backbone) is paper_cfg
     assert paper_cfg["clip"]["crop_size"] == 112  # the preset's own section is never written
     for preset in ("default", "smoke"):  # no key appears, so no stage hash or provenance record changes
         cfg = load_config(preset)
         assert "crop_size_by_backbone" not in cfg["clip"]
-        assert stages.with_backbone_crop(cfg, "i3d") is cfg
+        assert runs.with_backbone_crop(cfg, "i3d") is cfg
 
 
 def test_a_misspelt_backbone_is_a_config_error():

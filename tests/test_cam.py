@@ -216,7 +216,7 @@ def test_figure_writes_a_png(tmp_path):
 # ------------------------------------------------------------------------------------------- CLI
 def _model_file(cfg, path, run, method, seed):
     """An untrained model file (random init): what the command reads, without spending time training."""
-    from scenebias.stages import save_model
+    from scenebias.models.files import save_model
     from scenebias.plugins import get_method
 
     torch.manual_seed(seed)

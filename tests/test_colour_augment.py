@@ -141,7 +141,7 @@ def test_stage_order_decides_what_the_jitter_sees():
 
 
 def test_stages_are_checked_and_reach_the_augmentation_from_the_config():
-    from scenebias.stages import augment_factory
+    from scenebias.data.transforms import augment_factory
 
     with pytest.raises(ValueError, match="expected each of"):
         T.colour_augment(torch.rand(2, 3, 2, 8, 8), torch.Generator(), stages=("jitter", "blur"))

@@ -8,7 +8,7 @@ import torch
 from scenebias.cli import main
 from scenebias.errors import ConfigError, DataError, UnknownNameError
 from scenebias.models.backbones import build_backbone
-from scenebias.stages import load_model
+from scenebias.models.files import load_model
 from scenebias.plan import load_config
 
 

@@ -12,7 +12,7 @@ from scenebias.analysis.calibration import calibration_gates
 from scenebias.data.sources import is_generated, primary_ground_truth
 from scenebias.errors import ConfigError
 from scenebias.plan import load_config, plan
-from scenebias.stages import dataset_manifests
+from scenebias.resolve import dataset_manifests
 from scenebias.tables.plan import table_cells
 from scenebias.tables.published import load_paper_tables
 from scenebias.tables.render import caption_of

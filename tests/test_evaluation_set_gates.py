@@ -8,7 +8,7 @@ from scipy import stats
 from scenebias.analysis import calibration as C
 from scenebias.plan import load_config
 from scenebias.report import table_pages
-from scenebias import stages
+from scenebias import resolve
 
 HMDB = {"gates": "scene", "swapped": "hmdb51_swapped", "unbiased": "hmdb51_unbiased"}
 DIVING = {"gates": "order", "classes": 12}
@@ -108,11 +108,11 @@ def test_planning_keeps_the_sets_the_tables_read_and_their_generated_copies():
     assert cfg["data"]["evaluation_sets"] == {
         "hmdb51": {**HMDB, "static": "hmdb51_static"}, "actor_hmdb51": {"gates": "scene", "swapped": "actor_hmdb51_swapped",
                                          "unbiased": "actor_hmdb51_unbiased"}, "diving48": {"gates": "order"}}
-    assert stages.test_sets_for(cfg, "hmdb51") == {"test": "hmdb51", "swapped": "hmdb51_swapped"}
-    assert stages.test_sets_for(cfg, "hmdb51_unbiased") == {"test": "hmdb51_unbiased", "swapped": "hmdb51_swapped"}
-    assert stages.test_sets_for(cfg, "diving48") == {"test": "diving48"}
+    assert resolve.test_sets_for(cfg, "hmdb51") == {"test": "hmdb51", "swapped": "hmdb51_swapped"}
+    assert resolve.test_sets_for(cfg, "hmdb51_unbiased") == {"test": "hmdb51_unbiased", "swapped": "hmdb51_swapped"}
+    assert resolve.test_sets_for(cfg, "diving48") == {"test": "diving48"}
     # each scene-swapped set is contrasted with its own static twin, never another set's
-    assert [stages.static_twin_for(cfg, f) for f in ("ucf101", "hmdb51", "hmdb51_unbiased", "actor_hmdb51",
+    assert [resolve.static_twin_for(cfg, f) for f in ("ucf101", "hmdb51", "hmdb51_unbiased", "actor_hmdb51",
                                                      "diving48")] == ["ucf101_static", "hmdb51_static",
                                                                       "hmdb51_static", None, None]
     assert load_config("default", overrides={"tables": ["be_table2"]})["data"]["evaluation_sets"].keys() == {
@@ -121,7 +121,7 @@ def test_planning_keeps_the_sets_the_tables_read_and_their_generated_copies():
 
 def test_a_real_root_has_no_evaluation_set_gates(tmp_path):
     cfg = load_config("default", overrides={"data": {"real": {"hmdb51": {"root": str(tmp_path), "format": "hmdb51"}}}})
-    assert "hmdb51" not in cfg["data"]["evaluation_sets"] and stages.test_sets_for(cfg, "hmdb51") == {"test": "hmdb51"}
+    assert "hmdb51" not in cfg["data"]["evaluation_sets"] and resolve.test_sets_for(cfg, "hmdb51") == {"test": "hmdb51"}
 
 
 def _record(verdict="reproduced", downstreams=("hmdb51",), swapped="inconclusive"):

@@ -179,7 +179,7 @@ def test_the_rebuild_command_of_a_flavour_repairs_only_the_damaged_entry(tiny_da
 
     from scenebias.cli import main
     from scenebias.plan import load_config
-    from scenebias.stages import split
+    from scenebias.resolve import split
 
     cfg = load_config("smoke", [])
     cfg["paths"].update(data=str(tiny_dataset), frame_cache=str(tmp_path / "fc"))
@@ -260,7 +260,7 @@ def test_cli_builds_a_flavour_cache(tiny_dataset, tmp_path, capsys):
     assert main(["frame-cache", "--config-json", json.dumps(cfg), "--flavour", "ucf101", "--out", str(out),
                  "--workers", "1", "--quiet"]) == 0
     assert "decoded" in capsys.readouterr().out
-    from scenebias.stages import split
+    from scenebias.resolve import split
 
     paths = {r.path for s in ("train", "test") for r in split(cfg, "ucf101", s).records}
     frames = fc.CachedFrames(out)

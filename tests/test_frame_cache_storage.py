@@ -242,7 +242,7 @@ def test_clip_dataset_memory_stays_in_budget_and_items_do_not_change(videos):
 
 def test_stages_pass_the_config_frames_and_budget(tiny_dataset):
     from scenebias.plan import load_config
-    from scenebias.stages import clip_dataset, split
+    from scenebias.resolve import clip_dataset, split
 
     cfg = load_config("smoke", overrides={"paths": {"data": str(tiny_dataset)},
                                           "data": {"memory_cache_mb": 2, "frames": {"storage": "jpeg"}}})

@@ -98,7 +98,7 @@ def test_oracle_merge_pastes_each_frames_actor_onto_the_partners_actor_free_scen
 
 
 def test_oracle_is_refused_on_a_real_root_with_the_flavour_named():
-    from scenebias.stages import actor_mask_source
+    from scenebias.resolve import actor_mask_source
 
     cfg = {"data": {"real": {"ucf101": {"root": "/data/UCF101", "format": "ucf101"}}}, "paths": {"data": "x"},
            "preset": "p"}
@@ -107,7 +107,7 @@ def test_oracle_is_refused_on_a_real_root_with_the_flavour_named():
 
 
 def test_supervised_rows_train_with_the_finetune_augmentation():
-    from scenebias.stages import augment_factory
+    from scenebias.data.transforms import augment_factory
 
     registry = load_methods()
     assert registry.get("supervised").objective.augmentation == "finetune"
@@ -139,7 +139,7 @@ def test_blur_sigma_scales_with_the_crop():
 
 
 def test_the_presets_colour_settings_reach_the_contrastive_augmentation():
-    from scenebias.stages import augment_factory
+    from scenebias.data.transforms import augment_factory
     from scenebias.train.loop import TrainConfig
 
     x = torch.rand(8, 3, 4, 16, 16, generator=torch.Generator().manual_seed(1))
@@ -158,7 +158,8 @@ def test_the_presets_colour_settings_reach_the_contrastive_augmentation():
 def test_supervised_rows_take_the_finetune_protocols_colour_when_a_preset_sets_one():
     """The paper preset fine-tunes with FAME's grayscale + jitter; a supervised row must train with the same."""
     from scenebias.evaluate.finetune import FINETUNE_COLOUR
-    from scenebias.stages import augment_factory, augmentation_colour
+    from scenebias.data.transforms import augment_factory
+    from scenebias.stages import augmentation_colour
     from scenebias.train.loop import TrainConfig
 
     tcfg = TrainConfig.from_dict({"colour": {"p_jitter": 0.0}})
@@ -212,6 +213,7 @@ def test_a_finetune_colour_reruns_the_supervised_rows_only(tmp_path):
 def test_a_models_provenance_names_the_augmentation_it_trained_with(tiny_dataset, tmp_path, monkeypatch):
     """A supervised row's record says it trained with the fine-tuning colour; MoCo's says the contrastive stack."""
     from scenebias import stages
+    from scenebias.models.files import load_model
     from scenebias.plan import load_config
 
     monkeypatch.setattr(stages, "train", lambda *args, **kwargs: [])  # the record is under test, not training
@@ -221,7 +223,7 @@ def test_a_models_provenance_names_the_augmentation_it_trained_with(tiny_dataset
 
     def recorded(run, cfg):
         meta = stages.pretrain(cfg, run, 0, tmp_path / f"{run}.pt", tmp_path / f"work-{run}", progress=False)
-        saved = stages.load_model(tmp_path / f"{run}.pt")["meta"]["provenance"]
+        saved = load_model(tmp_path / f"{run}.pt")["meta"]["provenance"]
         assert saved["augmentation"] == meta["provenance"]["augmentation"]
         return meta["provenance"]
 

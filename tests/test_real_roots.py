@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scenebias import stages
+from scenebias import resolve
 from scenebias.config import data_dir
 from scenebias.data import formats as F
 from scenebias.data import manifest as M
@@ -99,7 +99,7 @@ def _ucf_spec(ucf_root, official_splits, **extra):
 def test_ucf101_real_root_split_counts_via_config(base_cfg, ucf_root, official_splits, tmp_path):
     cfg = _cfg(base_cfg, tmp_path, {"ucf101": _ucf_spec(ucf_root, official_splits)})
     assert cfg["data"]["real"]["ucf101"]["split"] == 1 and cfg["data"]["on_missing"] == "error"
-    tr, te = stages.split(cfg, "ucf101", "train"), stages.split(cfg, "ucf101", "test")
+    tr, te = resolve.split(cfg, "ucf101", "train"), resolve.split(cfg, "ucf101", "test")
     assert (len(tr), len(te)) == (9537, 3783)
     assert tr.class_names == te.class_names and len(tr.class_names) == 101
     assert all(r.path.parent.parent == ucf_root / "UCF101" for r in tr.records + te.records)
@@ -108,16 +108,16 @@ def test_ucf101_real_root_split_counts_via_config(base_cfg, ucf_root, official_s
                               _ucf_lists(official_splits) / "trainlist01.txt"]
     # `split` reaches the reader: split 2 lists the same 13,320 videos, divided 9586 / 3734
     cfg2 = _cfg(base_cfg, tmp_path, {"ucf101": _ucf_spec(ucf_root, official_splits, split=2)})
-    assert (len(stages.split(cfg2, "ucf101", "train")), len(stages.split(cfg2, "ucf101", "test"))) == (9586, 3734)
+    assert (len(resolve.split(cfg2, "ucf101", "train")), len(resolve.split(cfg2, "ucf101", "test"))) == (9586, 3734)
     # a flavour not under data.real is still read from the generated set (here: not generated)
     with pytest.raises(DataError, match="scenebias generate") as exc:
-        stages.split(cfg, "ucf101_swapped", "test")
+        resolve.split(cfg, "ucf101_swapped", "test")
     assert str(data_dir(cfg) / "ucf101_swapped") in str(exc.value)
 
 
 def test_hmdb51_real_root_split1_counts_default_layout(base_cfg, hmdb_root, tmp_path):
     cfg = _cfg(base_cfg, tmp_path, {"hmdb51": {"root": str(hmdb_root), "format": "hmdb51"}})
-    tr, te = stages.split(cfg, "hmdb51", "train"), stages.split(cfg, "hmdb51", "test")
+    tr, te = resolve.split(cfg, "hmdb51", "train"), resolve.split(cfg, "hmdb51", "test")
     assert (len(tr), len(te)) == (3570, 1530) and len(tr.class_names) == 51
     # the 1,666 tag-0 ("unused") videos are on disk but in neither subset
     assert not {r.path for r in tr.records} & {r.path for r in te.records}
@@ -138,7 +138,7 @@ def test_skip_drops_exactly_the_missing_videos_and_lists_their_lines(base_cfg, u
     try:
         spec = {"ucf101": _ucf_spec(ucf_root, official_splits)}
         cfg = _cfg(base_cfg, tmp_path, spec, on_missing="skip")
-        tr = stages.split(cfg, "ucf101", "train")
+        tr = resolve.split(cfg, "ucf101", "train")
         assert len(tr) == 9534 and tr.listed == 9537
         kept = [ucf_root / "UCF101" / ln.split(" ")[0] for i, ln in enumerate(train_lines) if i not in victims["train"]]
         assert [r.path for r in tr.records] == kept
@@ -148,14 +148,14 @@ def test_skip_drops_exactly_the_missing_videos_and_lists_their_lines(base_cfg, u
         assert tr.skipped[0].entry == "ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi 1"  # the line as written
         assert tr.skip_summary("ucf101 train", "m.json") == (
             "ucf101 train: skipped 3 of 9537 listed videos (not found, on_missing: skip; list in m.json)")
-        te = stages.split(cfg, "ucf101", "test")
+        te = resolve.split(cfg, "ucf101", "test")
         assert len(te) == 3782 and [(s.line, s.entry) for s in te.skipped] == [(101, test_lines[100])]
 
         # the report says what was skipped, from the root's manifest
         from scenebias.data.manifest import build_manifest, real_roots
         from scenebias.report.build import datasets_section
 
-        build_manifest(real_roots(cfg)["ucf101"], stages.manifest_path(cfg, "ucf101"), checksum="size")
+        build_manifest(real_roots(cfg)["ucf101"], resolve.manifest_path(cfg, "ucf101"), checksum="size")
         section = datasets_section(cfg)
         assert "4 video(s) skipped or undecodable" in section
         assert all(p.name in section for paths in gone.values() for p in paths)
@@ -163,7 +163,7 @@ def test_skip_drops_exactly_the_missing_videos_and_lists_their_lines(base_cfg, u
         # error (the default) raises naming the split file, the first line, the count and more examples
         cfg_err = _cfg(base_cfg, tmp_path, spec)
         with pytest.raises(DataError) as exc:
-            stages.split(cfg_err, "ucf101", "train")
+            resolve.split(cfg_err, "ucf101", "train")
         msg = str(exc.value)
         assert msg.startswith(f"data.real.ucf101: {lists / 'trainlist01.txt'}:1: video {gone['train'][0]} not found")
         assert "3 of 9537 listed train videos not found" in msg and f"trainlist01.txt:4001: {gone['train'][1]}" in msg
@@ -216,7 +216,7 @@ def test_missing_root_or_wrong_layout_names_path_and_official_layout(base_cfg, t
     nope = tmp_path / "nope"
     cfg = _cfg(base_cfg, tmp_path, {"ucf101": {"root": str(nope), "format": "ucf101"}})
     with pytest.raises(DataError) as exc:
-        stages.split(cfg, "ucf101", "train")
+        resolve.split(cfg, "ucf101", "train")
     msg = str(exc.value)
     assert msg.startswith(f"data.real.ucf101: {nope}: ucf101 dataset root folder not found. UCF101 layout")
     assert "<root>/UCF101/<Class>/v_<Class>_gGG_cCC.avi" in msg and "UCF101TrainTestSplits-RecognitionTask.zip" in msg
@@ -385,16 +385,16 @@ def test_manifest_decode_probe_lists_undecodable(tmp_path):
 
 def test_full_ucf_manifest_paths_and_provenance(base_cfg, ucf_root, hmdb_root, official_splits, tmp_path):
     plain = _cfg(base_cfg, tmp_path, {})
-    assert stages.manifest_path(plain) == data_dir(plain) / "manifest.json" == stages.manifest_path(plain, "ucf101")
+    assert resolve.manifest_path(plain) == data_dir(plain) / "manifest.json" == resolve.manifest_path(plain, "ucf101")
     cfg = _cfg(base_cfg, tmp_path, {"ucf101": _ucf_spec(ucf_root, official_splits)})
     mdir = tmp_path / "manifests" / "smoke"
-    assert stages.manifest_path(cfg, "ucf101") == mdir / "ucf101.manifest.json"
-    assert stages.manifest_path(cfg, "ucf101_swapped") == data_dir(cfg) / "manifest.json"
-    assert stages.manifest_path(cfg) == mdir / "datasets.json"
+    assert resolve.manifest_path(cfg, "ucf101") == mdir / "ucf101.manifest.json"
+    assert resolve.manifest_path(cfg, "ucf101_swapped") == data_dir(cfg) / "manifest.json"
+    assert resolve.manifest_path(cfg) == mdir / "datasets.json"
     # no generated copy is tested beside the real set, no table dataset is substituted: the root is all it reads
-    assert stages.dataset_manifests(cfg) == {"ucf101": mdir / "ucf101.manifest.json"}
+    assert resolve.dataset_manifests(cfg) == {"ucf101": mdir / "ucf101.manifest.json"}
 
-    m = build_manifest(real_roots(cfg)["ucf101"], stages.manifest_path(cfg, "ucf101"))
+    m = build_manifest(real_roots(cfg)["ucf101"], resolve.manifest_path(cfg, "ucf101"))
     assert m["counts"]["files"] == 13320 and m["counts"]["missing"] == 0
     assert {s: (v["listed"], v["files"]) for s, v in m["subsets"].items()} == {"train": (9537, 9537),
                                                                              "test": (3783, 3783)}
@@ -404,19 +404,19 @@ def test_full_ucf_manifest_paths_and_provenance(base_cfg, ucf_root, hmdb_root, o
     # by choice (with real roots nothing else stands in for UCF101): both kinds feed the combined manifest
     mixed = _cfg(base_cfg, tmp_path, {"hmdb51": {"root": str(hmdb_root), "format": "hmdb51"}},
                  substitutes={"ucf101": "ucf101"})
-    used = stages.dataset_manifests(mixed)  # pretraining, downstream, test sets, static twin, tables' sets
+    used = resolve.dataset_manifests(mixed)  # pretraining, downstream, test sets, static twin, tables' sets
     assert {"ucf101", "ucf101_swapped", "ucf101_static", "hmdb51"} <= set(used)
     assert used == {f: mdir / "hmdb51.manifest.json" if f == "hmdb51" else data_dir(mixed) / "manifest.json"
                     for f in used}
-    h = build_manifest(real_roots(mixed)["hmdb51"], stages.manifest_path(mixed, "hmdb51"))
+    h = build_manifest(real_roots(mixed)["hmdb51"], resolve.manifest_path(mixed, "hmdb51"))
     data_dir(mixed).mkdir(parents=True)
     (data_dir(mixed) / "manifest.json").write_text(json.dumps({"hash": "g" * 64}))  # stands in for `generate`
-    combined = combine_manifests(used, stages.manifest_path(mixed))
+    combined = combine_manifests(used, resolve.manifest_path(mixed))
     assert combined["datasets"] == {f: {"hash": h["hash"] if f == "hmdb51" else "g" * 64} for f in used}
-    prov = provenance(cfg={}, seed=0, device="cpu", wall_time_s=0.0, manifest=stages.manifest_path(mixed))
-    assert prov["dataset_manifest_hash"] == combined["hash"] == manifest_hash(stages.manifest_path(mixed))
+    prov = provenance(cfg={}, seed=0, device="cpu", wall_time_s=0.0, manifest=resolve.manifest_path(mixed))
+    assert prov["dataset_manifest_hash"] == combined["hash"] == manifest_hash(resolve.manifest_path(mixed))
     # another real manifest (size-only) gives another combined hash
-    build_manifest(real_roots(mixed)["hmdb51"], stages.manifest_path(mixed, "hmdb51"), checksum="size")
+    build_manifest(real_roots(mixed)["hmdb51"], resolve.manifest_path(mixed, "hmdb51"), checksum="size")
     assert combine_manifests(used, tmp_path / "c2.json")["hash"] != combined["hash"]
 
 

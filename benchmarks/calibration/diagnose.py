@@ -45,7 +45,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", default=None, help="append the result line to this JSONL file")
     args = parser.parse_args(argv)
 
-    from scenebias import stages as P
+    from scenebias.data.transforms import augment_factory
+    from scenebias.resolve import clip_dataset, split
+    from scenebias.runs import run_backbone
+    from scenebias.stages import augmentation_colour
     from scenebias.plan import load_config
     from scenebias.evaluate import linear as lin
     from scenebias.models.backbones import build_backbone
@@ -56,9 +59,9 @@ def main(argv: list[str] | None = None) -> dict:
     torch.set_num_threads(cfg.get("threads", 1))
     torch.manual_seed(args.seed)
     flavour = args.flavour or cfg["data"]["pretrain_flavour"]
-    records = P.split(cfg, flavour, "train").records
-    classes = len(P.split(cfg, flavour, "train").class_names)
-    backbone = P.run_backbone(cfg, "moco")
+    records = split(cfg, flavour, "train").records
+    classes = len(split(cfg, flavour, "train").class_names)
+    backbone = run_backbone(cfg, "moco")
     objective = get_method(args.method).build(build_backbone(backbone["name"], **backbone["options"]), classes,
                                               {"queue_size": 256, **json.loads(args.options)}
                                               if "queue_size" in get_method(args.method).defaults
@@ -71,18 +74,18 @@ def main(argv: list[str] | None = None) -> dict:
     train_cfg = json.loads(json.dumps(cfg))
     if args.crop_scale:
         train_cfg["clip"]["crop_scale"] = list(args.crop_scale)
-    dataset = P.clip_dataset(train_cfg, records, objective.dataset_mode, args.seed, flavour=flavour,
+    dataset = clip_dataset(train_cfg, records, objective.dataset_mode, args.seed, flavour=flavour,
                              actor_masks=objective.needs_masks, static=bool(getattr(objective, "static", False)))
-    colour = P.augmentation_colour(cfg, objective.augmentation, tcfg)
+    colour = augmentation_colour(cfg, objective.augmentation, tcfg)
     if args.loss == "in-batch":
         objective.training_loss = _in_batch_loss(objective, args.temperature)
     t0 = time.time()
     log = train(objective, dataset, tcfg, args.work_dir or f"results/diagnose/{args.name}", args.seed,
-                lambda g: P.augment_factory(g, objective.augmentation, colour), progress=False)
+                lambda g: augment_factory(g, objective.augmentation, colour), progress=False)
     seconds = time.time() - t0
     downstream = cfg["data"]["downstream_flavour"]
-    probe_train = P.clip_dataset(cfg, P.split(cfg, downstream, "train").records, "single", args.seed, flavour=downstream)
-    tests = {name: P.clip_dataset(cfg, P.split(cfg, fl, "test").records, "test", args.seed, flavour=fl)
+    probe_train = clip_dataset(cfg, split(cfg, downstream, "train").records, "single", args.seed, flavour=downstream)
+    tests = {name: clip_dataset(cfg, split(cfg, fl, "test").records, "test", args.seed, flavour=fl)
              for name, fl in cfg["data"]["test_sets"].items()}
     probe = lin.LinearProbeConfig(epochs=100, lr=cfg["evaluate"]["linear"]["lr"], train_views=1)
     results = lin.linear_probe(objective.backbone, probe_train, tests, classes, probe, "cpu", args.seed)

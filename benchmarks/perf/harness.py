@@ -8,7 +8,7 @@ Everything measured is the suite's own code, never a copy of it:
 - view builders: `make_views(batch, generator)` of every registered method (`scenebias.plugins.load_methods`)
   and every option value it declares in `variants`, plus each boolean option flipped (e.g. the pretext
   tasks' `be_consistency`), on a random batch of the method's `dataset_mode` and `clip_len_factor`;
-- the base augmentation: `scenebias.stages.augment_factory(generator)(x)` (colour jitter, grayscale,
+- the base augmentation: `scenebias.data.transforms.augment_factory(generator)(x)` (colour jitter, grayscale,
   blur, normalisation) on one (B, C, T, H, W) batch, and its parts (`scenebias.data.transforms.apply_colour`
   with every clip jittered / greyed / blurred, `normalize`);
 - a training step: the loop's own `scenebias.train.loop.train_step` (`training_loss(batch, augment, generator)`
@@ -49,7 +49,7 @@ import torch
 
 from scenebias.errors import ConfigError, ScenebiasError, exit_status
 from scenebias.io import write_json, write_text
-from scenebias.stages import resolve_device
+from scenebias.device import resolve_device
 from scenebias.provenance import device_description, provenance
 from scenebias.train import precision as amp
 

@@ -22,7 +22,7 @@ import torch
 
 from scenebias.data.transforms import ColourParams, apply_colour, blur_kernel_size, normalize
 from scenebias.models.backbones import build_backbone
-from scenebias.stages import augment_factory
+from scenebias.data.transforms import augment_factory
 from scenebias.plugins import MethodSpec, load_methods
 from scenebias.provenance import REPO_ROOT, device_description
 from scenebias.train import precision as amp
@@ -236,7 +236,7 @@ def augmentation_cases(x: torch.Tensor) -> dict[str, tuple[Callable[[], Any], st
              "grayscale (every clip)": every_clip(x.shape[0], gray=True),
              "gaussian blur (every clip)": every_clip(x.shape[0], blur=True)}
     cases = {"base augmentation": (lambda: augment_factory(next(gens))(x),
-                                   "scenebias.stages.augment_factory(generator)(x): colour jitter / grayscale / "
+                                   "scenebias.data.transforms.augment_factory(generator)(x): colour jitter / grayscale / "
                                    "blur per clip (random, batched) + normalisation")}
     for name, params in parts.items():
         cases[name] = (lambda params=params: apply_colour(x, params, kernel),

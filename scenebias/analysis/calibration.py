@@ -235,7 +235,7 @@ def _overall(gates: list[dict[str, Any]]) -> str:
 def gate_sets(cfg: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The planned config's data.evaluation_sets; an order set with its test split's class count (its static
     gate's chance), read from the split files where the data exists (the calibration rule, the report)."""
-    from ..stages import split  # the stage runner reads datasets; the gates themselves are pure
+    from ..resolve import split  # reading datasets is resolve's; the gates themselves are pure
 
     return {name: {**spec, **({"classes": len(split(cfg, name, "test").class_names)} if spec["gates"] == "order"
                               else {})}

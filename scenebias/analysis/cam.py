@@ -55,7 +55,9 @@ from ..evaluate.protocol import kinetics_normalize
 from ..io import atomic_path
 from ..plugins import get_method
 from ..report.plotting import pyplot
-from ..stages import load_model, resolve_device, split
+from ..device import resolve_device
+from ..models.files import load_model
+from ..resolve import split
 from .mask_quality import annotation_path, clip_and_truth, select_videos, test_clip
 from .stats import mean_ci
 
@@ -223,7 +225,7 @@ def load_clips(cfg: dict[str, Any], flavour: str, indices: Sequence[int], beta: 
 
 
 def classifier_of(model: dict[str, Any]) -> nn.Module:
-    """The clips -> logits module of a loaded model file (scenebias.stages.load_model) that has a head;
+    """The clips -> logits module of a loaded model file (scenebias.models.files.load_model) that has a head;
     its backbone is `model["backbone_module"]` itself. Rebuilt as the `classifier` protocol does."""
     if model["head"] is None:
         raise ConfigError(f"Grad-CAM needs a classifier head, but a {model['method']!r} model has none "

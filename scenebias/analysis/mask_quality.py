@@ -41,7 +41,7 @@ from ..data.synthetic import load_annotation
 from ..data.synthetic.annotations import annotation_path  # noqa: F401 - re-exported for the CAM code
 from ..errors import DataError
 from ..io import atomic_path
-from ..stages import split
+from ..resolve import split
 from .stats import mean_ci
 
 BETAS = (0.3, 0.5, 0.7)

@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as nn_functional
 import torchvision.transforms.v2.functional as F
 
+from ..errors import ConfigError
+
 # Input statistics (`normalize`): Kinetics' for training and every protocol; ImageNet's where FAME's retrieval script
 # (main_retrieve.py) and BE's data transforms use them (retrieval's `input_stats: imagenet`)
 KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
@@ -329,3 +331,23 @@ def normalize(x: torch.Tensor, mean=KINETICS_MEAN, std=KINETICS_STD) -> torch.Te
 
 def denormalize(x: torch.Tensor, mean=KINETICS_MEAN, std=KINETICS_STD) -> torch.Tensor:
     return x * _stats(x, std) + _stats(x, mean)
+
+
+def augment_factory(generator: torch.Generator, augmentation: str = "contrastive",
+                    colour: dict | None = None):
+    """One step's batch augmentation for a method's declared `augmentation` (TrainObjective.augmentation):
+    "contrastive" is MoCo v2's colour stack (jitter, grayscale, blur; `colour` overrides its parameters and the
+    order of its `stages`, the preset's `pretrain.colour`) then normalisation; "finetune" is the fine-tuning
+    protocol's: its colour augmentation when `colour` is given (the preset's `evaluate.finetune.colour`, complete),
+    then normalisation (its crop and flip happen in the dataset, as for every method)."""
+
+    if augmentation == "contrastive":
+        kw = dict(colour or {})
+        if "jitter" in kw:
+            kw["jitter"] = tuple(kw["jitter"])
+        return lambda x: normalize(colour_augment(x, generator, **kw))
+    if augmentation == "finetune":
+        if colour is None:
+            return normalize
+        return lambda x: normalize(colour_augment(x, generator, **colour))
+    raise ConfigError(f"augmentation {augmentation!r}: expected 'contrastive' or 'finetune'")

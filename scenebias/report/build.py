@@ -20,7 +20,7 @@ from ..config import results_dir
 from ..data.manifest import MANIFEST_FORMAT
 from ..io import atomic_path, write_json, write_text
 from ..provenance import REPO_ROOT
-from ..stages import dataset_manifests, split
+from ..resolve import dataset_manifests, split
 from . import table_pages as paper_pages
 from .page import CSS, html_page
 from .summary import results_markdown

@@ -19,7 +19,7 @@ from ..analysis.stats import ABSENT, ALPHA, mean_ci
 from ..errors import DataError
 from ..evaluate.retrieval import result_key
 from ..io import read_json
-from ..stages import split
+from ..resolve import split
 from .plan import Cell, TablePlan
 from .published import claim_holds
 

@@ -18,7 +18,7 @@ from ..io import atomic_path, write_json, write_text
 from .. import layout
 from ..provenance import provenance
 from ..report.plotting import pyplot, seaborn
-from ..stages import manifest_path
+from ..resolve import manifest_path
 from . import regenerate as rg
 from .plan import TablePlan, plan_table, source_of
 from .published import load_paper_tables

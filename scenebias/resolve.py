@@ -1,0 +1,121 @@
+"""Dataset resolution: which flavours a config reads, where their manifests are, their splits and clips, their
+test sets and static twins, and the generator's ground truth, for generated flavours and real roots alike."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .config import data_dir
+from .data.datasets import ClipDataset
+from .data.formats import read_split
+from .data.frame_cache import dataset_frames
+from .data.manifest import RealRoot, manifest_options
+from .data.synthetic import FLAVOUR_FORMAT
+from .data.synthetic.annotations import actor_mask_source as from_annotations
+from .errors import ConfigError, DataError
+from .tables.plan import table_downstreams
+
+
+def manifest_path(cfg: dict[str, Any], flavour: str | None = None) -> Path:
+    """The dataset manifest whose hash goes into provenance.
+
+    Without real roots (`data.real` empty) this is the generated set's manifest.json, for any flavour.
+    With them: a real flavour's own manifest `<data.manifest.dir>/<flavour>.manifest.json`
+    (scenebias.data.manifest.build_manifest), a generated flavour's the generated manifest.json, and with no
+    flavour the combined `<data.manifest.dir>/datasets.json` (combine_manifests over `dataset_manifests`).
+    """
+    real = cfg["data"].get("real") or {}
+    if not real or (flavour is not None and flavour not in real):
+        return data_dir(cfg) / "manifest.json"
+
+    folder = manifest_options(cfg)["dir"]
+    return folder / "datasets.json" if flavour is None else folder / f"{flavour}.manifest.json"
+
+
+def dataset_manifests(cfg: dict[str, Any]) -> dict[str, Path]:
+    """{flavour: its manifest} for every flavour the config reads (pretraining, downstream, test sets, the
+    static counterpart, per-run flavours, the paper tables' downstream sets, the evaluation sets' copies): the
+    inputs of the combined manifest."""
+
+    d = cfg["data"]
+    used = {d["pretrain_flavour"], d["downstream_flavour"], *d["test_sets"].values(),
+            *(spec.get("flavour") for spec in cfg.get("runs", {}).values()), *table_downstreams(cfg),
+            *evaluation_set_copies(cfg)}
+    if d.get("static_counterpart"):
+        used.add(d["static_counterpart"])
+    return {f: manifest_path(cfg, f) for f in sorted(u for u in used if u)}
+
+
+def split(cfg: dict[str, Any], flavour: str, subset: str):
+    """One subset of a flavour: from its real root when `data.real` names it (with `data.on_missing`;
+    skipped videos are in the result's `.skipped`), else from the generated set."""
+
+    real = cfg["data"].get("real") or {}
+    if flavour in real:
+
+        return RealRoot.from_config(flavour, real[flavour]).read(subset, cfg["data"].get("on_missing", "error"))
+    root = data_dir(cfg) / flavour
+    if flavour not in FLAVOUR_FORMAT:
+        raise ConfigError(f"unknown dataset flavour {flavour!r}; expected one of: {', '.join(FLAVOUR_FORMAT)}"
+                          + (f", or a real root ({', '.join(real)})" if real else " (or a data.real root)"))
+    if not root.exists():
+        raise DataError(f"{root}: dataset folder not found (run `scenebias generate` or the `generate` rule)")
+    return read_split(FLAVOUR_FORMAT[flavour], root, subset)
+
+
+def clip_dataset(cfg: dict[str, Any], records, mode: str, seed: int, static: bool = False,
+                 clip_len_factor: int = 1, flavour: str | None = None, actor_masks: bool = False,
+                 shared_start: bool = False):
+    """Clips of `records`; with `data.frame_cache` on, frames come from the flavour's frame cache; with
+    `actor_masks`, pair/triple items carry each view's ground-truth actor masks (generated flavours only)."""
+
+    c = cfg["clip"]
+    return ClipDataset(records, clip_len=c["clip_len"] * clip_len_factor, stride=c["stride"], mode=mode,
+                       num_test_clips=cfg["evaluate"]["test_clips"], crop_size=c["crop_size"], static=static,
+                       seed=seed, cache=True, scale=tuple(c["crop_scale"]),
+                       **dataset_frames(cfg, flavour),
+                       actor_masks=actor_mask_source(cfg, flavour) if actor_masks else None,
+                       shared_start=shared_start)
+
+
+def actor_mask_source(cfg: dict[str, Any], flavour: str | None):
+    """The generator's ground-truth actor masks of a flavour (record -> (T, H, W) bool). Real datasets have no
+    ground truth: asking for it there is an error naming the flavour."""
+
+    if flavour is None or flavour in (cfg["data"].get("real") or {}):
+        raise ConfigError(f"ground-truth actor masks (an oracle-mask run) exist only for generated data, but the "
+                          f"pretraining flavour {flavour!r} is a real dataset root; the positive control is not "
+                          f"available there (drop the run or pretrain it on a generated flavour)")
+    return from_annotations(data_dir(cfg) / flavour)
+
+
+def test_sets_for(cfg: dict[str, Any], downstream: str) -> dict[str, str]:
+    """Test set name -> flavour for a downstream flavour: the configured sets (biased, scene-swapped, ...) for
+    `data.downstream_flavour`; for any other its own test split (named `test`) and, for an evaluation set or its
+    unbiased copy (`data.evaluation_sets`), the set's scene-swapped copy (named `swapped`)."""
+    if downstream == cfg["data"]["downstream_flavour"]:
+        return dict(cfg["data"]["test_sets"])
+    sets = {"test": downstream}
+    spec = _evaluation_set_of(cfg, downstream)
+    if spec.get("swapped"):
+        sets["swapped"] = spec["swapped"]  # the set's scene-swapped copy, for its own and its unbiased copy's models
+    return sets
+
+
+def evaluation_set_copies(cfg: dict[str, Any]) -> set[str]:
+    """Every generated copy (scene-swapped, static, unbiased) of the evaluation sets (`data.evaluation_sets`)."""
+    return {f for spec in (cfg["data"].get("evaluation_sets") or {}).values() for k, f in spec.items() if k != "gates"}
+
+
+def static_twin_for(cfg: dict[str, Any], downstream: str) -> str | None:
+    """The flavour holding the static twin of `downstream`'s scene-swapped test set (its middle frames), if any:
+    `data.static_counterpart` for the primary set, an evaluation set's `static` for the set and its unbiased copy."""
+    if downstream == cfg["data"]["downstream_flavour"]:
+        return cfg["data"].get("static_counterpart")
+    return _evaluation_set_of(cfg, downstream).get("static")
+
+
+def _evaluation_set_of(cfg: dict[str, Any], downstream: str) -> dict[str, Any]:
+    """The data.evaluation_sets entry whose set or unbiased copy `downstream` is ({} for none)."""
+    return next((spec for name, spec in (cfg["data"].get("evaluation_sets") or {}).items()
+                 if downstream in (name, spec.get("unbiased"))), {})
