@@ -41,7 +41,7 @@ import torch
 
 from scenebias.errors import ConfigError
 from scenebias.train import distributed as ddp
-from scenebias.train.loop import FAULT_ENV, TrainConfig, lr_at, step_seed
+from scenebias.train.loop import TrainConfig, lr_at, step_seed
 
 SCRIPT = textwrap.dedent("""
     import os
@@ -58,7 +58,7 @@ SCRIPT = textwrap.dedent("""
     from scenebias.evaluate.finetune import FinetuneConfig, finetune
     from scenebias.plugins import get_method
     from scenebias.train import distributed as ddp
-    from scenebias.train.loop import FAULT_ENV, TrainConfig, train
+    from scenebias.train.loop import TrainConfig, train
 
     class Pairs(Dataset):
         def __init__(self, n): self.n, self.epoch = n, 0
@@ -87,7 +87,9 @@ SCRIPT = textwrap.dedent("""
                 group_norm(child)
         return module
 
-    def run(root, scenarios):
+    def run(root, scenarios, fault=0):
+        # the test's fault injection: die like `kill -9` once `fault` steps are done (0: never)
+        after_step = (lambda step: os._exit(137) if step >= fault else None) if fault else None
         saves = []
         real_save = torch.save
         def counting_save(obj, f, *args, **kwargs):
@@ -117,7 +119,7 @@ SCRIPT = textwrap.dedent("""
             init = {k: v.clone() for k, v in objective.state_dict().items()}
             cfg = TrainConfig(epochs=int(epochs), batch_size=8, lr=0.05, checkpoint_every=1)
             log = train(objective, Pairs(int(videos)), cfg, root / name / "work", seed=0, progress=False,
-                        augment_factory=lambda g: (lambda x: x))
+                        augment_factory=lambda g: (lambda x: x), after_step=after_step)
             real_save({"state": objective.state_dict(), "init": init, "log": log, "saves": list(saves),
                        "world": ddp.world_size()}, root / name / f"rank{ddp.rank()}.pt")
 
@@ -125,9 +127,7 @@ SCRIPT = textwrap.dedent("""
         if world > 1:  # what torchrun sets for each worker: the env:// rendezvous ddp.init_from_env joins
             os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world),
                               MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-        if fault:
-            os.environ[FAULT_ENV] = fault
-        run(Path(root), scenarios)
+        run(Path(root), scenarios, int(fault or 0))
 
     def free_port():
         with socket.socket() as s:
@@ -161,7 +161,7 @@ KILL_AT = 5  # global step: mid epoch 2, after the epoch-1 checkpoint
 
 def _env() -> dict:
     env = {k: v for k, v in os.environ.items()
-           if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", FAULT_ENV)}
+           if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")}
     env["OMP_NUM_THREADS"] = "1"
     return env
 

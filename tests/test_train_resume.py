@@ -9,7 +9,7 @@ import pytest
 import torch
 
 SCRIPT = textwrap.dedent("""
-    import sys, torch
+    import os, sys, torch
     from torch.utils.data import Dataset
     from scenebias.models.backbones import build_backbone
     from scenebias.plugins import get_method
@@ -28,22 +28,20 @@ SCRIPT = textwrap.dedent("""
     torch.set_num_threads(1)
     backbone = build_backbone("tiny3d", width=4)
     method, options = sys.argv[3], {"moco": {"queue_size": 16}, "supervised": {"dropout": 0.5}}[sys.argv[3]]
+    fault = int(sys.argv[4])  # the test's fault injection: die like `kill -9` once this many steps are done
+    after_step = (lambda step: os._exit(137) if step >= fault else None) if fault else None
     objective = get_method(method).build(backbone, 3, options)
     cfg = TrainConfig(epochs=3, batch_size=8, lr=0.05, checkpoint_every=1)
     train(objective, Pairs(), cfg, sys.argv[1], seed=0, progress=False,
-          augment_factory=lambda g: (lambda x: x + 0.01 * torch.randn(x.shape, generator=g)))
+          augment_factory=lambda g: (lambda x: x + 0.01 * torch.randn(x.shape, generator=g)), after_step=after_step)
     torch.save(objective.state_dict(), sys.argv[2])
 """)
 
 
 def _run(tmp: Path, work: str, out: str, fault: int | None, method: str = "moco"):
-    env = dict(os.environ)
-    env.pop("SCENEBIAS_FAULT_AFTER_STEPS", None)
-    if fault:
-        env["SCENEBIAS_FAULT_AFTER_STEPS"] = str(fault)
     script = tmp / "train_script.py"
     script.write_text(SCRIPT)
-    return subprocess.run([sys.executable, str(script), str(tmp / work), str(tmp / out), method], env=env,
+    return subprocess.run([sys.executable, str(script), str(tmp / work), str(tmp / out), method, str(fault or 0)],
                           capture_output=True, text=True)
 
 

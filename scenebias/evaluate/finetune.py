@@ -25,6 +25,7 @@ from ..device import pin_memory, to_device
 from ..errors import ConfigError
 from ..train import distributed as ddp
 from ..train import precision as amp
+from ..train.step import optimisation_step, prepare
 from .protocol import (
     Normalize,
     _worker_init,
@@ -155,10 +156,7 @@ def finetune(
     for p in net.parameters():
         p.requires_grad_(True)
     model = to_device(FinetuneModel(net, int(feature_dim), num_classes, cfg.dropout), device)
-    precision = amp.resolve_precision(cfg.precision, device)
-    channels_last = amp.resolve_channels_last(cfg.channels_last, device)
-    if channels_last:  # before the optimiser and DDP see the parameters
-        amp.model_channels_last(model)
+    precision, channels_last = prepare(model, cfg.precision, cfg.channels_last, device)
     world, rank = ddp.world_size(), ddp.rank()
     step_model = ddp.ddp_module(model, str(device)) if world > 1 else model
     if rank > 0:  # dropout masks differ per rank; rank 0 keeps the one-process stream
@@ -194,12 +192,8 @@ def finetune(
             if channels_last:
                 x = amp.clips_channels_last(x)
             y = to_device(torch.as_tensor(batch["label"]).long().view(-1), device)
-            with amp.autocast(precision, device):  # forward + loss; backward and step outside
-                logits = step_model(x)
-                loss = F.cross_entropy(logits, y)
-            opt.zero_grad(set_to_none=True)
-            (loss * weight if weight != 1.0 else loss).backward()
-            opt.step()
+            loss, logits = optimisation_step(lambda: _cross_entropy(step_model, x, y), opt, precision, device,
+                                             loss_weight=weight)
             n_seen += y.numel()
             n_correct += int((logits.argmax(1) == y).sum())
             loss_sum += float(loss.detach()) * y.numel()
@@ -222,6 +216,12 @@ def finetune(
     if return_model:
         results["model"] = model
     return results
+
+
+def _cross_entropy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(loss, logits) of one fine-tuning batch."""
+    logits = model(x)
+    return F.cross_entropy(logits, y), logits
 
 
 def _colour_options(owner: str, colour: Mapping[str, Any]) -> dict[str, Any]:

@@ -18,7 +18,7 @@ import signal
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -31,8 +31,8 @@ from ..plugins import TrainObjective
 from ..provenance import SPEED_ONLY_KEYS, stable_hash
 from . import distributed as ddp
 from . import precision as amp
+from .step import optimisation_step, prepare
 
-FAULT_ENV = "SCENEBIAS_FAULT_AFTER_STEPS"  # test hook: die like `kill -9` after this many steps
 
 
 @dataclass
@@ -181,18 +181,13 @@ def train_step(step_loss, optimizer: torch.optim.Optimizer, batch: dict[str, Any
 
     `where` (e.g. "epoch 3 step 7"): a non-finite loss raises FloatingPointError naming it, before the backward
     pass; None checks nothing (the harness times steps on one fixed batch, which may diverge after many)."""
-    with amp.autocast(precision, device):  # forward + loss only; backward and step in fp32
-        loss, stats = step_loss(batch, augment_factory(generator), generator)
-    if where is not None and not torch.isfinite(loss):  # under torchrun this rank's failure stops the other ranks
-        raise FloatingPointError(f"loss became {loss.item()} at {where}")
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
-    return loss, stats
+    return optimisation_step(lambda: step_loss(batch, augment_factory(generator), generator), optimizer, precision,
+                             device, where)
 
 
 def train(objective: TrainObjective, dataset: Dataset, cfg: TrainConfig, work_dir: str | os.PathLike,
-          seed: int, augment_factory, device: str = "cpu", progress: bool = True) -> list[dict[str, Any]]:
+          seed: int, augment_factory, device: str = "cpu", progress: bool = True,
+          after_step: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
     """Train `objective` on `dataset`; returns the per-epoch log (also appended to work_dir/train_log.jsonl).
 
     `augment_factory(generator)` returns the batch augmentation (colour + normalisation) for one step.
@@ -201,6 +196,7 @@ def train(objective: TrainObjective, dataset: Dataset, cfg: TrainConfig, work_di
     and the optimiser step stay outside autocast.
     Under `torchrun` (WORLD_SIZE > 1) this runs data-parallel: `cfg.batch_size` is the global batch, split
     evenly over the ranks (see scenebias.train.distributed for what matches one process and what does not).
+    `after_step(global_step)` runs after every step (the tests kill a run mid-epoch with it).
     """
     device = ddp.init_from_env(device)
     rank, world = ddp.rank(), ddp.world_size()
@@ -210,10 +206,7 @@ def train(objective: TrainObjective, dataset: Dataset, cfg: TrainConfig, work_di
     work.mkdir(parents=True, exist_ok=True)
     ckpt_path, log_path = work / "checkpoint.pt", work / "train_log.jsonl"
     to_device(objective, device)
-    precision = amp.resolve_precision(cfg.precision, device)
-    channels_last = amp.resolve_channels_last(cfg.channels_last, device)
-    if channels_last:  # before the optimiser and DDP see the parameters
-        amp.model_channels_last(objective)
+    precision, channels_last = prepare(objective, cfg.precision, cfg.channels_last, device)
     if main and progress and (precision, channels_last) != ("fp32", False):
         print(f"training step: {amp.describe(precision, channels_last)} on {device}", flush=True)
     optimizer = make_optimizer(objective, cfg)
@@ -239,7 +232,6 @@ def train(objective: TrainObjective, dataset: Dataset, cfg: TrainConfig, work_di
     # Under DDP the step goes through DistributedDataParallel, whose forward arms the gradient all-reduce.
     step_loss = ddp.wrap_ddp(objective, device) if world > 1 else objective.training_loss
 
-    fault_after = int(os.environ.get(FAULT_ENV, "0") or 0)
     global_step = start_epoch * steps_per_epoch + start_step
     with _StopRequest() as stop, amp.fp32_view_builder(objective, device, enabled=precision == "bf16"):
         for epoch in range(start_epoch, cfg.epochs):
@@ -276,8 +268,8 @@ def train(objective: TrainObjective, dataset: Dataset, cfg: TrainConfig, work_di
                 seen += 1
                 global_step += 1
                 bar.set_postfix(loss=f"{values['loss']:.3f}", refresh=False)
-                if fault_after and global_step >= fault_after:
-                    os._exit(137)
+                if after_step is not None:
+                    after_step(global_step)
                 # A signal may reach the ranks at different steps; they must all stop after the same one.
                 if ddp.any_rank(stop.requested, device):
                     _save_checkpoint(ckpt_path, objective, optimizer, epoch, step + 1, running, seen, expected)
@@ -314,4 +306,4 @@ def read_log(log_path: str | os.PathLike) -> list[dict[str, Any]]:
     return [json.loads(line) for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-__all__ = ["TrainConfig", "train", "train_step", "make_optimizer", "read_log", "lr_at", "peak_lr", "FAULT_ENV"]
+__all__ = ["TrainConfig", "train", "train_step", "make_optimizer", "read_log", "lr_at", "peak_lr"]
