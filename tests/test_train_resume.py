@@ -1,5 +1,4 @@
 """The training loop resumes exactly: a run killed like `kill -9` and restarted ends with the same weights."""
-import os
 import subprocess
 import sys
 import textwrap
