@@ -14,9 +14,10 @@ report's compute table names a job by that id: scenebias.report.build.compute_ta
 """
 from __future__ import annotations
 
-# The suite's evaluation protocols, in this order: the `{protocol}` wildcard's values, `scenebias evaluate
-# --protocol`'s choices and the keys of scenebias.stages.EVALUATORS. config/schema.yaml spells the list as JSON
-# schema enums (runs.*.protocols, evaluate.protocols); tests/test_layout.py keeps them equal.
+# The suite's evaluation protocols, in this order: the `{protocol}` wildcard's values and `scenebias evaluate
+# --protocol`'s choices. Each is registered where it is defined (scenebias.evaluate.registry); config/schema.yaml
+# spells the list as JSON schema enums (runs.*.protocols, evaluate.protocols); tests/test_layout.py keeps all three
+# equal.
 PROTOCOLS = ("linear", "finetune", "retrieval", "classifier")
 
 # The runs whose class activation maps FAME Figure 4 and BE Figures 6-7 show (those the config has): the cams

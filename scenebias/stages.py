@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +15,12 @@ import torch
 
 from .device import resolve_device
 from .data.transforms import augment_factory
-from .errors import ConfigError, DataError
+from .errors import ConfigError
 from .evaluate import finetune as ft
-from .evaluate import linear as lin
 from .evaluate import protocol as proto
-from .evaluate import retrieval as ret
 from .evaluate.protocol import contrasted_accuracy
 from .evaluate.protocol import seed_everything as seed_all
+from .evaluate.registry import EvaluationInputs, protocols
 from .io import write_json
 from .layout import PROTOCOLS
 from .models.backbones import build_backbone, complexity
@@ -32,7 +30,7 @@ from .provenance import provenance
 from .resolve import clip_dataset, manifest_path, split, static_twin_for, test_sets_for
 from .runs import run_backbone, run_spec, with_backbone_crop
 from .train import distributed as ddp
-from .train.loop import TrainConfig, read_log, train
+from .train.loop import TrainConfig, train
 
 
 # ----------------------------------------------------------------------------------------------- setup
@@ -96,89 +94,6 @@ def pretrain(cfg: dict[str, Any], run: str, seed: int, out: str | os.PathLike, w
 
 
 # ------------------------------------------------------------------------------------------- evaluate
-@dataclass(frozen=True)
-class EvaluationInputs:
-    """What every protocol reads: the model and the downstream set's train split and test sets, as `evaluate`
-    prepares them."""
-    cfg: dict[str, Any]
-    run: str
-    spec: dict[str, Any]
-    seed: int
-    model: dict[str, Any]
-    device: str
-    downstream: str
-    train_split: Any
-    test_sets: dict[str, Any]
-    clip_average: Any
-
-    @property
-    def backbone(self):
-        return self.model["backbone_module"]
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.train_split.class_names)
-
-    def train_clips(self, mode: str):
-        """The downstream train split as clips: "single" (a training view) or "test" (the multi-clip gallery)."""
-        return clip_dataset(self.cfg, self.train_split.records, mode, self.seed, self.model["static"],
-                            flavour=self.downstream)
-
-
-def _linear(e: EvaluationInputs) -> dict[str, Any]:
-
-    train_set = e.train_clips("single")
-    lcfg = lin.LinearProbeConfig.from_dict(proto.with_loader_workers(e.cfg["evaluate"], "linear"))
-    return lin.linear_probe(e.backbone, train_set, e.test_sets, e.num_classes, lcfg, e.device, e.seed,
-                            clip_average=e.clip_average)
-
-
-def _finetune(e: EvaluationInputs) -> dict[str, Any]:
-
-    train_set = e.train_clips("single")
-    fcfg = ft.FinetuneConfig.from_dict(proto.with_loader_workers(e.cfg["evaluate"], "finetune"))
-    return ft.finetune(e.backbone, train_set, e.test_sets, e.num_classes, fcfg, e.device, e.seed,
-                       clip_average=e.clip_average)
-
-
-def _retrieval(e: EvaluationInputs) -> dict[str, Any]:
-
-    gallery = e.train_clips("test")
-    ecfg = e.cfg["evaluate"]
-    rcfg = ret.RetrievalConfig.from_dict({**proto.with_loader_workers(ecfg, "retrieval"),
-                                          "batch_size": ecfg["batch_size"]})
-    return ret.retrieval_levels(e.backbone, gallery, e.test_sets, rcfg, e.device)
-
-
-def _classifier(e: EvaluationInputs) -> dict[str, Any]:
-
-    model, run, spec = e.model, e.run, e.spec
-    if model["head"] is None:
-        raise ConfigError(f"runs.{run}.protocols: 'classifier' needs a method trained with labels, "
-                          f"but {model['method']!r} has no classifier head")
-    trained_on = split(e.cfg, spec["flavour"], "train").class_names
-    if list(trained_on) != list(e.train_split.class_names):
-        raise ConfigError(f"runs.{run}: the 'classifier' protocol tests on the classes it was trained on, but "
-                          f"the run trained on {spec['flavour']!r} ({len(trained_on)} classes) and the downstream "
-                          f"set {e.downstream!r} has other classes")
-    classifier = get_method(model["method"]).build(e.backbone, model["num_classes"], model["options"])
-    classifier.load_state_dict({"backbone." + k: v for k, v in model["backbone"].items()}
-                               | {"head." + k.split(".", 1)[1]: v for k, v in model["head"].items()},
-                               strict=True)
-    net = classifier.classifier()  # multi_clip_predict puts it on the device and in eval mode
-    ecfg = e.cfg["evaluate"]
-    results = {}
-    for name, ds in e.test_sets.items():
-        probs, labels = proto.multi_clip_predict(net, ds, ecfg["batch_size"], e.device, proto.loader_workers(ecfg),
-                                                 clip_average=e.clip_average)
-        results[name] = proto.classification_metrics(probs, labels, e.num_classes)
-    return results
-
-
-# protocol -> its evaluation (the keys are scenebias.layout.PROTOCOLS, in that order; tests/test_layout.py)
-EVALUATORS = {"linear": _linear, "finetune": _finetune, "retrieval": _retrieval, "classifier": _classifier}
-
-
 def evaluate(cfg: dict[str, Any], run: str, seed: int, protocol: str, model_path: str | os.PathLike,
              out: str | os.PathLike, progress: bool = True, downstream: str | None = None) -> dict[str, Any]:
 
@@ -203,11 +118,10 @@ def evaluate(cfg: dict[str, Any], run: str, seed: int, protocol: str, model_path
     ecfg = cfg["evaluate"]
     # absent from a preset means softmax (the schema fills no default: existing presets' job hashes stay put)
     clip_average = proto.resolve_clip_average(ecfg.get("clip_average", "softmax"), model["backbone_name"])
-    evaluator = EVALUATORS.get(protocol)
-    if evaluator is None:
+    if protocol not in protocols():
         raise ConfigError(f"unknown protocol {protocol!r}; expected {', '.join(PROTOCOLS[:-1])} or {PROTOCOLS[-1]}")
-    results = evaluator(EvaluationInputs(cfg, run, spec, seed, model, device, downstream, train_split, test_sets,
-                                         clip_average))
+    results = protocols().get(protocol).evaluate(EvaluationInputs(cfg, run, spec, seed, model, device, downstream,
+                                                                  train_split, test_sets, clip_average))
     _add_contrasted(results)
     record = {
         "run": run, "method": spec["method"], "role": spec["role"], "seed": seed, "protocol": protocol,

@@ -21,11 +21,12 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 from torch.utils.data import Dataset
 
-from scenebias import stages
 from scenebias.analysis.cam import activation_map, model_cams
 from scenebias.data.transforms import normalize
 from scenebias.device import pin_memory, to_device
+from scenebias.evaluate import classifier as classifier_module
 from scenebias.evaluate import finetune as finetune_module
+from scenebias.evaluate import registry
 from scenebias.evaluate import protocol
 from scenebias.evaluate.features import extract_features
 from scenebias.evaluate.finetune import FinetuneConfig, finetune
@@ -256,18 +257,18 @@ def test_to_device_places_modules_tensors_and_batches():
 
 
 # ------------------------------------------------------------------------- the evaluators of a job
-def _evaluation_inputs(evaluate: dict[str, Any], monkeypatch, device: str = "cpu") -> stages.EvaluationInputs:
+def _evaluation_inputs(evaluate: dict[str, Any], monkeypatch, device: str = "cpu") -> registry.EvaluationInputs:
     """A job's inputs as `stages.evaluate` builds them, with the fake clips above and a supervised model file's
     contents (backbone and head state, as `save_model` writes them)."""
     classes = SimpleNamespace(class_names=["a", "b", "c"], records=[])
-    monkeypatch.setattr(stages, "split", lambda cfg, flavour, subset: classes)
-    monkeypatch.setattr(stages, "clip_dataset", lambda cfg, records, mode, *a, **k: Clips(6, mode))
+    monkeypatch.setattr(classifier_module, "split", lambda cfg, flavour, subset: classes)
+    monkeypatch.setattr(registry, "clip_dataset", lambda cfg, records, mode, *a, **k: Clips(6, mode))
     objective = get_method("supervised").build(cpu_backbone(), 3, None)
     head = {k: v for k, v in objective.classifier().state_dict().items() if not k.startswith("0.")}
     model = {"backbone_module": objective.backbone, "backbone": objective.backbone.state_dict(), "head": head,
              "method": "supervised", "num_classes": 3, "options": None, "static": False}
     cfg = {"evaluate": {"batch_size": 2, **evaluate}}
-    return stages.EvaluationInputs(cfg, "supervised", {"flavour": "ucf101"}, 0, model, device, "ucf101", classes,
+    return registry.EvaluationInputs(cfg, "supervised", {"flavour": "ucf101"}, 0, model, device, "ucf101", classes,
                                    {"test": Clips(3, "test")}, "softmax")
 
 
@@ -289,18 +290,18 @@ def loader_workers(monkeypatch) -> list[tuple[int, bool]]:
 SECTIONS = {"linear": {"epochs": 1}, "finetune": {"epochs": 1, "batch_size": 3, "progress": False}, "retrieval": {}}
 
 
-@pytest.mark.parametrize("name", list(stages.EVALUATORS))
+@pytest.mark.parametrize("name", list(registry.protocols()))
 def test_every_evaluator_runs_on_the_device_with_the_configured_loader_workers(name, monkeypatch, loader_workers):
     inputs = _evaluation_inputs({"num_workers": 3, **SECTIONS}, monkeypatch, device="meta")
     with shadow_device():
-        results = stages.EVALUATORS[name](inputs)
+        results = registry.protocols().get(name).evaluate(inputs)
     assert results and loader_workers and set(loader_workers) == {(3, False)}
 
 
 def test_loader_workers_default_to_the_main_process_and_a_section_may_set_its_own(monkeypatch, loader_workers):
-    stages.EVALUATORS["retrieval"](_evaluation_inputs(SECTIONS, monkeypatch))
+    registry.protocols().get("retrieval").evaluate(_evaluation_inputs(SECTIONS, monkeypatch))
     assert {w for w, _ in loader_workers} == {0}
     loader_workers.clear()
     own = {**SECTIONS, "linear": {"epochs": 1, "num_workers": 1}}
-    stages.EVALUATORS["linear"](_evaluation_inputs({"num_workers": 3, **own}, monkeypatch))
+    registry.protocols().get("linear").evaluate(_evaluation_inputs({"num_workers": 3, **own}, monkeypatch))
     assert {w for w, _ in loader_workers} == {1}

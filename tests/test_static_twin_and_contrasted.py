@@ -19,6 +19,7 @@ import pytest
 from scipy import stats
 
 from scenebias import stages
+from scenebias.evaluate.registry import protocols
 from scenebias.analysis.aggregate import aggregate, rows_of
 from scenebias.plan import load_config
 from scenebias.report.build import accuracy_table
@@ -64,7 +65,7 @@ def fake_evaluation(monkeypatch):
     monkeypatch.setattr(stages, "split", fake_split)
     monkeypatch.setattr(stages, "clip_dataset", fake_clip_dataset)
     monkeypatch.setattr(stages, "provenance", lambda **kw: {"wall_time_s": 1.0})
-    monkeypatch.setitem(stages.EVALUATORS, "linear", fake_probe)
+    monkeypatch.setattr(protocols().get("linear"), "evaluate", fake_probe)
     return built
 
 

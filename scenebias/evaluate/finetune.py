@@ -42,7 +42,9 @@ from .protocol import (
     multi_clip_predict,
     seed_everything,
     seeded_generator,
+    with_loader_workers,
 )
+from .registry import EvaluationInputs, register_protocol
 
 RESERVED = ("train_top1", "train_loss")
 
@@ -288,3 +290,11 @@ def _predict(model: nn.Module, test_set: Dataset, num_classes: int, cfg: Finetun
             if mine else (np.zeros((0, num_classes)), np.zeros(0, dtype=np.int64)))
     gathered = ddp.all_gather_objects(part)
     return np.concatenate([p for p, _ in gathered]), np.concatenate([y for _, y in gathered])
+
+
+@register_protocol("finetune", config=FinetuneConfig)
+def evaluate_finetune(e: EvaluationInputs) -> dict[str, Any]:
+    """Fine-tuning on the downstream train split's training views, tested on every test set."""
+    cfg = FinetuneConfig.from_dict(with_loader_workers(e.cfg["evaluate"], "finetune"))
+    return finetune(e.backbone, e.train_clips("single"), e.test_sets, e.num_classes, cfg, e.device, e.seed,
+                    clip_average=e.clip_average)

@@ -36,7 +36,9 @@ from .protocol import (
     milestone_epochs,
     seed_everything,
     seeded_generator,
+    with_loader_workers,
 )
+from .registry import EvaluationInputs, register_protocol
 
 RESERVED = ("train_top1",)
 VIEWS = ("cached", "per_epoch")
@@ -190,3 +192,11 @@ def _train_head(
             opt.step()
         sched.step()
     return head, x, y
+
+
+@register_protocol("linear", config=LinearProbeConfig)
+def evaluate_linear(e: EvaluationInputs) -> dict[str, Any]:
+    """The linear probe on the downstream train split's training views, tested on every test set."""
+    cfg = LinearProbeConfig.from_dict(with_loader_workers(e.cfg["evaluate"], "linear"))
+    return linear_probe(e.backbone, e.train_clips("single"), e.test_sets, e.num_classes, cfg, e.device, e.seed,
+                        clip_average=e.clip_average)

@@ -28,7 +28,9 @@ from torch.utils.data import Dataset
 
 from ..errors import ConfigError, DataError
 from .features import POOLINGS, extract_features
-from .protocol import INPUT_STATS, Normalize, check_positive, config_from_dict, kinetics_normalize
+from .protocol import (INPUT_STATS, Normalize, check_positive, config_from_dict, kinetics_normalize,
+                       with_loader_workers)
+from .registry import EvaluationInputs, register_protocol
 
 DEFAULT_KS = (1, 5, 10, 20, 50)
 VARIANTS = ("centred", "plain")
@@ -199,3 +201,11 @@ def retrieval_levels(
                             pooling=cfg.clip_level_pooling if level == "clip" else "avg")
         out.update({result_key(variant, level): r for variant, r in results.items()})
     return out
+
+
+@register_protocol("retrieval", config=RetrievalConfig)
+def evaluate_retrieval(e: EvaluationInputs) -> dict[str, Any]:
+    """Retrieval: the downstream train split (multi-clip) is the gallery, every test set's videos the queries."""
+    ecfg = e.cfg["evaluate"]
+    cfg = RetrievalConfig.from_dict({**with_loader_workers(ecfg, "retrieval"), "batch_size": ecfg["batch_size"]})
+    return retrieval_levels(e.backbone, e.train_clips("test"), e.test_sets, cfg, e.device)
