@@ -1,4 +1,4 @@
-"""A small name -> factory registry with helpful errors, used for backbones and methods."""
+"""A small name -> factory registry with helpful errors: backbones, methods, protocols and split formats."""
 from __future__ import annotations
 
 from typing import Callable, Generic, Iterator, TypeVar
@@ -32,6 +32,10 @@ class Registry(Generic[T]):
 
     def names(self) -> list[str]:
         return sorted(self._entries)
+
+    def registered(self) -> list[str]:
+        """The names in the order they were registered."""
+        return list(self._entries)
 
     def __contains__(self, name: object) -> bool:
         return name in self._entries

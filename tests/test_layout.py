@@ -120,3 +120,14 @@ def test_every_job_that_runs_scenebias_declares_the_managed_environment(smoke_wo
             text = smk.read_text(encoding="utf-8")
             shells = text.count('"scenebias ')  # rules whose shell runs the suite (not a plain `echo ... exit 1`)
             assert shells == text.count("conda:") == text.count("SCENEBIAS_ENV"), smk.name
+
+
+def test_the_schema_spells_the_registered_split_formats():
+    """A data.real root's `format` enum in config/schema.yaml is the registered split formats, in their order
+    (scenebias.data.formats: each format module registers its reader)."""
+    from scenebias.data.formats import FORMATS, SPLIT_FORMATS
+
+    schema = yaml.safe_load((REPO / "config" / "schema.yaml").read_text(encoding="utf-8"))
+    real = schema["properties"]["data"]["properties"]["real"]["additionalProperties"]
+    assert tuple(real["properties"]["format"]["enum"]) == FORMATS == tuple(SPLIT_FORMATS.registered())
+    assert sorted(FORMATS) == SPLIT_FORMATS.names() == ["diving48", "hmdb51", "kinetics400", "ucf101"]

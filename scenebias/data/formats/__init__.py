@@ -31,41 +31,23 @@ from __future__ import annotations
 from pathlib import Path
 
 from ...errors import ConfigError, DataError, UnknownNameError
-from .common import (FORMATS, KINETICS_VIDEO_DIRS, ON_MISSING, SUBSETS, SkippedVideo, SplitIndex, VideoRecord,
-                     _check_on_missing, _check_split, _check_subset, default_dirs)
-from .diving48 import (DIVING48_FILES, DIVING48_VOCAB, _read_diving48, diving48_class_name, read_diving48_entries,
-                       read_diving48_vocab, write_diving48_entries, write_diving48_vocab)
-from .hmdb51 import (HMDB_TAGS, _read_hmdb51, hmdb51_split_files, read_hmdb51_file, write_hmdb51_file,
-                     write_hmdb51_splits)
-from .kinetics400 import (KINETICS_CSV_NAMES, KINETICS_EXTENSIONS, KINETICS_HEADERS, KINETICS_LAYOUT,
-                          KINETICS_SPLIT_VALUES, KineticsRow, _read_kinetics400, kinetics_class_folders,
-                          kinetics_clip_name, read_kinetics_csv, read_kinetics_label_map)
-from .ucf101 import (_read_ucf101, read_ucf101_classind, read_ucf101_list, ucf_class_order, write_ucf101_classind,
+from .common import (ON_MISSING, SPLIT_FORMATS, SUBSETS, SkippedVideo, SplitFormat, SplitIndex, VideoRecord,
+                     _check_on_missing, _check_split, _check_subset, default_dirs, format_names, register_format)
+# imported in this order, the order formats are listed in: each registers its reader (common.register_format)
+from .ucf101 import (UCF101_LAYOUT, read_ucf101_classind, read_ucf101_list, ucf_class_order, write_ucf101_classind,
                      write_ucf101_testlist, write_ucf101_trainlist)
+from .hmdb51 import (HMDB51_LAYOUT, HMDB_TAGS, hmdb51_split_files, read_hmdb51_file, write_hmdb51_file,
+                     write_hmdb51_splits)
+from .diving48 import (DIVING48_FILES, DIVING48_LAYOUT, DIVING48_VOCAB, diving48_class_name, read_diving48_entries,
+                       read_diving48_vocab, write_diving48_entries, write_diving48_vocab)
+from .kinetics400 import (KINETICS_CSV_NAMES, KINETICS_EXTENSIONS, KINETICS_HEADERS, KINETICS_LAYOUT,
+                          KINETICS_SPLIT_VALUES, KINETICS_VIDEO_DIRS, KineticsRow, kinetics_class_folders,
+                          kinetics_clip_name, read_kinetics_csv, read_kinetics_label_map)
 
-_READERS = {"ucf101": _read_ucf101, "hmdb51": _read_hmdb51, "diving48": _read_diving48,
-            "kinetics400": _read_kinetics400}
 
-# What each official download unpacks to, and where it comes from; quoted by the errors of check_layout.
-LAYOUTS = {
-    "ucf101": (
-        "UCF101 layout read by default (crcv.ucf.edu/data/UCF101.php): videos in <root>/UCF101/<Class>/"
-        "v_<Class>_gGG_cCC.avi (UCF101.rar unpacks to a folder named UCF-101: rename it to UCF101 or set "
-        "video_dir), split files in <root>/ucfTrainTestlist/ (classInd.txt, trainlist0{1,2,3}.txt, "
-        "testlist0{1,2,3}.txt, from UCF101TrainTestSplits-RecognitionTask.zip). Point split_dir / video_dir "
-        "elsewhere when yours differ."),
-    "hmdb51": (
-        "HMDB51 layout read by default (serre-lab.clps.brown.edu/resource/hmdb-a-large-human-motion-database): "
-        "videos in <root>/videos/<class>/<video>.avi (hmdb51_org.rar holds one <class>.rar per class; unpack "
-        "each into videos/<class>/), split files in <root>/testTrainMulti_7030_splits/<class>_test_split"
-        "{1,2,3}.txt (from test_train_splits.rar). Point split_dir / video_dir elsewhere when yours differ."),
-    "diving48": (
-        "Diving48 V2 layout read by default (www.svcl.ucsd.edu/projects/resound/dataset.html): videos in "
-        "<root>/rgb/<vid_name>.mp4 (Diving48_rgb.tar.gz unpacks to rgb/), and Diving48_V2_train.json, "
-        "Diving48_V2_test.json and Diving48_vocab.json in <root>. Point split_dir / video_dir elsewhere when "
-        "yours differ."),
-    "kinetics400": KINETICS_LAYOUT,
-}
+# Every registered format's official layout in words (each format module states its own).
+LAYOUTS = {name: SPLIT_FORMATS.get(name).layout for name in format_names()}
+FORMATS = format_names()
 
 
 def check_layout(fmt: str, root: Path, subset: str, video_dir: Path | None = None,
@@ -112,18 +94,16 @@ def read_split(fmt: str, root: Path, subset: str, split: int = 1, video_dir: Pat
     `skipped` instead of raising; if none of the listed videos exists that is still a DataError (the split
     files do not match the videos). Malformed split files are errors under either policy.
     """
-    if fmt not in _READERS:
+    if fmt not in SPLIT_FORMATS:
         raise UnknownNameError(f"unknown split format {fmt!r}; expected one of: {', '.join(FORMATS)}")
     _check_subset(subset)
     _check_split(split)
     _check_on_missing(on_missing)
-    if fmt == "kinetics400":
-        index = _read_kinetics400(Path(root), subset, split, video_dir, split_dir, check_files, label_map,
-                                  on_missing)
-    elif label_map is not None:
+    entry = SPLIT_FORMATS.get(fmt)
+    if label_map is not None and "label_map" not in entry.options:
         raise ConfigError(f"label_map: only the kinetics400 format takes a label map, not {fmt!r}")
-    else:
-        index = _READERS[fmt](Path(root), subset, split, video_dir, split_dir, check_files, on_missing)
+    options = {"label_map": label_map} if label_map is not None else {}
+    index = entry.read(Path(root), subset, split, video_dir, split_dir, check_files, on_missing=on_missing, **options)
     if index.skipped and not index.records:
         first = index.skipped[0]
         raise DataError(f"{first.split_file}: none of the {len(index.skipped)} listed {subset} videos was found "
@@ -133,8 +113,8 @@ def read_split(fmt: str, root: Path, subset: str, split: int = 1, video_dir: Pat
 
 
 __all__ = [
-    "FORMATS", "SUBSETS", "ON_MISSING", "HMDB_TAGS", "VideoRecord", "SkippedVideo", "SplitIndex", "default_dirs",
-    "LAYOUTS", "check_layout", "read_split",
+    "FORMATS", "SPLIT_FORMATS", "SplitFormat", "register_format", "format_names", "SUBSETS", "ON_MISSING", "HMDB_TAGS", "VideoRecord", "SkippedVideo", "SplitIndex", "default_dirs",
+    "LAYOUTS", "UCF101_LAYOUT", "HMDB51_LAYOUT", "DIVING48_LAYOUT", "check_layout", "read_split",
     "ucf_class_order", "read_ucf101_classind", "read_ucf101_list", "write_ucf101_classind", "write_ucf101_trainlist",
     "write_ucf101_testlist",
     "hmdb51_split_files", "read_hmdb51_file", "write_hmdb51_file", "write_hmdb51_splits",

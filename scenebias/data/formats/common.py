@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from ...errors import ConfigError, DataError
+from ...registry import Registry
 
-FORMATS = ("ucf101", "hmdb51", "diving48", "kinetics400")
 SUBSETS = ("train", "test")
 ON_MISSING = ("error", "skip")
 
@@ -124,24 +124,38 @@ def _check_split(split: int, allowed: Iterable[int] | None = None) -> None:
         raise ConfigError(f"split: {split!r} is not one of {sorted(allowed)}")
 
 
-# Default (video folder, split-file folder) under a root; Kinetics' video folder depends on the subset and
-# its CSVs are searched for in <root>/annotations then <root> (see _kinetics_csv_path).
-_DEFAULT_DIRS = {"ucf101": ("UCF101", "ucfTrainTestlist"), "hmdb51": ("videos", "testTrainMulti_7030_splits"),
-                 "diving48": ("rgb", "")}
-
-# The official test set has no public labels, so "test" is Kinetics' validation set (its videos in val/).
-KINETICS_VIDEO_DIRS = {"train": "train", "test": "val"}
-
-
 def default_dirs(fmt: str, root: Path, subset: str, video_dir: Path | None = None,
                  split_dir: Path | None = None) -> tuple[Path, Path | None]:
-    """(video folder, split-file folder) read for `subset`: the overrides, else the default layout under root.
-
-    The split folder is None for kinetics400 without `split_dir` (its CSVs are searched for)."""
-    root = Path(root)
-    if fmt == "kinetics400":
-        default_video, default_split = root / KINETICS_VIDEO_DIRS[subset], None
-    else:
-        default_video, default_split = root / _DEFAULT_DIRS[fmt][0], root / _DEFAULT_DIRS[fmt][1]
+    """(video folder, split-file folder) read for `subset`: the overrides, else the format's default layout under
+    root. The split folder may be None for a format whose reader searches for its files (kinetics400)."""
+    default_video, default_split = SPLIT_FORMATS.get(fmt).dirs(Path(root), subset)
     return (Path(video_dir) if video_dir is not None else default_video,
             Path(split_dir) if split_dir is not None else default_split)
+
+
+# ------------------------------------------------------------------------------------------- the registry
+@dataclass(frozen=True)
+class SplitFormat:
+    """A dataset's official split-file format, registered by the module that reads it (`register_format`)."""
+    name: str
+    read: Callable[..., "SplitIndex"]  # (root, subset, split, video_dir, split_dir, check_files, on_missing=, **options)
+    layout: str  # the official layout in words, quoted by every error about a root of this format
+    dirs: Callable[[Path, str], tuple[Path, Path | None]]  # default (video folder, split-file folder) for a subset
+    options: tuple[str, ...] = ()  # reader keywords beyond the common ones (kinetics400: label_map)
+
+
+SPLIT_FORMATS: Registry[SplitFormat] = Registry("split format")
+
+
+def register_format(name: str, layout: str, dirs: Callable[[Path, str], tuple[Path, Path | None]],
+                    options: tuple[str, ...] = ()):
+    """Decorator on a format's reader: register it as the split format `name` (the `format` of a data.real root)."""
+    def deco(read):
+        SPLIT_FORMATS.register(name)(SplitFormat(name, read, layout, dirs, tuple(options)))
+        return read
+    return deco
+
+
+def format_names() -> tuple[str, ...]:
+    """The registered formats, in registration order (scenebias.data.formats imports every built-in one)."""
+    return tuple(SPLIT_FORMATS.registered())

@@ -7,7 +7,17 @@ from typing import Sequence
 
 from ...errors import DataError
 from ...io import write_text
-from .common import SkippedVideo, SplitIndex, VideoRecord, _check_split, _settle_missing, default_dirs
+from .common import (SkippedVideo, SplitIndex, VideoRecord, _check_split, _settle_missing, default_dirs,
+                     register_format)
+
+
+# What the official download unpacks to, quoted by every error about a root of this format.
+DIVING48_LAYOUT = (
+    "Diving48 V2 layout read by default (www.svcl.ucsd.edu/projects/resound/dataset.html): videos in "
+    "<root>/rgb/<vid_name>.mp4 (Diving48_rgb.tar.gz unpacks to rgb/), and Diving48_V2_train.json, "
+    "Diving48_V2_test.json and Diving48_vocab.json in <root>. Point split_dir / video_dir elsewhere when "
+    "yours differ.")
+
 
 DIVING48_FILES = {"train": "Diving48_V2_train.json", "test": "Diving48_V2_test.json"}
 DIVING48_VOCAB = "Diving48_vocab.json"
@@ -76,6 +86,7 @@ def write_diving48_vocab(path: Path, vocab: Sequence[Sequence[str]]) -> None:
     write_text(path, json.dumps([list(v) for v in vocab], indent=2, separators=(", ", ": ")), newline="")
 
 
+@register_format("diving48", DIVING48_LAYOUT, lambda root, subset: (root / "rgb", root))
 def _read_diving48(root: Path, subset: str, split: int, video_dir: Path | None, split_dir: Path | None,
                    check_files: bool, on_missing: str = "error") -> SplitIndex:
     _check_split(split, allowed=(1,))

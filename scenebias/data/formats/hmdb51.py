@@ -8,7 +8,17 @@ from typing import Sequence
 
 from ...errors import DataError
 from ...io import write_text
-from .common import SkippedVideo, SplitIndex, VideoRecord, _read_lines, _settle_missing, _skipped_lines, default_dirs
+from .common import (SkippedVideo, SplitIndex, VideoRecord, _read_lines, _settle_missing, _skipped_lines,
+                     default_dirs, register_format)
+
+
+# What the official download unpacks to, quoted by every error about a root of this format.
+HMDB51_LAYOUT = (
+    "HMDB51 layout read by default (serre-lab.clps.brown.edu/resource/hmdb-a-large-human-motion-database): "
+    "videos in <root>/videos/<class>/<video>.avi (hmdb51_org.rar holds one <class>.rar per class; unpack "
+    "each into videos/<class>/), split files in <root>/testTrainMulti_7030_splits/<class>_test_split"
+    "{1,2,3}.txt (from test_train_splits.rar). Point split_dir / video_dir elsewhere when yours differ.")
+
 
 HMDB_TAGS = {"train": 1, "test": 2}
 _HMDB_FILE = re.compile(r"^(?P<cls>.+)_test_split(?P<split>\d+)\.txt$")
@@ -53,6 +63,7 @@ def write_hmdb51_splits(split_dir: Path, per_class: dict[str, Sequence[tuple[str
         write_hmdb51_file(split_dir / f"{cls}_test_split{split}.txt", sorted(entries))
 
 
+@register_format("hmdb51", HMDB51_LAYOUT, lambda root, subset: (root / "videos", root / "testTrainMulti_7030_splits"))
 def _read_hmdb51(root: Path, subset: str, split: int, video_dir: Path | None, split_dir: Path | None,
                  check_files: bool, on_missing: str = "error") -> SplitIndex:
     video_dir, split_dir = default_dirs("hmdb51", root, subset, video_dir, split_dir)

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Sequence
 
 from ...errors import DataError
-from .common import SkippedVideo, SplitIndex, VideoRecord, _check_split, _read_lines, _skipped_lines, default_dirs
+from .common import (SkippedVideo, SplitIndex, VideoRecord, _check_split, _read_lines, _skipped_lines, default_dirs,
+                     register_format)
 
 KINETICS_HEADERS = {  # header -> release; both official, both read
     ("label", "youtube_id", "time_start", "time_end", "split"): "2020",
@@ -22,6 +23,8 @@ KINETICS_CSV_NAMES = {"train": ("train.csv", "kinetics-400_train.csv"),
                       "test": ("validate.csv", "val.csv", "kinetics-400_val.csv")}
 # The official test set has no public labels, so "test" is the validation set, as in the papers.
 KINETICS_SPLIT_VALUES = {"train": ("train",), "test": ("validate", "val")}
+# The official test set has no public labels, so "test" is Kinetics' validation set (its videos in val/).
+KINETICS_VIDEO_DIRS = {"train": "train", "test": "val"}
 KINETICS_EXTENSIONS = (".mp4", ".mkv", ".webm")  # downloaders keep YouTube's container when not remuxing
 KINETICS_LAYOUT = (
     "Kinetics-400 layout read by default (the CVDF mirror, github.com/cvdfoundation/kinetics-dataset, "
@@ -201,6 +204,9 @@ def _kinetics_locate(csv_path: Path, rows: Sequence[KineticsRow], video_dir: Pat
     raise DataError(f"{msg}. {KINETICS_LAYOUT}")
 
 
+# Its CSVs are searched for in <root>/annotations then <root> (_kinetics_csv_path): no default split folder.
+@register_format("kinetics400", KINETICS_LAYOUT, lambda root, subset: (root / KINETICS_VIDEO_DIRS[subset], None),
+                 options=("label_map",))
 def _read_kinetics400(root: Path, subset: str, split: int, video_dir: Path | None, split_dir: Path | None,
                       check_files: bool, label_map: Path | None = None, on_missing: str = "error") -> SplitIndex:
     _check_split(split, allowed=(1,))  # Kinetics has one official train/val split

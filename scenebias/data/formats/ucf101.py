@@ -7,7 +7,17 @@ from typing import Iterable, Sequence
 
 from ...errors import DataError
 from ...io import write_text
-from .common import SplitIndex, VideoRecord, _read_lines, _settle_missing, _skipped_lines, default_dirs
+from .common import (SplitIndex, VideoRecord, _read_lines, _settle_missing, _skipped_lines, default_dirs,
+                     register_format)
+
+
+# What the official download unpacks to, quoted by every error about a root of this format.
+UCF101_LAYOUT = (
+    "UCF101 layout read by default (crcv.ucf.edu/data/UCF101.php): videos in <root>/UCF101/<Class>/"
+    "v_<Class>_gGG_cCC.avi (UCF101.rar unpacks to a folder named UCF-101: rename it to UCF101 or set "
+    "video_dir), split files in <root>/ucfTrainTestlist/ (classInd.txt, trainlist0{1,2,3}.txt, "
+    "testlist0{1,2,3}.txt, from UCF101TrainTestSplits-RecognitionTask.zip). Point split_dir / video_dir "
+    "elsewhere when yours differ.")
 
 
 def ucf_class_order(names: Iterable[str]) -> list[str]:
@@ -69,6 +79,7 @@ def write_ucf101_testlist(path: Path, entries: Sequence[str]) -> None:
     write_text(path, "".join(f"{rel}\r\n" for rel in entries), newline="")
 
 
+@register_format("ucf101", UCF101_LAYOUT, lambda root, subset: (root / "UCF101", root / "ucfTrainTestlist"))
 def _read_ucf101(root: Path, subset: str, split: int, video_dir: Path | None, split_dir: Path | None,
                  check_files: bool, on_missing: str = "error") -> SplitIndex:
     video_dir, split_dir = default_dirs("ucf101", root, subset, video_dir, split_dir)
