@@ -1,6 +1,6 @@
 """Real dataset roots (config `data.real`) and their manifests.
 
-A real root is a folder in an official layout (`scenebias.data.formats.LAYOUTS`) named in the config as
+A real root is a folder in an official layout (`scenebias.data.formats.layout_of`) named in the config as
 `data.real.<flavour>: {root, format, split, video_dir, split_dir, label_map}`; `RealRoot.read` reads one
 subset of it with the `data.on_missing` policy (error | skip).
 
@@ -31,7 +31,7 @@ from tqdm import tqdm
 from ..errors import ConfigError, DataError
 from ..io import read_json, write_json
 from ..provenance import canonical_sha256
-from .formats import FORMATS, LAYOUTS, SUBSETS, SplitIndex, check_layout, default_dirs, read_split
+from .formats import SUBSETS, SplitIndex, check_layout, default_dirs, format_names, layout_of, read_split
 
 MANIFEST_FORMAT = "scenebias-dataset-manifest/1"
 COMBINED_FORMAT = "scenebias-dataset-manifests/1"
@@ -62,9 +62,9 @@ class RealRoot:
         if unknown:  # the schema rejects these too; repeated for configs that skipped validation
             raise ConfigError(f"{where}: unknown key {unknown[0]!r}; expected keys: {', '.join(_SPEC_KEYS)}")
         if "root" not in spec or "format" not in spec:
-            raise ConfigError(f"{where}: needs `root` and `format` ({' | '.join(FORMATS)})")
-        if spec["format"] not in FORMATS:
-            raise ConfigError(f"{where}.format: {spec['format']!r} is not one of {', '.join(FORMATS)}")
+            raise ConfigError(f"{where}: needs `root` and `format` ({' | '.join(format_names())})")
+        if spec["format"] not in format_names():
+            raise ConfigError(f"{where}.format: {spec['format']!r} is not one of {', '.join(format_names())}")
         if spec.get("label_map") is not None and spec["format"] != "kinetics400":
             raise ConfigError(f"{where}.label_map: only the kinetics400 format takes a label map")
         return cls(name=name, format=spec["format"], root=Path(spec["root"]).expanduser(),
@@ -83,8 +83,8 @@ class RealRoot:
                               split_dir=self.split_dir, label_map=self.label_map, on_missing=on_missing)
         except (DataError, ConfigError) as exc:
             msg = str(exc)
-            if isinstance(exc, DataError) and LAYOUTS[self.format] not in msg:
-                msg += f". {LAYOUTS[self.format]}"
+            if isinstance(exc, DataError) and layout_of(self.format) not in msg:
+                msg += f". {layout_of(self.format)}"
             raise type(exc)(f"data.real.{self.name}: {msg}") from None
 
 

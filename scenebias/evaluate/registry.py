@@ -8,7 +8,10 @@ in one place, tests/test_layout.py. docs/extending.md walks a new protocol end t
 """
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 from ..registry import Registry
@@ -65,6 +68,8 @@ def register_protocol(name: str, config: type | None = None):
 
 
 def protocols() -> Registry[Protocol]:
-    """The registry with every built-in protocol module imported (each registers itself on import)."""
-    from . import classifier, finetune, linear, retrieval  # noqa: F401
+    """The registry with every module of this package imported: each protocol registers itself on import, so a
+    new protocol is a new module here (plus its name in layout.PROTOCOLS and config/schema.yaml)."""
+    for module in pkgutil.iter_modules([str(Path(__file__).parent)]):
+        importlib.import_module(f"{__package__}.{module.name}")
     return PROTOCOLS

@@ -14,8 +14,9 @@ from ..tables.render import format_number, interval_text, swapped_text
 from .table_pages import UNDECIDABLE, VERDICT_COLOURS, tally
 from .values import gate_values, markdown_table
 
-TEMPLATE = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
-                              keep_trailing_newline=True, undefined=jinja2.StrictUndefined).get_template("results.md.j2")
+TEMPLATES = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+                               keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
+TEMPLATE = TEMPLATES.get_template("results.md.j2")
 
 
 def _cell(text: str) -> str:

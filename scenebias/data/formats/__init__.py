@@ -45,31 +45,36 @@ from .kinetics400 import (KINETICS_CSV_NAMES, KINETICS_EXTENSIONS, KINETICS_HEAD
                           kinetics_clip_name, read_kinetics_csv, read_kinetics_label_map)
 
 
-# Every registered format's official layout in words (each format module states its own).
-LAYOUTS = {name: SPLIT_FORMATS.get(name).layout for name in format_names()}
-FORMATS = format_names()
+def layout_of(fmt: str) -> str:
+    """The official layout of a registered split format, in words (each format module states its own)."""
+    return _format(fmt).layout
+
+
+def _format(fmt: str) -> SplitFormat:
+    if fmt not in SPLIT_FORMATS:
+        raise UnknownNameError(f"unknown split format {fmt!r}; expected one of: {', '.join(format_names())}")
+    return SPLIT_FORMATS.get(fmt)
 
 
 def check_layout(fmt: str, root: Path, subset: str, video_dir: Path | None = None,
                  split_dir: Path | None = None, label_map: Path | None = None) -> None:
     """A DataError naming the path and describing the official layout when the root, the video folder, the
     split-file folder or the label map is missing. Checks folders only; the readers check the files."""
-    if fmt not in LAYOUTS:
-        raise UnknownNameError(f"unknown split format {fmt!r}; expected one of: {', '.join(FORMATS)}")
+    layout = layout_of(fmt)
     root = Path(root)
     if not root.is_dir():
-        raise DataError(f"{root}: {fmt} dataset root folder not found. {LAYOUTS[fmt]}")
+        raise DataError(f"{root}: {fmt} dataset root folder not found. {layout}")
     videos, splits = default_dirs(fmt, root, subset, video_dir, split_dir)
     if splits is not None and not splits.is_dir():
-        raise DataError(f"{splits}: {fmt} split-file folder not found. {LAYOUTS[fmt]}")
+        raise DataError(f"{splits}: {fmt} split-file folder not found. {layout}")
     if not videos.is_dir():
         hint = ""
         if fmt == "ucf101" and video_dir is None and (root / "UCF-101").is_dir():
             hint = f" ({root / 'UCF-101'} exists: set video_dir to it, or rename it to UCF101)"
-        raise DataError(f"{videos}: {fmt} video folder not found{hint}. {LAYOUTS[fmt]}")
+        raise DataError(f"{videos}: {fmt} video folder not found{hint}. {layout}")
     if label_map is not None and not Path(label_map).is_file():
         raise DataError(f"{label_map}: label map not found (kinetics-i3d's data/label_map.txt, one label per "
-                        f"line). {LAYOUTS[fmt]}")
+                        f"line). {layout}")
 
 
 def read_split(fmt: str, root: Path, subset: str, split: int = 1, video_dir: Path | None = None,
@@ -94,12 +99,10 @@ def read_split(fmt: str, root: Path, subset: str, split: int = 1, video_dir: Pat
     `skipped` instead of raising; if none of the listed videos exists that is still a DataError (the split
     files do not match the videos). Malformed split files are errors under either policy.
     """
-    if fmt not in SPLIT_FORMATS:
-        raise UnknownNameError(f"unknown split format {fmt!r}; expected one of: {', '.join(FORMATS)}")
+    entry = _format(fmt)
     _check_subset(subset)
     _check_split(split)
     _check_on_missing(on_missing)
-    entry = SPLIT_FORMATS.get(fmt)
     if label_map is not None and "label_map" not in entry.options:
         raise ConfigError(f"label_map: only the kinetics400 format takes a label map, not {fmt!r}")
     options = {"label_map": label_map} if label_map is not None else {}
@@ -108,13 +111,14 @@ def read_split(fmt: str, root: Path, subset: str, split: int = 1, video_dir: Pat
         first = index.skipped[0]
         raise DataError(f"{first.split_file}: none of the {len(index.skipped)} listed {subset} videos was found "
                         f"(the first was expected at {first.path}): the split files do not match the videos. "
-                        f"{LAYOUTS[fmt]}")
+                        f"{entry.layout}")
     return index
 
 
 __all__ = [
-    "FORMATS", "SPLIT_FORMATS", "SplitFormat", "register_format", "format_names", "SUBSETS", "ON_MISSING", "HMDB_TAGS", "VideoRecord", "SkippedVideo", "SplitIndex", "default_dirs",
-    "LAYOUTS", "UCF101_LAYOUT", "HMDB51_LAYOUT", "DIVING48_LAYOUT", "check_layout", "read_split",
+    "SPLIT_FORMATS", "SplitFormat", "register_format", "format_names", "layout_of", "SUBSETS", "ON_MISSING",
+    "HMDB_TAGS", "VideoRecord", "SkippedVideo", "SplitIndex", "default_dirs",
+    "UCF101_LAYOUT", "HMDB51_LAYOUT", "DIVING48_LAYOUT", "check_layout", "read_split",
     "ucf_class_order", "read_ucf101_classind", "read_ucf101_list", "write_ucf101_classind", "write_ucf101_trainlist",
     "write_ucf101_testlist",
     "hmdb51_split_files", "read_hmdb51_file", "write_hmdb51_file", "write_hmdb51_splits",

@@ -138,7 +138,8 @@ def default_dirs(fmt: str, root: Path, subset: str, video_dir: Path | None = Non
 class SplitFormat:
     """A dataset's official split-file format, registered by the module that reads it (`register_format`)."""
     name: str
-    read: Callable[..., "SplitIndex"]  # (root, subset, split, video_dir, split_dir, check_files, on_missing=, **options)
+    # (root, subset, split, video_dir, split_dir, check_files, on_missing=..., **options) -> SplitIndex
+    read: Callable[..., "SplitIndex"]
     layout: str  # the official layout in words, quoted by every error about a root of this format
     dirs: Callable[[Path, str], tuple[Path, Path | None]]  # default (video folder, split-file folder) for a subset
     options: tuple[str, ...] = ()  # reader keywords beyond the common ones (kinetics400: label_map)
