@@ -15,6 +15,7 @@ from scipy import stats
 
 from scenebias.analysis import stats as sstats
 from scenebias.tables import regenerate as rg
+from scenebias.tables.kinds.static_bias_correlation import class_points
 from scenebias.tables.plan import all_cells, plan_table
 
 
@@ -242,7 +243,7 @@ def _expected_relative(method=METHOD, moco=MOCO):
 def test_figure4_points_are_relative_improvements_over_moco(default_cfg, tables, tmp_path):
     cfg, table = _cfg_without_data(default_cfg, tmp_path), tables["be_figure4"]
     path_of = _figure4_records(cfg, table, tmp_path / "results")
-    points = rg.class_points(plan_table(cfg, table), path_of)
+    points = class_points(plan_table(cfg, table), path_of)
     assert len(points) == 3 * CLASSES and set(points["row"]) == {"correlation"}
     rel = _expected_relative()
     for s, seed in enumerate(cfg["seeds"]):
@@ -263,7 +264,7 @@ def test_figure4_points_are_relative_improvements_over_moco(default_cfg, tables,
 def test_figure4_correlation_is_pearson_over_seed_averaged_classes(default_cfg, tables, tmp_path):
     cfg, table = _cfg_without_data(default_cfg, tmp_path), tables["be_figure4"]
     path_of = _figure4_records(cfg, table, tmp_path / "results")
-    points = rg.class_points(plan_table(cfg, table), path_of)
+    points = class_points(plan_table(cfg, table), path_of)
     rel = _expected_relative()
     keep = [k for k in range(CLASSES) if k != 4]
     x, y = 100 * STATIC.mean(axis=0)[keep], rel.mean(axis=0)[keep]

@@ -131,3 +131,16 @@ def test_the_schema_spells_the_registered_split_formats():
     real = schema["properties"]["data"]["properties"]["real"]["additionalProperties"]
     assert tuple(real["properties"]["format"]["enum"]) == format_names() == tuple(SPLIT_FORMATS.registered())
     assert SPLIT_FORMATS.names() == ["diving48", "hmdb51", "kinetics400", "ucf101"]
+
+
+def test_every_paper_table_protocol_is_a_suite_protocol_or_a_registered_table_kind():
+    """benchmarks/paper_tables/schema.yaml's protocols: each maps to a suite protocol (scenebias.tables.plan.PROTOCOLS)
+    or names a kind of table registered in scenebias.tables.kinds; every registered kind is allowed there."""
+    from scenebias.tables.kinds import TABLE_KINDS, table_kind
+    from scenebias.tables.plan import PROTOCOLS as PAPER_PROTOCOLS
+
+    schema = yaml.safe_load((REPO / "benchmarks" / "paper_tables" / "schema.yaml").read_text(encoding="utf-8"))
+    allowed = set(schema["$defs"]["protocol"]["enum"])
+    table_kind({"protocol": "linear"})  # imports every kind module
+    assert set(TABLE_KINDS.names()) <= allowed
+    assert allowed == set(PAPER_PROTOCOLS) | set(TABLE_KINDS.names())

@@ -29,6 +29,7 @@ from typing import Any
 from ..data.sources import real_flavours, substitute, uses_real_data
 from ..errors import ConfigError
 from ..models.backbones import BACKBONES
+from .kinds import table_kind
 from .published import load_paper_tables, run_options, table_ids
 from ..plugins import load_methods
 
@@ -153,27 +154,11 @@ def retrieval_reading(cfg: dict[str, Any], table: dict[str, Any]) -> tuple[str, 
     return options.get("variant", "plain"), level
 
 
-def static_bias_cells(cfg: dict[str, Any], table: dict[str, Any]) -> list[Cell]:
-    """BE Figure 4's extra evaluations: MoCo (the reference of the relative improvement) fine-tuned like the
-    row's method, and the static-video classifier trained from scratch on the downstream set."""
-    extra = []
-    for cell in table_cells(cfg, table):
-        if not cell.reproduced:
-            continue
-        moco = resolve_run(cfg, "moco", {}, cell.pretrain_flavour, cell.backbone)
-        static = resolve_run(cfg, "supervised", {"static": True, "dropout": 0.0}, cell.downstream, cell.backbone)
-        extra.append(Cell(table["id"], cell.row, "reference", "moco", {}, cell.pretrain_flavour, cell.downstream,
-                          cell.protocol, "per_class_acc", backbone=cell.backbone, run=moco))
-        extra.append(Cell(table["id"], cell.row, "static", "supervised", {"static": True, "dropout": 0.0},
-                          cell.downstream, cell.downstream, "classifier", "per_class_acc", backbone=cell.backbone,
-                          run=static))
-    return extra
-
-
 def all_cells(cfg: dict[str, Any], table: dict[str, Any]) -> list[Cell]:
     cells = table_cells(cfg, table)
-    if table["protocol"] == "static_bias_correlation":
-        cells += static_bias_cells(cfg, table)
+    kind = table_kind(table)
+    if kind is not None and kind.extra_cells is not None:
+        cells += kind.extra_cells(cfg, table)
     return cells
 
 

@@ -20,6 +20,7 @@ from ..errors import DataError
 from ..evaluate.retrieval import result_key
 from ..io import read_json
 from ..resolve import split
+from .kinds import table_kind
 from .plan import Cell, TablePlan
 from .published import claim_holds
 
@@ -81,12 +82,12 @@ class Collected(NamedTuple):
 
 def collect(plan: TablePlan, path_of: EvalPath) -> Collected:
     """One row per (table row, column, seed) with the reproduced value; unreproduced cells get one row with
-    value NaN and the reason. Static-bias tables (BE Figure 4) get per-seed Pearson r and p over classes, and
-    their per-class points. Top-1 cells keep each seed's per-video correctness too (`Collected.correct`), for the
+    value NaN and the reason. A table of a registered kind (scenebias.tables.kinds) is collected by its kind
+    (BE Figure 4: per-seed Pearson r and p over classes, and the per-class points). Top-1 cells keep each seed's per-video correctness too (`Collected.correct`), for the
     claims' bootstrap over test clips."""
-    if plan.table["protocol"] == "static_bias_correlation":
-        points = class_points(plan, path_of)
-        return Collected(_correlation_values(plan, points), points)
+    kind = table_kind(plan.table)
+    if kind is not None and kind.collect is not None:
+        return kind.collect(plan, path_of)
     values, correct = _cell_values(plan, path_of)
     return Collected(values, None, correct)
 
@@ -129,33 +130,6 @@ def swapped_value(record: dict[str, Any], cell: Cell) -> float:
     return math.nan
 
 
-def class_points(plan: TablePlan, path_of: EvalPath) -> pd.DataFrame:
-    """BE Figure 4's dots: per class (and seed), the static classifier's top-1 and the relative top-1
-    improvement (%) of the row's method over MoCo: 100 (acc_method - acc_moco) / acc_moco. A class where MoCo
-    scores 0 has no relative improvement and is left out (counted in the caption)."""
-    by_role = {(c.row, c.column): c for c in plan.cells}
-    out = []
-    for cell in plan.cells:
-        if cell.column != plan.table["columns"][0]["id"] or not cell.reproduced:
-            continue
-        ref, static = by_role[(cell.row, "reference")], by_role[(cell.row, "static")]
-        classes = None
-        for seed in plan.seeds:
-            acc = {}
-            for role, c in (("method", cell), ("moco", ref), ("static", static)):
-                path = path_of(c.run, seed, c.downstream, c.protocol)
-                record = _read(path)
-                acc[role] = per_class(record, path)
-                classes = classes or _class_names(plan.cfg, c.downstream)
-            for k in range(len(acc["method"])):
-                rel = (100.0 * (acc["method"][k] - acc["moco"][k]) / acc["moco"][k]) if acc["moco"][k] > 0 else np.nan
-                out.append({"row": cell.row, "seed": seed, "class": classes[k] if classes else str(k),
-                            "static_top1": 100.0 * acc["static"][k], "moco_top1": 100.0 * acc["moco"][k],
-                            "method_top1": 100.0 * acc["method"][k], "relative_improvement": rel})
-    return pd.DataFrame(out, columns=["row", "seed", "class", "static_top1", "moco_top1", "method_top1",
-                                      "relative_improvement"])
-
-
 def _class_means(points: pd.DataFrame) -> pd.DataFrame:
     return points.groupby("class")[["static_top1", "relative_improvement"]].mean().dropna()
 
@@ -190,23 +164,6 @@ def correlation_interval(points: pd.DataFrame, level: float = 0.95) -> tuple[flo
         return math.nan, math.nan
     ci = stats.pearsonr(means["static_top1"], means["relative_improvement"]).confidence_interval(level)
     return float(ci.low), float(ci.high)
-
-
-def _correlation_values(plan: TablePlan, points: pd.DataFrame) -> pd.DataFrame:
-    rows = []
-    for cell in plan.cells:
-        if cell.column not in ("pearson_r", "p_value"):
-            continue
-        base = {"row": cell.row, "column": cell.column, "run": cell.run, "downstream": cell.downstream,
-                "protocol": cell.protocol, "reason": cell.reason}
-        if not cell.reproduced:
-            rows.append({**base, "seed": np.nan, "value": np.nan})
-            continue
-        mine = points[points["row"] == cell.row]
-        for seed in plan.seeds:
-            r, p, _ = correlation(mine[mine["seed"] == seed])
-            rows.append({**base, "seed": seed, "value": r if cell.column == "pearson_r" else p})
-    return pd.DataFrame(rows, columns=VALUE_COLUMNS)
 
 
 # --------------------------------------------------------------------------------------------- summary
@@ -452,5 +409,5 @@ def _class_names(cfg: dict[str, Any], flavour: str) -> list[str] | None:
         return None
 
 
-__all__ = ["ALPHA", "VERDICTS", "Collected", "eval_path_in", "collect", "per_video_correct", "class_points",
+__all__ = ["ALPHA", "VERDICTS", "Collected", "eval_path_in", "collect", "per_video_correct",
            "correlation", "summarise", "judge_claims", "comparisons"]

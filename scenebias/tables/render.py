@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import math
 import re
-import shutil
 import time
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from ..analysis.cam import summarise_cams
 from ..analysis.stats import ABSENT, format_ci
 from ..errors import ConfigError
 from ..io import atomic_path, write_json, write_text
@@ -20,6 +18,7 @@ from ..provenance import provenance
 from ..report.plotting import pyplot, seaborn
 from ..resolve import manifest_path
 from . import regenerate as rg
+from .kinds import RECORD_KEYS, Rendered, Rendering, table_kind
 from .plan import TablePlan, plan_table, source_of
 from .published import load_paper_tables
 
@@ -53,24 +52,24 @@ def build_table(cfg: dict[str, Any], table_id: str, results: str | Path, out_dir
     _write_csv(summary, files["csv"])
     _write_csv(values if points is None else points, files["seeds.csv"])
     caption = caption_of(plan)
-    cam_summary = None
-    if table["protocol"] == "cam":
-        cam_summary = _cam_figure(cams, files["png"])
-        caption += (" Class activation maps (channel-mean energy of the last feature map, BE §4.7) of the preset's "
-                    "moco, moco+be and moco+fame runs, first seed; white: ground-truth actor, magenta: FAME mask.")
-        for claim in claims:
-            claim["detail"] += "; " + _cam_detail(cam_summary)
+    kind = table_kind(table)
+    if kind is not None and kind.render is not None:
+        rendered = kind.render(Rendering(plan, collected, summary, claims, files, cams))
     else:
-        plot(table, summary, values, points, files["png"])
-    write_text(files["md"], markdown(table, summary, caption, claims)
-               + (_cam_markdown(cam_summary) if cam_summary is not None else ""))
+        plot(table, summary, values, files["png"])
+        rendered = Rendered()
+    caption += rendered.caption
+    if rendered.claim_detail:
+        for claim in claims:
+            claim["detail"] += rendered.claim_detail
+    write_text(files["md"], markdown(table, summary, caption, claims) + rendered.markdown)
     write_text(files["tex"], latex(table, summary, caption))
     record = {"table": table_id, "label": f"{table['paper']['short']} {table['label']}", "kind": table["kind"],
               "caption": caption, "paper_caption": table["caption"], "claims": claims,
               "compute": compute_cost(plan, Path(results)),
-              "summary": summary.to_dict(orient="records"), "wide": wide(table, summary).to_dict(orient="split", index=False),  # keeps column order
-              "correlation": _correlations(points),
-              "cams": None if cam_summary is None else cam_summary.to_dict(orient="records"),
+              "summary": summary.to_dict(orient="records"),
+              "wide": wide(table, summary).to_dict(orient="split", index=False),  # keeps column order
+              **{key: rendered.record.get(key) for key in RECORD_KEYS},
               "provenance": provenance(cfg={k: cfg[k] for k in ("data", "clip", "backbone", "pretrain", "runs",
                                                                  "evaluate", "seeds")},
                                        seed=None, device="cpu", wall_time_s=time.time() - t0,
@@ -229,13 +228,10 @@ def _tex_symbols(text: str, symbols: tuple[tuple[str, str], ...]) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- plots
-def plot(table: dict[str, Any], summary: pd.DataFrame, values: pd.DataFrame, points: pd.DataFrame | None,
-         out: Path) -> None:
+def plot(table: dict[str, Any], summary: pd.DataFrame, values: pd.DataFrame, out: Path) -> None:
+    """A grid table's figure: published vs reproduced per row, one panel per column."""
     plt, sns = pyplot(), seaborn()
-    if points is not None:
-        fig = _correlation_plot(points, plt, sns)
-    else:
-        fig = _comparison_plot(table, summary, values, plt, sns)
+    fig = _comparison_plot(table, summary, values, plt, sns)
     with atomic_path(out, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=110, bbox_inches="tight")
     plt.close(fig)
@@ -274,54 +270,6 @@ def _comparison_plot(table, summary, values, plt, sns):
     return fig
 
 
-def _correlation_plot(points, plt, sns):
-    """BE Figure 4: per class, static-classifier top-1 vs relative improvement, with a least-squares line."""
-    means = points.groupby("class")[["static_top1", "relative_improvement"]].mean().dropna().reset_index()
-    r, p, k = rg.correlation(points)
-    fig, ax = plt.subplots(figsize=(5, 4))
-    sns.regplot(data=means, x="static_top1", y="relative_improvement", ax=ax, ci=95,
-                scatter_kws={"s": 30, "color": "#08519c"}, line_kws={"color": "#e6550d"})
-    for _, m in means.iterrows():
-        ax.annotate(str(m["class"]), (m["static_top1"], m["relative_improvement"]), fontsize=7,
-                    xytext=(3, 3), textcoords="offset points")
-    ax.set_xlabel("static-video classifier top-1 per class (%)")
-    ax.set_ylabel("relative top-1 improvement over MoCo (%)")
-    ax.set_title(f"Pearson r = {r:.2f}, p = {p:.3g} ({k} classes)", fontsize=9)
-    return fig
-
-
-def _cam_figure(cams: tuple[Path, Path] | None, out: Path) -> pd.DataFrame:
-    """Copy the CAM figure next to the table and summarise the per-clip scores (empty without CAMs)."""
-    if cams is None:
-        plt = pyplot()
-        fig, ax = plt.subplots(figsize=(4, 1))
-        ax.axis("off")
-        ax.text(0.5, 0.5, "no moco / moco+be / moco+fame runs in this preset: no CAMs", ha="center", fontsize=8)
-        with atomic_path(out, suffix=".png") as tmp:
-            fig.savefig(tmp, dpi=100)
-        plt.close(fig)
-        return pd.DataFrame()
-    scores, figure = cams
-    with atomic_path(out, suffix=".png") as tmp:
-        shutil.copyfile(figure, tmp)
-    return summarise_cams(pd.read_csv(scores))
-
-
-def _cam_detail(summary: pd.DataFrame) -> str:
-    if summary.empty:
-        return "no CAMs computed"
-    parts = [f"{r['model']} on {r['flavour']}: {r['cam_in_actor_mean']:.3f} of the CAM energy in the actor "
-             f"(area {r['actor_area']:.3f})" for _, r in summary.iterrows()]
-    return "CAM energy share inside the ground-truth actor: " + "; ".join(parts)
-
-
-def _cam_markdown(summary: pd.DataFrame) -> str:
-    if summary.empty:
-        return ""
-    return "\n## Class activation maps: energy inside the actor and FAME's mask\n\n" + \
-        summary.round(3).to_markdown(index=False) + "\n"
-
-
 # -------------------------------------------------------------------------------------------- compute
 def compute_cost(plan: TablePlan, results: Path) -> dict[str, Any]:
     """CPU/GPU time the table's jobs took, from Snakemake `benchmark:` files (those present)."""
@@ -339,14 +287,6 @@ def compute_cost(plan: TablePlan, results: Path) -> dict[str, Any]:
             found += 1
     return {"jobs": len(files), "jobs_measured": found, "job_seconds": round(seconds, 1),
             "max_rss_mb": round(rss, 1), "runs": sorted(runs), "evaluations": len(keys) * len(plan.seeds)}
-
-
-def _correlations(points: pd.DataFrame | None) -> dict[str, Any] | None:
-    if points is None:
-        return None
-    r, p, k = rg.correlation(points)
-    return {"pearson_r": r, "p_value": p, "classes": k,
-            "classes_without_moco_accuracy": int(points.groupby("class")["relative_improvement"].mean().isna().sum())}
 
 
 def _write_csv(frame: pd.DataFrame, path: Path) -> None:
