@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import glob
-import html
 import json
 import math
 import time
@@ -22,13 +21,14 @@ from ..io import atomic_path, write_json, write_text
 from ..provenance import REPO_ROOT
 from ..resolve import dataset_manifests, split
 from . import table_pages as paper_pages
-from .page import CSS, html_page
+from .page import CSS, html_page, render
 from .summary import results_markdown
 from .values import gate_values, markdown_table
 from .plotting import pyplot, seaborn
 
 
 def _save_table(frame: pd.DataFrame, out_dir: Path, name: str) -> None:
+    """Writes `frame` as tables/<name>.csv and tables/<name>.md."""
     tables = out_dir / "tables"
     with atomic_path(tables / f"{name}.csv") as tmp:
         frame.to_csv(tmp, index=False)
@@ -36,6 +36,7 @@ def _save_table(frame: pd.DataFrame, out_dir: Path, name: str) -> None:
 
 
 def _values(df: pd.DataFrame, **where: Any) -> pd.Series:
+    """The per-seed values of the rows matching `where` (column=value), indexed by seed."""
     mask = pd.Series(True, index=df.index)
     for key, value in where.items():
         mask &= df[key] == value
@@ -77,6 +78,7 @@ def accuracy_table(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def retrieval_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Per run, variant and query set: each R@k (mean ± 95% CI over seeds), one column per k."""
     ret = df[(df["protocol"] == "retrieval") & df["metric"].str.contains("R@")]
     rows = []
     for (run, test_set, metric), g in ret.groupby(["run", "test_set", "metric"], sort=True):
@@ -108,6 +110,7 @@ def compute_table(benchmarks: list[Path]) -> pd.DataFrame:
 
 
 def _plot_accuracy(raw: pd.DataFrame, chance: float, path: Path) -> None:
+    """plots/biased_vs_swapped.png: each run's biased and swapped top-1 with its CI, and chance."""
     plt, sns = pyplot(), seaborn()
     long = [{"run": "(no runs)", "test set": t, "top-1 %": 0.0, "ci": 0.0} for t in ("biased", "swapped")] \
         if raw.empty else []
@@ -137,6 +140,7 @@ def _plot_accuracy(raw: pd.DataFrame, chance: float, path: Path) -> None:
 
 
 def _plot_training(logs: dict[str, list[dict[str, Any]]], path: Path) -> bool:
+    """plots/training_curves.png: each logged metric per epoch and run; False (and a placeholder) without logs."""
     plt = pyplot()
     metrics = ["loss", "instance_acc", "pos_sim", "neg_sim", "queue_same_video", "train_acc"]
     present = [m for m in metrics if any(m in rec for log in logs.values() for rec in log)]
@@ -165,6 +169,7 @@ def _plot_training(logs: dict[str, list[dict[str, Any]]], path: Path) -> bool:
 
 
 def _html_table(frame: pd.DataFrame) -> str:
+    """`frame` as an HTML table (text escaped, – for missing values), or a note that it has no rows."""
     if frame.empty:
         return "<p class='note'>(no rows)</p>"
     return frame.to_html(index=False, escape=True, border=0, na_rep="–")
@@ -174,6 +179,7 @@ def mask_quality_table(mq: pd.DataFrame) -> pd.DataFrame:
     """Variant × β: IoU with the actor's clip union and per frame, precision, recall (mean ± 95% CI over videos),
     areas and the IoU ceiling of a mask of ⌊β·H·W⌋ pixels."""
     def ci(metric: str) -> pd.Series:
+        """The metric's mean ± 95% CI per row, as text."""
         return pd.Series([format_ci(m, h, scale=1.0, digits=2) for m, h in zip(mq[f"{metric}_mean"],
                                                                                mq[f"{metric}_ci95"])], index=mq.index)
 
@@ -207,6 +213,7 @@ def mask_quality_ranking(mq: pd.DataFrame) -> str:
 
 
 def _plot_mask_quality(mq: pd.DataFrame, path: Path) -> None:
+    """plots/mask_quality.png: IoU vs β per variant with CIs and the size ceiling; a placeholder without data."""
     plt, sns = pyplot(), seaborn()
     sns.set_theme(style="whitegrid")
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
@@ -237,44 +244,25 @@ def _plot_mask_quality(mq: pd.DataFrame, path: Path) -> None:
 
 def mask_quality_section(csv: Path, out_dir: Path, ground_truth: bool = True) -> str:
     """The "FAME mask quality vs ground truth" section: writes tables/mask_quality.{csv,md} and
-    plots/mask_quality.png (a placeholder when `csv` does not exist) and returns the section's HTML. Without
-    ground truth (real data) there is nothing to compare with, and the section says so."""
+    plots/mask_quality.png (a placeholder when `csv` does not exist) and returns the section's HTML
+    (templates/mask_quality.html.j2) from the measured values. Without ground truth (real data) there is nothing to
+    compare with, and the section says so."""
     mq = pd.read_csv(csv, keep_default_na=False, na_values=[""]) if ground_truth and csv.exists() else pd.DataFrame()
     shown = mask_quality_table(mq) if len(mq) else pd.DataFrame()
     _save_table(shown, out_dir, "mask_quality")
     _plot_mask_quality(mq, out_dir / "plots" / "mask_quality.png")
-    if not ground_truth:
-        return (f"<h2>FAME mask quality vs ground truth</h2><p class='note'>Not available: "
-                f"{html.escape(NO_GROUND_TRUTH)}.</p>")
-    if mq.empty:
-        return ("<h2>FAME mask quality vs ground truth</h2><p class='note'>Not measured (no "
-                f"<code>{html.escape(str(csv))}</code>; run the <code>mask_quality</code> rule).</p>")
-    r = mq.iloc[0]
-    return f"""
-<h2>FAME mask quality vs ground truth</h2>
-<div class="verdict">{html.escape(mask_quality_ranking(mq))}</div>
-<p class="note">FAME's binary foreground masks (one per clip, the top ⌊β·H·W⌋ pixels) compared with the
-generated set's ground-truth actor masks — a measurement real data cannot give. {int(r['videos'])} videos of the
-<code>{html.escape(str(r['flavour']))}</code> train split, one clip each (the middle window, {int(r['clip_len'])}
-frames at stride {int(r['stride'])}, centre crop {int(r['crop_size'])} px: the test-mode geometry, so masks align),
-before colour augmentation. <b>IoU (clip union)</b>: against the union of the actor over the clip's frames (FAME's
-mask is constant over time); <b>IoU (per frame)</b>: against each frame's actor mask, averaged over frames;
-<b>precision</b>: share of mask pixels on the actor; <b>recall</b>: share of actor pixels in the mask; mean ± 95% CI
-(Student t) over videos. <b>IoU ceiling</b>: the best any mask of ⌊β·H·W⌋ pixels can reach, min(A, βHW)/max(A, βHW)
-for an actor of A pixels (for grid: of its fixed half of the frame); where β exceeds the actor area, precision is
-capped at A/(βHW). Variants: <b>fame[paper]</b> and <b>fame[official-code]</b> (the hue-angle reading of the paper vs
-the authors' code), <b>seed</b> (seed map alone), <b>gauss</b> (centred Gaussian), <b>grid</b> (8 of 16 cells;
-ignores β, the same numbers are repeated at every β). In the ranking above, ≈ joins values equal at two decimals; it
-orders means only (see the CIs below).</p>
-<img src="plots/mask_quality.png" alt="FAME mask IoU vs beta">
-{_html_table(shown)}
-<p class="note">Also as <a href="tables/mask_quality.md">Markdown</a> / <a href="tables/mask_quality.csv">CSV</a>.</p>
-"""
+    values = {"ground_truth": ground_truth, "measured": not mq.empty, "no_ground_truth": NO_GROUND_TRUTH,
+              "csv": str(csv)}
+    if len(mq):
+        first = mq.iloc[0]  # the videos and the clip geometry are the same on every row
+        values.update(ranking=mask_quality_ranking(mq), flavour=str(first["flavour"]), table=_html_table(shown),
+                      **{key: int(first[key]) for key in ("videos", "clip_len", "stride", "crop_size")})
+    return render("mask_quality.html.j2", **values)
 
 
 def datasets_section(cfg: dict[str, Any]) -> str:
-    """Which data every number came from: each real root's manifest counts and what was skipped (on_missing:
-    skip) or found undecodable; or the generated set."""
+    """Which data every number came from (templates/datasets.html.j2): each real root's manifest counts and the
+    videos skipped (on_missing: skip) or found undecodable; none for the generated set."""
     rows, skipped = [], []
     for flavour, path in sorted(dataset_manifests(cfg).items()):
         if flavour not in (cfg["data"].get("real") or {}):
@@ -290,85 +278,41 @@ def datasets_section(cfg: dict[str, Any]) -> str:
                      "undecodable": "not probed" if counts["undecodable"] is None else counts["undecodable"]})
         skipped += [f"{flavour}: {m['path']} ({m['split_file']}:{m['line']})" for m in manifest["missing"]]
         skipped += [f"{flavour}: {u['path']} (undecodable: {u['error']})" for u in manifest.get("undecodable") or []]
-    if not rows:
-        return ("<h2>Datasets</h2><p class='note'>Every flavour is the generated set (data/generated; its "
-                "manifest.json hash is in every result's provenance). Nothing was skipped.</p>")
-    listing = "".join(f"<li>{html.escape(x)}</li>" for x in skipped[:200])
-    more = f"<li>… and {len(skipped) - 200} more (see the manifests)</li>" if len(skipped) > 200 else ""
-    return (f"<h2>Datasets</h2><p class='note'>Real roots (data.real, on_missing: "
-            f"{html.escape(cfg['data']['on_missing'])}); other flavours are generated.</p>"
-            + _html_table(pd.DataFrame(rows))
-            + (f"<details><summary>{len(skipped)} video(s) skipped or undecodable</summary><ul>{listing}{more}"
-               f"</ul></details>" if skipped else "<p class='note'>No video was skipped.</p>"))
+    return render("datasets.html.j2", real_roots=bool(rows), on_missing=cfg["data"]["on_missing"],
+                  table=_html_table(pd.DataFrame(rows)), skipped=skipped)
 
 
 GATE_COLOURS = {"pass": "#d9f2d9", "fail": "#f8d0d0", "missing": "#fff1c2", "not available": "#eceff1"}
 
 
 def calibration_section(calibration: dict[str, Any]) -> str:
-    """The report's first screen: every gate with its rule, values and verdict; a red banner above everything
-    when one fails."""
-    rows = "".join(
-        f"<tr><td>({g['gate']}) {html.escape(g['name'])}</td>"
-        f"<td style='background:{GATE_COLOURS[g['status']]}'><b>{g['status']}</b></td>"
-        f"<td>{html.escape(gate_values(g))}</td><td class='detail'>{html.escape(g['rule'])}</td></tr>"
-        for g in calibration["gates"])
+    """The report's first screen (templates/calibration.html.j2): every gate with its rule, values and verdict, and
+    the fine-tuning sets' gates; a red banner above everything when one fails or lacks its runs."""
     overall = calibration["overall"]
-    if overall == "not available":
-        return f"""<h2>Calibration gates: can this benchmark measure anything?</h2>
-<p class="note">Not available on this data: {html.escape(calibration["gates"][0]["detail"])}. The gates, the
-ground-truth-mask positive control and the scene-swapped test exist only on the generated set
-(<code>make reproduce</code>); numbers here are on each set's official test split.</p>"""
-    banner = "" if overall == "pass" else (
-        "<div class='verdict' style='border-left-color:#c0392b;background:#fbe3e3'><b>This preset "
-        + ("fails a calibration gate" if overall == "fail" else "lacks the runs of a calibration gate")
-        + "</b>: it cannot be trusted to tell a debiasing method from no method. Every verdict below describes the "
-        "generated data at this size, not the methods.</div>")
-    return f"""{banner}
-<h2>Calibration gates: can this benchmark measure anything?</h2>
-<table class='claims'><tr><th>gate</th><th>verdict</th><th>measured (mean ± 95% CI over seeds)</th><th>rule</th></tr>
-{rows}</table>
-<p class="note">Thresholds fixed before any run. The positive control <code>moco+oracle_mask</code> is FAME's
-merge (eq. 6) with the generator's ground-truth actor mask of every frame: the upper bound of what a perfect
-foreground mask gives. MDE: the smallest true difference to MoCo a paired t-test over these seeds detects with
-power 0.8 (α 0.05), from the pooled spread of every run's per-seed difference to MoCo. Also in
-<a href="calibration.json">calibration.json</a>.</p>
-{sets_section(calibration.get("sets") or {})}"""
+    detail = calibration["gates"][0]["detail"] if overall == "not available" else ""
+    return render("calibration.html.j2", overall=overall, detail=detail, gates=_gate_cells(calibration["gates"]),
+                  fine_tuning_sets="" if overall == "not available" else sets_section(calibration.get("sets") or {}))
+
+
+def _gate_cells(gates: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each gate as the report shows it: letter, name, status, its colour, rule and measured values in words."""
+    return [{"gate": g["gate"], "name": g["name"], "status": g["status"], "colour": GATE_COLOURS[g["status"]],
+             "rule": g["rule"], "measured": gate_values(g)} for g in gates]
 
 
 def sets_section(sets: dict[str, Any]) -> str:
-    """The fine-tuning sets beside the primary, one row each: every gate's verdict and values, and what a failure
-    means for the set's claims."""
-    if not sets:
-        return ""
-    rows = []
-    for name, found in sets.items():
-        cells = "".join(
-            f"<td style='background:{GATE_COLOURS[g['status']]}' title='{html.escape(g['rule'], quote=True)}'>"
-            f"({g['gate']}) {html.escape(g['name'])}: <b>{g['status']}</b><br>"
-            f"<span class='detail'>{html.escape(gate_values(g))}</span></td>" for g in found["gates"])
-        rows.append(f"<tr><td><code>{html.escape(name)}</code> ({found['family']})</td>"
-                    f"<td style='background:{GATE_COLOURS[found['overall']]}'><b>{found['overall']}</b></td>{cells}</tr>")
-    return f"""<h3>The fine-tuning sets beside it</h3>
-<table class='claims'><tr><th>set (gates)</th><th>overall</th><th colspan='4'>gates (hover for the rule; after
-fine-tuning, mean ± 95% CI over seeds)</th></tr>
-{"".join(rows)}</table>
-<p class="note">A <b>scene</b> set (HMDB51-like, Actor) passes the four gates above after fine-tuning: the motion row
-fine-tuned on the set's unbiased copy and tested on its scene-swapped copy, the static scene row, MoCo and the
-positive control fine-tuned on the set. An <b>order</b> set (Diving48-like: each class is two stages in an order)
-asks that the order be learnable, that a static frame stay near chance and that the motion row beat MoCo. Where a
-set fails a gate, its claims read "the data cannot decide" beside the method verdict.</p>"""
+    """The fine-tuning sets beside the primary (templates/fine_tuning_sets.html.j2), one row each: the set's
+    family, overall verdict and every gate's verdict and values; empty without such sets."""
+    return render("fine_tuning_sets.html.j2", sets=[
+        {"name": name, "family": found["family"], "overall": found["overall"],
+         "colour": GATE_COLOURS[found["overall"]], "gates": _gate_cells(found["gates"])}
+        for name, found in sets.items()])
 
 
 def skipped_section(cfg: dict[str, Any]) -> str:
-    """The runs planning dropped because the data lacks the ground truth they need, each with why."""
-    skipped = cfg.get("skipped_runs") or {}
-    if not skipped:
-        return ""
-    items = "".join(f"<li><b>{html.escape(run)}</b>: {html.escape(why)}</li>" for run, why in skipped.items())
-    return (f"<h2>Not run on this data</h2><ul class='note'>{items}</ul><p class='note'>Also not available "
-            f"here, since {html.escape(NO_GROUND_TRUTH)}: the scene-swapped and static test sets, FAME mask quality "
-            "and the actor outline on the activation maps.</p>")
+    """The runs planning dropped because the data lacks the ground truth they need, each with why
+    (templates/skipped_runs.html.j2); empty when none was."""
+    return render("skipped_runs.html.j2", skipped=cfg.get("skipped_runs") or {}, no_ground_truth=NO_GROUND_TRUTH)
 
 
 def leaderboard(raw: pd.DataFrame, protocol: str = "linear") -> pd.DataFrame:
@@ -391,7 +335,9 @@ def leaderboard(raw: pd.DataFrame, protocol: str = "linear") -> pd.DataFrame:
     })
 
 
-def _verdicts(raw: pd.DataFrame) -> list[str]:
+def _verdicts(raw: pd.DataFrame) -> list[dict[str, str]]:
+    """Per method row with a gap: its biased and swapped top-1 (%), the gap (pp) and what the gap's 95% interval
+    finds: "one seed" (no interval), "shortcut" (above 0), "no shortcut" (below 0) or "not significant"."""
     out = []
     if raw.empty:  # no evaluation yet: the report says so instead of failing
         return out
@@ -399,24 +345,19 @@ def _verdicts(raw: pd.DataFrame) -> list[str]:
         gap, half = r["gap_mean"], r["gap_ci95"]
         if math.isnan(gap):
             continue
-        if math.isnan(half):
-            call = "one seed, no interval: indicative only"
-        elif gap - half > 0:
-            call = "swapped accuracy is below biased accuracy with 95% confidence: the background shortcut is present"
-        elif gap + half < 0:
-            call = "swapped accuracy is above biased accuracy (no background shortcut)"
-        else:
-            call = "the difference is not significant at 95%"
-        out.append(f"<b>{html.escape(r['run'])}</b> ({html.escape(r['protocol'])}): biased "
-                   f"{100 * r['biased_mean']:.1f}%, scene-swapped {100 * r['swapped_mean']:.1f}%, gap "
-                   f"{format_ci(gap, half)} pp — {call}.")
+        finding = ("one seed" if math.isnan(half) else "shortcut" if gap - half > 0
+                   else "no shortcut" if gap + half < 0 else "not significant")
+        out.append({"run": r["run"], "protocol": r["protocol"], "biased": f"{100 * r['biased_mean']:.1f}",
+                    "swapped": f"{100 * r['swapped_mean']:.1f}", "gap": format_ci(gap, half), "finding": finding})
     return out
 
 
 def build_report(cfg: dict[str, Any], metrics_csv: Path, out_dir: Path, benchmarks: list[Path],
                  mask_quality_csv: Path | None = None, table_records: list[Path] | None = None) -> Path:
-    """`mask_quality_csv` defaults to <results>/analysis/mask_quality.csv (the mask_quality rule's output);
-    `table_records` are the paper tables' JSON records (`scenebias table`), one page each."""
+    """Writes index.html (templates/index.html.j2, filled in with the values and sections computed here), results.md,
+    the tables, plots and pages. `mask_quality_csv` defaults to <results>/analysis/mask_quality.csv (the
+    mask_quality rule's output); `table_records` are the paper tables' JSON records (`scenebias table`), one page
+    each."""
     every = pd.read_parquet(metrics_csv) if metrics_csv.suffix == ".parquet" else pd.read_csv(metrics_csv)
     primary = cfg["data"]["downstream_flavour"]
     if "downstream" in every.columns:
@@ -453,66 +394,18 @@ def build_report(cfg: dict[str, Any], metrics_csv: Path, out_dir: Path, benchmar
                                         out_dir, ground_truth)
 
     mirrors = yaml.safe_load((REPO_ROOT / "benchmarks" / "datasets.yaml").read_text(encoding="utf-8"))
-    test_sets = "; ".join(f"<b>{html.escape(name)}</b> = <code>{html.escape(fl)}</code> (mirrors "
-                          f"{html.escape(mirrors.get(fl, {}).get('mirrors', '?'))})"
-                          for name, fl in cfg["data"]["test_sets"].items())
-    runs = ", ".join(f"{name} ({spec['method']}, {spec['role']})" for name, spec in cfg["runs"].items())
-    # folded: the list is long, and the first screen belongs to the gates and the leaderboard
-    runs_details = (f"<details><summary>{len(cfg['runs'])} runs (method, role)</summary>"
-                    f"<p class=\"note\">{html.escape(runs)}</p></details>")
+    test_sets = [(name, fl, mirrors.get(fl, {}).get("mirrors", "?")) for name, fl in cfg["data"]["test_sets"].items()]
     by_stage = compute.groupby("stage")["wall s"].sum() if len(compute) else pd.Series(dtype=float)
-    total_s = ", ".join(f"{stage} {secs:.0f} s" for stage, secs in by_stage.items()) or "none recorded"
-    verdicts = "".join(f"<li>{v}</li>" for v in _verdicts(raw)) or (
-        "<li>No method rows yet.</li>" if "swapped" in cfg["data"]["test_sets"] else
-        "<li>Not measurable here: the test sets have no scene-swapped copy (real data).</li>")
-    data_line = ("generated scene-bias set" if ground_truth else
-                 "real datasets " + ", ".join(f"<code>{html.escape(f)}</code>" for f in real_flavours(cfg)))
-    body = f"""
-<h1>scenebias report — preset <code>{html.escape(cfg['preset'])}</code></h1>
-<p class="note">Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Data: {data_line}
-(<code>{html.escape(cfg['data']['pretrain_flavour'])}</code> pretraining, <code>{html.escape(cfg['data']['downstream_flavour'])}</code>
-downstream; {len(classes)} classes, chance {100 * chance:.1f}%). Backbone <code>{html.escape(cfg['backbone']['name'])}</code>,
-{cfg['pretrain']['epochs']} pretraining epochs, seeds {cfg['seeds']}. Test sets: {test_sets}.</p>
-{runs_details}
-{calibration_section(calibration)}
-{skipped_section(cfg)}
-<h2>Leaderboard (linear probe, ranked by {'scene-swapped' if 'swapped' in cfg['data']['test_sets'] else 'test-split'} top-1)</h2>
-<p class="note">Every method and reference row, mean ± 95% CI over seeds; <b>contrasted</b>: right on the swapped
-clip and wrong on its static twin. MoCo is the baseline, <code>moco+oracle_mask</code> the positive control (what a
-perfect foreground mask gives). Also as <a href="tables/leaderboard.md">Markdown</a>.</p>
-{_html_table(board)}
-{papers_section}
-{datasets_section(cfg)}
-<h2>Does MoCo take the background shortcut?</h2>
-<div class="verdict"><ul>{verdicts}</ul></div>
-<p class="note"><b>biased</b>: the test split of the biased set (scenes correlate with classes as in training).
-<b>swapped</b>: the same test videos with the actor pasted onto a scene of another class's family (ground-truth masks).
-<b>static twin</b>: the swapped clip's middle frame repeated. <b>contrasted</b>: right on the swapped clip and wrong on
-its static twin (StillMix). Gap = biased − swapped top-1, paired per seed. Accuracies are 10-clip (or as configured)
-video-level top-1, mean ± 95% CI (Student t) over seeds.</p>
-<img src="plots/biased_vs_swapped.png" alt="biased vs swapped accuracy">
-<h2>Calibration, references and methods</h2>
-<p class="note">Calibration rows fix the generated set's meaning before any method is compared:
-<b>motion_learnability</b> — supervised on an unbiased copy (scene independent of class), tested on swapped clips:
-motion alone is learnable if this is far above chance. <b>scene_shortcut</b> — a static-frame classifier: its biased
-accuracy is how much the scene alone gives away; on swapped clips it should fall to (or below) chance.</p>
-{_html_table(acc)}
-<p class="note">Also as <a href="tables/accuracy.md">Markdown</a> / <a href="tables/accuracy.csv">CSV</a>.</p>
-<h2>Retrieval</h2>
-<p class="note">Gallery: train split; queries: each test set. Cosine nearest neighbours of clip-averaged pooled
-features; <b>centred</b> (FAME code: each set mean-centred before normalising) and <b>plain</b> (BE).</p>
-{_html_table(retrieval)}
-<h2>Training</h2>
-{'<img src="plots/training_curves.png" alt="training curves">' if has_curves else '<p class="note">No training logs.</p>'}
-<p class="note">For MoCo: <b>instance_acc</b> — how often the positive key beats every queued negative;
-<b>pos_sim</b>/<b>neg_sim</b> — mean cosine similarity to the positive and to the queue;
-<b>queue_same_video</b> — fraction of queue entries that are clips of the query's own video (false negatives).</p>
-{mask_quality}
-<h2>Compute</h2>
-<p class="note">From Snakemake <code>benchmark:</code> files. Wall time summed per stage (jobs run in parallel,
-so the sum exceeds the elapsed time): {total_s}.</p>
-{_html_table(compute)}
-"""
+    body = render(
+        "index.html.j2", preset=cfg["preset"], generated=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        ground_truth=ground_truth, real_flavours=real_flavours(cfg), pretrain_flavour=cfg["data"]["pretrain_flavour"],
+        downstream_flavour=cfg["data"]["downstream_flavour"], classes=len(classes), chance=f"{100 * chance:.1f}",
+        backbone=cfg["backbone"]["name"], epochs=cfg["pretrain"]["epochs"], seeds=cfg["seeds"], test_sets=test_sets,
+        runs=cfg["runs"], calibration=calibration_section(calibration), skipped_runs=skipped_section(cfg),
+        swapped="swapped" in cfg["data"]["test_sets"], leaderboard=_html_table(board), paper_tables=papers_section,
+        datasets=datasets_section(cfg), shortcut_verdicts=_verdicts(raw), accuracy=_html_table(acc),
+        retrieval=_html_table(retrieval), has_curves=has_curves, mask_quality=mask_quality,
+        stage_seconds=[(stage, f"{secs:.0f}") for stage, secs in by_stage.items()], compute=_html_table(compute))
     write_text(out_dir / "results.md", results_markdown(cfg, calibration, records, board, by_stage))
     page = html_page(f"scenebias — {cfg['preset']}", body)
     write_json(out_dir / "config.json", cfg)  # the resolved config this report was built with

@@ -1,7 +1,11 @@
-"""The HTML page every report page is (the index, one per paper table, one per method): one Jinja2 template."""
+"""The report's templates (scenebias/report/templates/*.j2: the words and markup of every page and section, one
+Jinja2 environment for them all) and the HTML page every report page is (the index, one per paper table, one per
+method)."""
 from __future__ import annotations
 
 import html
+from pathlib import Path
+from typing import Any
 
 import jinja2
 
@@ -17,11 +21,19 @@ img{max-width:100%;border:1px solid #e5e8eb;margin:.5em 0}code{background:#f3f5f
 table.claims td.detail{max-width:28em}
 """
 
-# Not autoescaped: `body` and `css` are HTML and CSS as they are; `title` is text, escaped by `html_page`.
-PAGE = jinja2.Template("<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{{ title }}</title>"
-                       "<style>{{ css }}</style></head><body>{{ body }}</body></html>\n", keep_trailing_newline=True)
+# Not autoescaped: the templates write Markdown as well as HTML, and a value that is HTML already (a table from
+# pandas, a rendered section) goes in as it is. Text is escaped where a template says `|e`, which here is Python's
+# html.escape (quotes as &quot; and &#x27;), not Jinja's own (&#34;, &#39;): the report's pages stay as they were.
+TEMPLATES = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+                               keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
+TEMPLATES.filters["e"] = TEMPLATES.filters["escape"] = html.escape
+
+
+def render(template: str, **values: Any) -> str:
+    """`template` (a file name under templates/) filled in with `values`."""
+    return TEMPLATES.get_template(template).render(**values)
 
 
 def html_page(title: str, body: str, css: str = CSS) -> str:
     """A complete page: `title` (plain text), `body` (HTML), `css` (the report's style sheet by default)."""
-    return PAGE.render(title=html.escape(title), body=body, css=css)
+    return render("page.html.j2", title=title, body=body, css=css)

@@ -3,19 +3,16 @@ leaderboard and compute in Markdown, from the same values as the HTML report. It
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
-import jinja2
 import pandas as pd
 
 from ..data.sources import primary_ground_truth, real_flavours
 from ..tables.render import format_number, interval_text, swapped_text
+from .page import TEMPLATES
 from .table_pages import UNDECIDABLE, VERDICT_COLOURS, tally
 from .values import gate_values, markdown_table
 
-TEMPLATES = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
-                               keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
 TEMPLATE = TEMPLATES.get_template("results.md.j2")
 
 
@@ -25,6 +22,7 @@ def _cell(text: str) -> str:
 
 
 def _counts(counts: Counter) -> str:
+    """Claims per verdict in words, every verdict in the report's order."""
     return ", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICT_COLOURS)
 
 

@@ -2,7 +2,6 @@
 one page per table or figure, built from the JSON records `scenebias table` writes."""
 from __future__ import annotations
 
-import html
 import math
 from collections import Counter
 from pathlib import Path
@@ -15,7 +14,7 @@ from ..io import read_json, write_text
 from ..plugins import load_methods
 from ..tables.regenerate import SUMMARY_COLUMNS
 from ..tables.render import equivalence_text, format_number, holds_text, interval_text, swapped_text
-from .page import html_page
+from .page import html_page, render
 
 UNDECIDABLE = "the data cannot decide"
 VERDICT_COLOURS = {"reproduced": "#d9f0d3", "contradicted": "#f4cccc", ABSENT: "#d6e4f0",
@@ -23,6 +22,7 @@ VERDICT_COLOURS = {"reproduced": "#d9f0d3", "contradicted": "#f4cccc", ABSENT: "
 
 
 def load_records(paths: list[Path]) -> list[dict[str, Any]]:
+    """The paper tables' JSON records among `paths` that exist."""
     return [read_json(p) for p in paths if Path(p).is_file()]
 
 
@@ -53,6 +53,7 @@ def gate_claims(records: list[dict[str, Any]], calibration: dict[str, Any], prim
 
 
 def claims_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """Every claim of `records`, one row each, with its table's label and id."""
     rows = [{"table": r["label"], "table_id": r["table"], **c} for r in records for c in r["claims"]]
     return pd.DataFrame(rows, columns=["table", "table_id", "claim", "text", "section", "direction", "verdict",
                                        "effect", "ci_low", "ci_high", "mde", "p_value", "p_value_uncorrected",
@@ -67,106 +68,66 @@ def tally(records: list[dict[str, Any]], key: str = "verdict") -> Counter:
     return Counter(c.get(key, "not testable") for r in records for c in r["claims"])
 
 
-def _pills(counts: Counter) -> str:
-    return ", ".join(f"<span class='pill' style='background:{VERDICT_COLOURS[v]}'>{counts.get(v, 0)} {v}</span>"
-                     for v in VERDICT_COLOURS)
-
-
 def overview_section(records: list[dict[str, Any]], css_prefix: str = "") -> str:
-    """The index page's section: tally, one line per table, one row per claim."""
-    if not records:
-        return "<h2>Paper tables</h2><p class='note'>No paper tables in this preset (config key <code>tables</code>).</p>"
-    summary, swapped = _pills(tally(records)), _pills(tally(records, "swapped_verdict"))
-    links = "".join(f"<li><a href='tables/{r['table']}.html'>{html.escape(r['label'])}</a> — "
-                    f"{_claim_counts(r)}</li>" for r in records)
-    return f"""
-<h2>Paper tables and claims</h2>
-<p>Every table and figure of both papers regenerated on this preset, published numbers beside ours. Claims: {summary}
-(paired t-test over seeds, two-sided; the comparisons within one claim are Holm-corrected together, so each claim
-is judged at a family-wise α = 0.05: its verdict uses the corrected p, and the uncorrected p is shown beside it;
-<i>{ABSENT}</i>: neither reproduced nor contradicted, and an equivalence test over seeds (and test clips, where
-the records have them) bounds every comparison's effect within ±δ, the smallest effect declared meaningful before
-any run (config <code>analysis.smallest_effect_pp</code>, or the claim's own stated margin where larger);
-<i>not testable</i>: a comparison with another paper's method, a dataset without stand-in, two rows that are the same
-run here, or a qualitative statement). Beside each verdict: the deciding comparison's effect, its 95% interval over
-seeds and test clips, and its minimum detectable effect (MDE: what the paired t-test over these seeds detects with
-power 0.8 at α = 0.05, from the observed spread).</p>
-<p>The same claims judged on the <b>scene-swapped</b> copy of the test set (each actor on another class's scene;
-the UCF101-like, HMDB51-like and Actor cells — the suite's addition, not the papers' setting): {swapped}.
-<i>{UNDECIDABLE}</i>: the claim is judged on a set that fails or lacks a calibration gate (above), so its
-verdict would describe the data, not the methods; the method verdict is in the detail.</p>
-<ul>{links}</ul>
-{claims_table(records)}
-"""
+    """The index page's section (templates/paper_tables.html.j2): the claims' tallies on each test set, one line
+    per table with its verdict counts, and the claims table."""
+    return render("paper_tables.html.j2", colours=VERDICT_COLOURS, absent=ABSENT, undecidable=UNDECIDABLE,
+                  tally=tally(records), swapped_tally=tally(records, "swapped_verdict"),
+                  tables=[{"id": r["table"], "label": r["label"], "counts": Counter(c["verdict"] for c in r["claims"])}
+                          for r in records],
+                  claims=claims_table(records) if records else "")
 
 
 def claims_table(records: list[dict[str, Any]], link: bool = True) -> str:
-    rows = []
-    for r in records:
-        for c in r["claims"]:
-            table = (f"<a href='tables/{r['table']}.html'>{html.escape(r['label'])}</a>" if link
-                     else html.escape(r["label"]))
-            rows.append(
-                f"<tr><td>{table}</td><td title='{html.escape(c['text'])}'><code>{html.escape(c['claim'])}</code><br>"
-                f"<small>{html.escape(_short(c['text']))}</small></td>"
-                f"<td style='background:{VERDICT_COLOURS[c['verdict']]}'>{c['verdict']}</td>"
-                f"<td>{format_number(c.get('effect'), signed=True)}</td>"
-                f"<td title='{html.escape(str(c.get('interval_sources') or ''))}'>{interval_text(c)}</td>"
-                f"<td>{format_number(c.get('mde'))}</td>"
-                f"<td>{format_number(c.get('p_value'), digits=3)}</td>"
-                f"<td>{format_number(c.get('p_value_uncorrected'), digits=3)}</td>"
-                f"<td>{equivalence_text(c)}</td>"
-                f"<td>{c.get('n_seeds', 0)}</td><td>{holds_text(c.get('holds_on_published'))}</td>"
-                f"<td style='background:{VERDICT_COLOURS[c.get('swapped_verdict', 'not testable')]}' "
-                f"title='{html.escape(c.get('swapped_detail', ''))}'>{html.escape(swapped_text(c))}</td>"
-                f"<td class='detail'>{_detail(c.get('detail', ''))}</td></tr>")
-    return ("<table class='claims'><tr><th>table</th><th>claim</th><th>verdict</th><th>effect (pp or r) of the deciding comparison</th>"
-            "<th>95% interval (pp, or r)</th><th>MDE (pp, or r)</th>"
-            "<th>p (Holm within the claim)</th><th>uncorrected p</th><th>p within ±δ pp (Holm)</th>"
-            "<th>seeds</th><th>on published numbers</th><th>on the scene-swapped test</th><th>detail</th></tr>"
-            + "".join(rows) + "</table>")
+    """Every claim of `records` as one row of templates/claims.html.j2 (values from `_claim_row`); `link`: the
+    table's name links to its page."""
+    return render("claims.html.j2", link=link, claims=[_claim_row(r, c) for r in records for c in r["claims"]])
+
+
+def _claim_row(record: dict[str, Any], c: dict[str, Any]) -> dict[str, Any]:
+    """One claim's cells: its verdicts and their colours, the deciding comparison's numbers as text, and the
+    detail with its comparisons split out."""
+    detail = c.get("detail", "")
+    return {"table_id": record["table"], "label": record["label"], "claim": c["claim"], "text": c["text"],
+            "short_text": _short(c["text"]), "verdict": c["verdict"], "colour": VERDICT_COLOURS[c["verdict"]],
+            "effect": format_number(c.get("effect"), signed=True),
+            "interval_sources": str(c.get("interval_sources") or ""), "interval": interval_text(c),
+            "mde": format_number(c.get("mde")), "p": format_number(c.get("p_value"), digits=3),
+            "p_uncorrected": format_number(c.get("p_value_uncorrected"), digits=3),
+            "equivalence": equivalence_text(c), "seeds": c.get("n_seeds", 0),
+            "holds": holds_text(c.get("holds_on_published")),
+            "swapped_colour": VERDICT_COLOURS[c.get("swapped_verdict", "not testable")],
+            "swapped_detail": c.get("swapped_detail", ""), "swapped": swapped_text(c),
+            "detail": detail, "comparisons": [p.strip() for p in detail.split("; ") if p.strip()]}
 
 
 def write_table_page(record: dict[str, Any], out_dir: Path, css: str, extra_html: str = "") -> Path:
-    """tables/<id>.html: caption, published vs reproduced, the plot, claims, compute, provenance."""
+    """tables/<id>.html (templates/table_page.html.j2): caption, published vs reproduced, the rows not reproduced
+    and why, the plot, the correlation, `extra_html`, CAM energy shares, claims, compute and provenance."""
     tid = record["table"]
     summary = pd.DataFrame(record["summary"], columns=SUMMARY_COLUMNS)
     wide = pd.DataFrame(record["wide"]["data"], columns=record["wide"]["columns"])
+    reasons = summary.dropna(subset=["reason"]).drop_duplicates(["label", "reason"])
     compute = record.get("compute") or {}
     correlation = record.get("correlation")
-    corr = (f"<p>Pearson r = {format_number(correlation['pearson_r'], digits=2)}, "
-            f"p = {format_number(correlation['p_value'], digits=3)}"
-            f" over {correlation['classes']} classes (seed-averaged; {correlation['classes_without_moco_accuracy']}"
-            f" class(es) left out: MoCo top-1 0, no relative improvement).</p>" if correlation else "")
     prov = record.get("provenance", {})
-    if record.get("cams"):
-        cams = pd.DataFrame(record["cams"]).round(3)
-        extra_html += ("<h2>Class activation maps: where the energy is</h2><p class='note'>Share of each clip's CAM "
-                       "energy inside the ground-truth actor and inside FAME's foreground mask, mean ± 95% CI over "
-                       "clips; the areas are the shares a uniform map would get.</p>"
-                       + cams.to_html(index=False, border=0, na_rep="–"))
-    body = f"""
-<p><a href="../index.html">← report</a></p>
-<h1>{html.escape(record['label'])}</h1>
-<p><b>Paper:</b> {html.escape(record['paper_caption'])}</p>
-<p class="note"><b>Here:</b> {html.escape(record['caption'])}</p>
-{wide.to_html(index=False, escape=True, border=0, na_rep="–")}
-{_reasons(summary)}
-<img src="{tid}.png" alt="{html.escape(record['label'])}: published vs reproduced">
-{corr}
-{extra_html}
-<h2>Claims</h2>
-{claims_table([record], link=False)}
-<h2>Compute and provenance</h2>
-<p class="note">{compute.get('jobs_measured', 0)} of {compute.get('jobs', 0)} jobs measured
-(Snakemake <code>benchmark:</code>): {format_number(compute.get('job_seconds', math.nan) / 3600 if compute.get('job_seconds')
-                                       is not None else math.nan, digits=3)} job-hours, peak RSS
-{compute.get('max_rss_mb', '–')} MB. Runs: {html.escape(', '.join(compute.get('runs', [])) or 'none')}.
-Git {html.escape(str(prov.get('git_commit')))}, config {html.escape(str(prov.get('config_hash')))}, dataset manifest
-{html.escape(str(prov.get('dataset_manifest_hash')))}, paper text {html.escape(str(prov.get('paper_sha256', ''))[:16])}.</p>
-<p class="note">Files: <a href="{tid}.md">Markdown</a> · <a href="{tid}.tex">LaTeX</a> · <a href="{tid}.csv">CSV</a>
-· <a href="{tid}.seeds.csv">per seed</a> · <a href="{tid}.json">JSON</a></p>
-"""
+    job_seconds = compute.get("job_seconds")
+    body = render(
+        "table_page.html.j2", id=tid, label=record["label"], paper_caption=record["paper_caption"],
+        caption=record["caption"], table=wide.to_html(index=False, escape=True, border=0, na_rep="–"),
+        reasons=[(str(r["label"]), str(r["reason"])) for _, r in reasons.iterrows()],
+        correlation={"r": format_number(correlation["pearson_r"], digits=2),
+                     "p": format_number(correlation["p_value"], digits=3), "classes": correlation["classes"],
+                     "left_out": correlation["classes_without_moco_accuracy"]} if correlation else None,
+        extra_html=extra_html,
+        cams=pd.DataFrame(record["cams"]).round(3).to_html(index=False, border=0, na_rep="–")
+        if record.get("cams") else "",
+        claims=claims_table([record], link=False), jobs_measured=compute.get("jobs_measured", 0),
+        jobs=compute.get("jobs", 0),
+        job_hours=format_number(job_seconds / 3600 if job_seconds is not None else math.nan, digits=3),
+        max_rss_mb=compute.get("max_rss_mb", "–"), runs=", ".join(compute.get("runs", [])),
+        git_commit=str(prov.get("git_commit")), config_hash=str(prov.get("config_hash")),
+        manifest_hash=str(prov.get("dataset_manifest_hash")), paper_sha256=str(prov.get("paper_sha256", ""))[:16])
     page = html_page(record["label"], body, css)
     path = out_dir / "tables" / f"{tid}.html"
     write_text(path, page)
@@ -174,8 +135,9 @@ Git {html.escape(str(prov.get('git_commit')))}, config {html.escape(str(prov.get
 
 
 def write_method_pages(records: list[dict[str, Any]], cfg: dict[str, Any], out_dir: Path, css: str) -> str:
-    """methods/<method>.html: every run of the method and every table cell it fills, published beside ours;
-    returns the index's list of links."""
+    """methods/<method>.html (templates/method_page.html.j2): the method's description and defaults, every run of
+    it and every table cell it fills, published beside ours; returns the index's links to them
+    (templates/method_links.html.j2)."""
     methods = load_methods()
     cells = pd.DataFrame([{**row, "table": r["label"], "table_id": r["table"]} for r in records
                           for row in r["summary"] if row.get("run")],
@@ -189,43 +151,18 @@ def write_method_pages(records: list[dict[str, Any]], cfg: dict[str, Any], out_d
         shown = mine.assign(ours=[format_ci(m, c, scale=1.0) for m, c in zip(mine["mean"], mine["ci95"])])[
             ["table", "label", "column_label", "run", "published", "ours", "seeds"]].rename(
             columns={"label": "row", "column_label": "column", "published": "paper"})
-        run_rows = "".join(f"<li><code>{html.escape(n)}</code>: options {html.escape(str(r.get('options', {})))}"
-                           f"{' (from the paper tables)' if r.get('from_tables') else ''}</li>" for n, r in runs.items())
-        body = (f"<p><a href='../index.html'>← report</a></p><h1>{html.escape(method)}</h1>"
-                f"<p>{html.escape(spec.description)}</p><p class='note'>Source: {html.escape(spec.paper)}. "
-                f"Defaults: <code>{html.escape(str(spec.defaults))}</code>.</p><h2>Runs</h2><ul>{run_rows}</ul>"
-                f"<h2>Its cells in the paper tables</h2>"
-                + (shown.to_html(index=False, border=0, na_rep="–") if len(shown) else "<p class='note'>none</p>"))
+        body = render("method_page.html.j2", method=method, description=spec.description, paper=spec.paper,
+                      defaults=str(spec.defaults),
+                      runs=[(name, str(r.get("options", {})), r.get("from_tables")) for name, r in runs.items()],
+                      cells=shown.to_html(index=False, border=0, na_rep="–") if len(shown) else "")
         page = html_page(method, body, css)
         safe = method.replace("+", "_plus_")
         write_text(out_dir / "methods" / f"{safe}.html", page)
-        links.append(f"<a href='methods/{safe}.html'>{html.escape(method)}</a>")
-    return "<h2>Methods</h2><p>" + " · ".join(links) + "</p>"
-
-
-def _reasons(summary: pd.DataFrame) -> str:
-    reasons = summary.dropna(subset=["reason"]).drop_duplicates(["label", "reason"])
-    if reasons.empty:
-        return ""
-    items = "".join(f"<li>{html.escape(str(r['label']))}: {html.escape(str(r['reason']))}</li>"
-                    for _, r in reasons.iterrows())
-    return f"<details><summary>Rows not reproduced ({len(reasons)})</summary><ul>{items}</ul></details>"
-
-
-def _detail(text: str) -> str:
-    """The per-comparison effects, folded: one line each, behind a summary."""
-    parts = [p.strip() for p in text.split("; ") if p.strip()]
-    if len(parts) <= 1:
-        return f"<small>{html.escape(text)}</small>"
-    items = "".join(f"<li>{html.escape(p)}</li>" for p in parts)
-    return f"<details><summary><small>{len(parts)} comparisons</small></summary><ul><small>{items}</small></ul></details>"
-
-
-def _claim_counts(record: dict[str, Any]) -> str:
-    counts = Counter(c["verdict"] for c in record["claims"])
-    return ", ".join(f"{counts[v]} {v}" for v in VERDICT_COLOURS if counts[v]) or "no claims"
+        links.append((method, safe))
+    return render("method_links.html.j2", methods=links)
 
 
 def _short(text: str, n: int = 110) -> str:
+    """`text` on one line, cut to `n` characters with an ellipsis."""
     text = " ".join(text.split())
     return text if len(text) <= n else text[: n - 1] + "…"
