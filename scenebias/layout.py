@@ -16,7 +16,7 @@ from __future__ import annotations
 
 # The suite's evaluation protocols, in this order: the `{protocol}` wildcard's values and `scenebias evaluate
 # --protocol`'s choices. Each is registered where it is defined (scenebias.evaluate.registry); config/schema.yaml
-# spells the list as JSON schema enums (runs.*.protocols, evaluate.protocols); tests/test_layout.py keeps all three
+# spells the list as JSON schema enums (runs.*.protocols, evaluate.protocols); tests/workflow/test_layout.py keeps all three
 # equal.
 PROTOCOLS = ("linear", "finetune", "retrieval", "classifier")
 

@@ -183,7 +183,7 @@ def finetune(
         n_seen, n_correct, loss_sum = 0, 0, 0.0
         colour = _colour_step(cfg.colour, seed, epoch, rank)
         # the loader itself when the bar is off: a disabled tqdm around a rank's loader changes the two-rank
-        # result (tests/test_ddp.py, test_finetune_on_two_ranks_matches_one_process)
+        # result (tests/train/test_ddp.py, test_finetune_on_two_ranks_matches_one_process)
         bar = (tqdm(loader, desc=f"finetune {epoch + 1}/{cfg.epochs}", total=len(loader), leave=False)
                if progress else loader)
         for batch, weight in zip(bar, weights):

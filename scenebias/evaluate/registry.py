@@ -4,7 +4,7 @@ A protocol module registers its evaluation with the dataclass of its `evaluate.<
 (`@register_protocol("linear", config=LinearProbeConfig)`); `scenebias.stages.evaluate` runs whichever is asked
 for, on the inputs it prepares (`EvaluationInputs`). The workflow's order of protocols (scenebias.layout.PROTOCOLS,
 the `{protocol}` wildcard's values) and config/schema.yaml's two protocol enums are checked against this registry
-in one place, tests/test_layout.py. docs/extending.md walks a new protocol end to end.
+in one place, tests/workflow/test_layout.py. docs/extending.md walks a new protocol end to end.
 """
 from __future__ import annotations
 

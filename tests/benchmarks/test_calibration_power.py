@@ -43,6 +43,6 @@ def test_the_report_covers_every_generated_set_of_the_smoke_preset():
 def test_docs_power_md_is_what_the_tool_writes_for_the_default():
     from pathlib import Path
 
-    doc = Path(__file__).resolve().parents[1] / "docs" / "power.md"
+    doc = Path(__file__).resolve().parents[2] / "docs" / "power.md"
     assert doc.read_text(encoding="utf-8") == P.report("default"), \
         "docs/power.md is stale: python -m benchmarks.calibration.power --preset default --out docs/power.md"

@@ -16,7 +16,7 @@ from scenebias.plan import load_config
 
 TV_OPS = (F.adjust_brightness, F.adjust_contrast, F.adjust_saturation, F.adjust_hue)
 AUTHORS = ("grayscale", "jitter", "blur")  # the FAME code's stage order
-BEFORE_STAGES = Path(__file__).parent / "fixtures" / "colour_schedule_before_stages.json"
+BEFORE_STAGES = Path(__file__).resolve().parents[1] / "fixtures" / "colour_schedule_before_stages.json"
 
 
 def reference(x: torch.Tensor, p: T.ColourParams, stages=T.COLOUR_STAGES) -> torch.Tensor:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "scenebias-reverse"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "scenebias-reverse"
 
 
 @pytest.fixture(scope="module")

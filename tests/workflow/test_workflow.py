@@ -15,7 +15,7 @@ import yaml
 from scenebias.tables.published import table_ids
 from scenebias.plan import load_config
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _snakemake(*args, cwd=REPO):

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 GPU_RULES = ("pretrain", "evaluate", "cams")
 # A PATH with the venv and the system, nothing from the calling shell (no SLURM client tools a developer has).
@@ -43,7 +43,7 @@ def _resources_of(jobs, rule):
 
 @pytest.fixture(scope="module")
 def paths_yaml(tmp_path_factory):
-    """Data, results, cache and reports under a temporary folder, as in tests/test_workflow.py."""
+    """Data, results, cache and reports under a temporary folder, as in tests/workflow/test_workflow.py."""
     tmp = tmp_path_factory.mktemp("profiles")
     paths = {"paths": {key: str(tmp / key / "{preset}") for key in ("data", "results", "reports", "frame_cache")}}
     extra = tmp / "paths.yaml"

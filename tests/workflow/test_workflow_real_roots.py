@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 # what a real copy of each dataset holds: videos and the official split files
 LAYOUT = {"ucf101": ["UCF101", "ucfTrainTestlist"],
           "hmdb51": ["videos", "testTrainMulti_7030_splits"],

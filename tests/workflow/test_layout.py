@@ -8,7 +8,7 @@ import yaml
 
 from scenebias import layout
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _protocol_enums(node, where=""):
@@ -79,7 +79,7 @@ def _pattern(f) -> str:
 @pytest.fixture(scope="module")
 def smoke_workflow():
     """The parsed workflow of the smoke preset (Snakemake's API; the rule objects are internal to the pinned
-    Snakemake 9, as in tests/test_profiles.py)."""
+    Snakemake 9, as in tests/workflow/test_profiles.py)."""
     from snakemake.api import SnakemakeApi
     from snakemake.settings.types import ConfigSettings, OutputSettings, ResourceSettings
 

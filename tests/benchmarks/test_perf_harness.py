@@ -18,7 +18,7 @@ import torch
 from scenebias.models.backbones import build_backbone
 from scenebias.plugins import load_methods
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 HARNESS = [sys.executable, "-m", "benchmarks.perf.harness"]
 
 

@@ -185,7 +185,7 @@ def test_a_finetune_colour_reruns_the_supervised_rows_only(tmp_path):
 
     import yaml
 
-    repo = Path(__file__).resolve().parents[1]
+    repo = Path(__file__).resolve().parents[2]
     paths = tmp_path / "paths.yaml"
     paths.write_text(yaml.safe_dump({"paths": {"data": str(tmp_path / "d/{preset}"),
                                                "results": str(tmp_path / "r/{preset}"),

@@ -435,7 +435,7 @@ def _dry_run_with_roots(preset, ucf_root, hmdb_root, official_splits, tmp_path):
         "data": {"real": {"ucf101": _ucf_spec(ucf_root, official_splits), "hmdb51": {"root": str(hmdb_root),
                                                                                     "format": "hmdb51"}},
                  "manifest": {"dir": str(tmp_path / "manifests/{preset}")}}}))
-    repo = Path(__file__).resolve().parents[1]
+    repo = Path(__file__).resolve().parents[2]
     exe = Path(sys.executable).with_name("snakemake")
     proc = subprocess.run([str(exe), "-n", "--nolock", "--configfile", f"config/presets/{preset}.yaml", str(extra)],
                           cwd=repo, capture_output=True, text=True)

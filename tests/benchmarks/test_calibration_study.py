@@ -1,5 +1,5 @@
 """The calibration study's runner (benchmarks/calibration/study.py): the study table gathers every candidate run so
-far, in the study's order (the study file's candidates are checked in tests/test_workflow.py)."""
+far, in the study's order (the study file's candidates are checked in tests/workflow/test_workflow.py)."""
 import json
 
 from benchmarks.calibration import study as S
