@@ -17,6 +17,8 @@ rule report:
         leaderboard=f"{REPORTS}/tables/leaderboard.csv",
         accuracy_plot=report(f"{REPORTS}/plots/biased_vs_swapped.png", category="Plots",
                              caption="../reports/templates/accuracy_plot.rst"),
+        first_screen_plot=report(f"{REPORTS}/plots/first_screen.png", category="Plots",
+                                 caption="../reports/templates/first_screen_plot.rst"),
         training_plot=report(f"{REPORTS}/plots/training_curves.png", category="Plots",
                              caption="../reports/templates/training_plot.rst"),
         accuracy_table=report(f"{REPORTS}/tables/accuracy.csv", category="Tables",

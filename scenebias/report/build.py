@@ -139,6 +139,49 @@ def _plot_accuracy(raw: pd.DataFrame, chance: float, path: Path) -> None:
     plt.close(fig)
 
 
+def _plot_first_screen(calibration: dict[str, Any], raw: pd.DataFrame, chance: float, preset: str,
+                       path: Path) -> None:
+    """plots/first_screen.png, the report's first screen at a glance: every set's calibration gates (left) and the
+    linear-probe leaderboard's scene-swapped top-1 with its 95% CI and chance (right)."""
+    plt = pyplot()
+    sets = [(calibration.get("primary") or "primary", calibration)] + list((calibration.get("sets") or {}).items())
+    letters = sorted({g["gate"] for _, found in sets for g in found.get("gates", [])})
+    rows = raw[(raw["protocol"] == "linear") & raw["role"].isin(["method", "reference"])] if len(raw) else raw
+    key = "swapped" if len(rows) and rows["swapped_mean"].notna().any() else "biased"
+    rows = rows.sort_values(f"{key}_mean", kind="stable") if len(rows) else rows
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, max(3.2, 0.28 * len(rows) + 1.4)),
+                                      gridspec_kw={"width_ratios": [1, 1.4]})
+    left.set_xlim(0, len(letters) + 2.2)
+    left.set_ylim(0, len(sets))
+    left.axis("off")
+    for i, (name, found) in enumerate(sets):
+        y = len(sets) - i - 0.5
+        left.text(0.05, y, name, va="center", fontsize=9, family="monospace")
+        by_letter = {g["gate"]: g["status"] for g in found.get("gates", [])}
+        for j, letter in enumerate(letters):
+            status = by_letter.get(letter)
+            if status is None:
+                continue
+            left.add_patch(plt.Rectangle((2.2 + j + 0.05, y - 0.4), 0.9, 0.8, color=GATE_COLOURS[status]))
+            left.text(2.2 + j + 0.5, y, f"({letter}) {status}", ha="center", va="center", fontsize=7.5)
+    left.set_title("calibration gates: can the data decide?", fontsize=10)
+    if len(rows):
+        y = range(len(rows))
+        right.barh(list(y), 100 * rows[f"{key}_mean"], xerr=100 * rows[f"{key}_ci95"].fillna(0),
+                   color=["#e45756" if r == "moco+oracle_mask" else "#4c78a8" for r in rows["run"]],
+                   error_kw={"lw": 1, "capsize": 2})
+        right.set_yticks(list(y), list(rows["run"]), fontsize=8)
+        right.axvline(100 * chance, ls="--", color="grey", lw=1)
+        right.text(100 * chance, -0.7, " chance", color="grey", fontsize=8, va="top")
+    right.set_xlabel(f"{key} top-1 %, linear probe (mean ± 95% CI over seeds)")
+    right.set_title("who keeps the motion? (red: the ground-truth-mask positive control)", fontsize=10)
+    fig.suptitle(f"scenebias, preset {preset}: the primary set's gates {calibration['overall']}", fontsize=11)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+
+
 def _plot_training(logs: dict[str, list[dict[str, Any]]], path: Path) -> bool:
     """plots/training_curves.png: each logged metric per epoch and run; False (and a placeholder) without logs."""
     plt = pyplot()
@@ -386,6 +429,7 @@ def build_report(cfg: dict[str, Any], metrics_csv: Path, out_dir: Path, benchmar
     _save_table(compute, out_dir, "compute")
     plots = out_dir / "plots"
     _plot_accuracy(raw, chance, plots / "biased_vs_swapped.png")
+    _plot_first_screen({**calibration, "primary": primary}, raw, chance, cfg["preset"], plots / "first_screen.png")
     logs = {}
     for log_path in sorted(Path(p) for p in glob.glob(layout.train_log(results_dir(cfg), "*", "*"))):
         logs[f"{log_path.parent.parent.name} s{log_path.parent.name[4:]}"] = json.loads(log_path.read_text())

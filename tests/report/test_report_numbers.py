@@ -210,6 +210,7 @@ def test_the_results_page_shows_the_reports_gates_claims_and_leaderboard(report_
     assert f"| reproduced | {effect:+.1f} |" in claim and f"| {p:.3g} |" in claim
     assert "On each set's own test split: 1 reproduced, 0 contradicted" in md
     # the leaderboard, ranked by swapped top-1 as in the HTML page (first data row: the oracle)
+    assert (out / "plots" / "first_screen.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # the README's picture
     board = md.split("## Leaderboard (linear probe)")[1].split("## Compute")[0].strip().splitlines()
     assert board[0].startswith("| rank | run |") and board[2].startswith("| 1 | moco+oracle_mask (positive control) |")
     assert f"| {_pct(RUNS['moco+oracle_mask'][2]['swapped/top1'])} |" in board[2]
