@@ -14,7 +14,6 @@ import functools
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
