@@ -1,6 +1,9 @@
 """A small name -> factory registry with helpful errors: backbones, methods, protocols and split formats."""
 from __future__ import annotations
 
+import functools
+import importlib
+import pkgutil
 from typing import Callable, Generic, Iterator, TypeVar
 
 from .errors import UnknownNameError
@@ -42,3 +45,11 @@ class Registry(Generic[T]):
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
+
+
+@functools.cache
+def import_package_modules(package: str) -> None:
+    """Import every module of `package` once: components register themselves on import, so a registry is complete
+    only after its package's modules have run."""
+    for module in pkgutil.iter_modules(importlib.import_module(package).__path__):
+        importlib.import_module(f"{package}.{module.name}")

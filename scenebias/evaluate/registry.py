@@ -8,14 +8,10 @@ in one place, tests/workflow/test_layout.py. docs/extending.md walks a new proto
 """
 from __future__ import annotations
 
-import functools
-import importlib
-import pkgutil
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable
 
-from ..registry import Registry
+from ..registry import Registry, import_package_modules
 from ..resolve import clip_dataset
 
 
@@ -71,12 +67,6 @@ def register_protocol(name: str, config: type | None = None):
 def protocols() -> Registry[Protocol]:
     """The registry with every module of this package imported: each protocol registers itself on import, so a
     new protocol is a new module here (plus its name in layout.PROTOCOLS and config/schema.yaml)."""
-    _import_modules()
+    import_package_modules(__package__)
     return PROTOCOLS
 
-
-@functools.cache
-def _import_modules() -> None:
-    """Import every module of this package once (each registers itself on import)."""
-    for module in pkgutil.iter_modules([str(Path(__file__).parent)]):
-        importlib.import_module(f"{__package__}.{module.name}")

@@ -11,14 +11,11 @@ A new kind is a new module here that calls `register_table_kind`; docs/extending
 """
 from __future__ import annotations
 
-import functools
-import importlib
-import pkgutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ...registry import Registry
+from ...registry import Registry, import_package_modules
 
 
 @dataclass(frozen=True)
@@ -64,13 +61,7 @@ def register_table_kind(name: str, **hooks: Callable) -> TableKind:
 
 def table_kind(table: dict[str, Any]) -> TableKind | None:
     """The registered kind of `table` (by its `protocol`), or None for a grid table."""
-    _import_modules()
+    import_package_modules(__package__)
     protocol = table["protocol"]  # a list for tables whose columns use several protocols: grids
     return TABLE_KINDS.get(protocol) if isinstance(protocol, str) and protocol in TABLE_KINDS else None
 
-
-@functools.cache
-def _import_modules() -> None:
-    """Import every module of this package once (each registers itself on import)."""
-    for module in pkgutil.iter_modules([str(Path(__file__).parent)]):
-        importlib.import_module(f"{__package__}.{module.name}")
