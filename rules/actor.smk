@@ -6,6 +6,7 @@
 import shlex
 
 from scenebias.errors import ConfigError as _ConfigError
+from scenebias.resolve import actor_output as _actor_output, actor_settings as _actor_settings
 
 ACTOR = config["data"].get("actor") or {}
 ACTOR_SUMMARY = None
@@ -19,7 +20,7 @@ if ACTOR:
     if (ACTOR.get("detector_weights") is None) == (ACTOR.get("boxes") is None):
         raise _ConfigError("data.actor: set exactly one of detector_weights (a Faster R-CNN state dict) or boxes "
                            "(a person-boxes CSV)")
-    ACTOR_OUT = ACTOR.get("out", "data/actor/{preset}/actor_hmdb51").format(preset=PRESET)
+    ACTOR_OUT = str(_actor_output(config))
     ACTOR_SUMMARY = f"{ACTOR_OUT}/actor_crop_summary.json"
 
     def _actor_args():
@@ -39,11 +40,6 @@ if ACTOR:
         }
         return " ".join(f"{k} {shlex.quote(str(v))}" for k, v in opts.items() if v is not None)
 
-    def _actor_hash():
-        """data.actor and the source root only: other data keys do not change the crops."""
-        part = {"actor": ACTOR, "source": _ACTOR_ROOT, "on_missing": config["data"]["on_missing"]}
-        return hashlib.sha256(json.dumps(part, sort_keys=True).encode()).hexdigest()[:16]
-
     rule actor_hmdb51:
         """Actor-HMDB51: person boxes (Faster R-CNN or a boxes file) -> smoothed square crops; resumable."""
         input:
@@ -51,7 +47,7 @@ if ACTOR:
         output:
             summary=ACTOR_SUMMARY,
         params:
-            stage=_actor_hash(),
+            stage=stable_hash(_actor_settings(config)),  # data.actor and its source root: not other data keys
             args=_actor_args(),
             out=ACTOR_OUT,
         log:

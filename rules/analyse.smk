@@ -2,11 +2,12 @@ rule mask_quality:
     """IoU, precision and recall of FAME's mask variants (fame paper/official-code colours, seed, gauss,
     grid) x beta against the generated set's ground-truth actor masks (pretraining flavour, train split)."""
     input:
-        manifest=MANIFEST,
+        manifest=flavour_manifests([config["data"]["pretrain_flavour"]]),
     output:
         table=layout.mask_quality(RESULTS),
     params:
-        stage=section_hash("data", "clip") + stable_hash(config["analysis"]["mask_quality"]),
+        stage=(data_stage([config["data"]["pretrain_flavour"]]) + section_hash("clip")
+               + stable_hash(config["analysis"]["mask_quality"])),
     log:
         log_file(layout.MASK_QUALITY),
     benchmark:
@@ -20,6 +21,7 @@ rule mask_quality:
 
 CAM_RUNS = [r for r in layout.CAM_RUNS if r in RUNS]
 CAM_SEED = SEEDS[0]
+CAM_FLAVOURS = _cam_flavours(config)  # the pretraining flavour and the scene-swapped test set's
 
 
 def cam_files():
@@ -35,13 +37,13 @@ rule cams:
     inside the actor and inside FAME's mask."""
     input:
         models=expand(layout.model(RESULTS, "{run}", "{{seed}}"), run=CAM_RUNS),
-        manifest=MANIFEST,
+        manifests=flavour_manifests(CAM_FLAVOURS),
     output:
         figure=f"{layout.cams_dir(RESULTS, '{seed}')}/cams.png",
         table=f"{layout.cams_dir(RESULTS, '{seed}')}/cams.csv",
     params:
         models=lambda w, input: " ".join(f"--model {run}={path}" for run, path in zip(CAM_RUNS, input.models)),
-        stage=section_hash("data", "clip"),
+        stage=data_stage(CAM_FLAVOURS) + section_hash("clip"),
     log:
         log_file(layout.cams_job("{seed}")),
     benchmark:

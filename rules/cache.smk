@@ -32,7 +32,7 @@ rule frame_cache:
     wildcard_constraints:
         flavour=_alternatives(CACHE_FLAVOURS),
     params:
-        stage=section_hash("data"),
+        stage=lambda w: data_stage([w.flavour]),
         decoder=_decoder_id(),  # a new PyAV/libavcodec may decode differently: rebuild (new entry names)
         frames=_frame_spec(config).key,  # short side and storage: a new one rebuilds (new entry names)
         out=lambda w: f"{DATA_CACHE}/{w.flavour}",

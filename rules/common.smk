@@ -8,6 +8,7 @@ from scenebias.plan import plan as _validate_config
 from scenebias.plugins import get_method as _get_method
 from scenebias.data.manifest import manifest_options as _manifest_options
 from scenebias.data.sources import is_generated as _is_generated, primary_ground_truth as _primary_ground_truth
+from scenebias.resolve import cam_flavours as _cam_flavours, data_stage as _data_stage
 from scenebias.resolve import dataset_manifests as _dataset_manifests, manifest_path as _manifest_path
 from scenebias.resolve import evaluation_set_copies as _evaluation_set_copies
 from scenebias.resolve import static_twin_for as _static_twin_for, test_sets_for as _test_sets_for
@@ -27,7 +28,9 @@ REPORTS = config["paths"]["reports"].format(preset=PRESET)
 METRICS = config["paths"]["metrics"].format(preset=PRESET, results=RESULTS)
 RUNS = list(config["runs"])
 REAL_ROOTS = list(config["data"].get("real") or {})
-MANIFEST = str(_manifest_path(config))  # what pretraining depends on: generated manifest.json, or the combined one
+# Every flavour's manifest in one (generated manifest.json, or the combined one): the paper tables' and the
+# report's provenance. A job that reads data takes its own flavours' manifests instead (flavour_manifests).
+MANIFEST = str(_manifest_path(config))
 MANIFEST_DIR = str(_manifest_options(config)["dir"])
 DATASET_MANIFESTS = {f: str(p) for f, p in _dataset_manifests(config).items()}
 SEEDS = [int(s) for s in config["seeds"]]
@@ -75,7 +78,10 @@ envvars:
 
 
 def section_hash(*keys, run=None):
-    """Hash of the config sections a job depends on: a params entry, so editing them reruns the job."""
+    """Hash of the config sections a job depends on: a params entry, so editing them reruns the job. The data
+    section is hashed per flavour (data_stage)."""
+    if "data" in keys:
+        raise ValueError("section_hash: hash data settings with data_stage(flavours), for the flavours a job reads")
     part = {k: config.get(k) for k in keys}
     for key, skip in SPEED_ONLY_KEYS.items():
         if isinstance(part.get(key), dict):
@@ -83,6 +89,17 @@ def section_hash(*keys, run=None):
     if run is not None:
         part["run"] = config["runs"][run]
     return stable_hash(part)
+
+
+def data_stage(flavours):
+    """Hash of the data settings of the flavours a job reads (scenebias.resolve.data_stage): a new root, another
+    flavour's settings or another choice of test sets leaves it, and the job, as it is."""
+    return _data_stage(config, flavours)
+
+
+def flavour_manifests(flavours):
+    """The manifests of the flavours a job reads (one generated manifest.json for every generated flavour)."""
+    return sorted({str(_manifest_path(config, f)) for f in flavours})
 
 
 def _method_augmentation(method):

@@ -1,9 +1,12 @@
+from scenebias.resolve import generator_stage as _generator_stage, real_manifest_stage as _real_manifest_stage
+
+
 rule generate:
     """The generated scene-bias video set: official layouts, H.264, ground-truth sidecars, manifest."""
     output:
         manifest=f"{DATA}/manifest.json",
     params:
-        stage=section_hash("data"),
+        stage=_generator_stage(config),  # one job writes every generated flavour, from data.generator alone
         out=DATA,
     log:
         log_file(layout.GENERATE),
@@ -16,8 +19,9 @@ rule generate:
         "scenebias generate --config-json \"$SCENEBIAS_CONFIG_JSON\" --out {params.out:q} --quiet > {log:q} 2>&1"
 
 
-# Real datasets (data.real): a checksummed manifest per root, and one combined manifest whose hash goes into
-# every result's provenance. Without real roots the generated set's manifest.json plays that part.
+# Real datasets (data.real): a checksummed manifest per root, whose hash goes into the provenance of the models
+# and evaluations that read it, and one combined manifest for the paper tables' and the report's. Without real
+# roots the generated set's manifest.json plays both parts.
 if REAL_ROOTS:
 
     rule real_manifest:
@@ -29,7 +33,7 @@ if REAL_ROOTS:
         wildcard_constraints:
             flavour=_alternatives(REAL_ROOTS),
         params:
-            stage=section_hash("data"),
+            stage=lambda w: _real_manifest_stage(config, w.flavour),  # this root's settings alone
         log:
             log_file(layout.manifest_job("{flavour}")),
         benchmark:

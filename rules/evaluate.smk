@@ -1,13 +1,21 @@
+def evaluate_stage(run, downstream):
+    """What an evaluation on `downstream` depends on: the data of the flavours it reads, which of them are its
+    test sets and static twin (the names it reports under), the clip and evaluate sections and the run."""
+    sets = {"test_sets": _test_sets_for(config, downstream), "static_twin": _static_twin_for(config, downstream)}
+    return stable_hash([data_stage(eval_flavours(downstream)), sets, section_hash("clip", "evaluate", run=run)])
+
+
 rule evaluate:
     """One protocol on a saved model and a downstream flavour, reported on each of its test sets (the
     primary downstream flavour: biased, scene-swapped and static twin; any other: its own test split)."""
     input:
         model=layout.model(RESULTS, "{run}", "{seed}"),
         frames=lambda w: frame_cache_inputs(eval_flavours(w.downstream)),
+        manifests=lambda w: flavour_manifests(eval_flavours(w.downstream)),  # the downstream's is in its provenance
     output:
         metrics=layout.evaluation(RESULTS, "{run}", "{seed}", "{downstream}", "{protocol}"),
     params:
-        stage=lambda w: section_hash("data", "clip", "evaluate", run=w.run),
+        stage=lambda w: evaluate_stage(w.run, w.downstream),
     log:
         log_file(layout.evaluate_job("{run}", "{seed}", "{downstream}", "{protocol}")),
     benchmark:

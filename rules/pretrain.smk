@@ -1,7 +1,8 @@
 def pretrain_stage(run):
     """What a pretraining job depends on: its params entry and the name of its checkpoint folder. A run that
-    trains with the fine-tuning augmentation also depends on that protocol's colour, when one is set."""
-    stage = section_hash("data", "clip", "backbone", "pretrain", run=run)
+    trains with the fine-tuning augmentation also depends on that protocol's colour, when one is set. Of the data
+    settings, only its own flavour's: a new root or test set elsewhere does not retrain it."""
+    stage = stable_hash([data_stage([run_flavour(run)]), section_hash("clip", "backbone", "pretrain", run=run)])
     colour = config["evaluate"]["finetune"].get("colour")
     if colour is not None and _method_augmentation(config["runs"][run]["method"]) == "finetune":
         stage = stable_hash([stage, colour])
@@ -12,7 +13,7 @@ rule pretrain:
     """One run (method + options) for one seed. Checkpoints live outside the outputs, so a killed or
     retried job resumes where it stopped."""
     input:
-        manifest=MANIFEST,
+        manifest=lambda w: flavour_manifests([run_flavour(w.run)]),  # what its provenance records
         frames=lambda w: frame_cache_inputs([run_flavour(w.run)]),
     output:
         model=layout.model(RESULTS, "{run}", "{seed}"),

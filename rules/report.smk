@@ -6,6 +6,7 @@ rule report:
         benchmarks=benchmark_files(),
         mask_quality=layout.mask_quality(RESULTS) if GROUND_TRUTH else [],
         tables=[f"{REPORTS}/tables/{table}.json" for table in TABLES],
+        manifest=MANIFEST,  # with real roots, the per-root manifests it lists (files, missing, undecodable)
     output:
         index=report(
             f"{REPORTS}/index.html",

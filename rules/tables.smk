@@ -17,6 +17,7 @@ rule paper_table:
     input:
         evaluations=lambda w: eval_outputs(TABLE_EVALS[w.table]),
         cams=lambda w: cam_files() if w.table in CAM_TABLES else [],
+        manifest=MANIFEST,  # every flavour's manifest, whose hash the table's provenance records
     output:
         # the plot goes into `snakemake --report` too, one subcategory per table
         [report(f"{REPORTS}/tables/{{table}}.{kind}", category="Paper tables", subcategory="{table}",

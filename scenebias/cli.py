@@ -141,6 +141,7 @@ def cmd_mask_quality(args: argparse.Namespace) -> None:
 def cmd_cams(args: argparse.Namespace) -> None:
     from .analysis.cam import parse_model_arg, run_cams, summarise_cams
     from .config import results_dir
+    from .resolve import cam_flavours
 
     cfg = _config(args)
     base = results_dir(cfg)
@@ -149,8 +150,7 @@ def cmd_cams(args: argparse.Namespace) -> None:
     else:  # the runs of FAME Fig. 4 / BE Figs. 6-7 that the config has
         models = [(run, str(Path(layout.model(base, run, args.seed))))
                   for run in layout.CAM_RUNS if run in cfg["runs"]]
-    flavours = args.flavour or [f for f in (cfg["data"]["pretrain_flavour"], cfg["data"]["test_sets"].get("swapped"))
-                                if f]
+    flavours = args.flavour or cam_flavours(cfg)
     out_png = Path(args.out_png or f"{layout.cams_dir(base)}/cams.png")
     out_csv = Path(args.out_csv or f"{layout.cams_dir(base)}/cams.csv")
     given = {k: v for k, v in (("max_videos", args.max_videos), ("beta", args.beta)) if v is not None}

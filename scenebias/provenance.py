@@ -75,7 +75,9 @@ def provenance(*, cfg: Any, seed: int, device: str, wall_time_s: float,
     record = {
         "git_commit": git_commit(),
         "config_hash": stable_hash(cfg),
-        # the hash the manifest records, as written (scenebias.data.manifest.manifest_hash would re-check it)
+        # the hash `manifest` records, as written (scenebias.data.manifest.manifest_hash would re-check it): a
+        # model's and an evaluation's are their own flavour's (pretraining, downstream), a paper table's the
+        # combined one over every flavour (scenebias.resolve.manifest_path)
         "dataset_manifest_hash": read_json(manifest)["hash"] if manifest else None,
         "seed": seed,
         "libraries": library_versions(),

@@ -82,7 +82,8 @@ def pretrain(cfg: dict[str, Any], run: str, seed: int, out: str | os.PathLike, w
     meta = {"train_log": log, "provenance": provenance(
         cfg={k: cfg[k] for k in ("data", "clip", "backbone", "pretrain")} | {"run": spec,
                                                                            "augmentation": trained_with},
-        seed=seed, augmentation=trained_with, device=device, wall_time_s=time.time() - t0, manifest=manifest_path(cfg),
+        seed=seed, augmentation=trained_with, device=device, wall_time_s=time.time() - t0,
+        manifest=manifest_path(cfg, spec["flavour"]),  # what it trained on (the workflow job's input)
         backbone_params=cost["params"], backbone_flops=cost["flops"], train_videos=len(train_split.records),
         world_size=ddp.world_size())}  # DDP runs are the same training, not bit-identical to one process
     if ddp.is_main_process():  # under torchrun rank 0 alone writes; the others wait until the files exist
@@ -130,7 +131,7 @@ def evaluate(cfg: dict[str, Any], run: str, seed: int, protocol: str, model_path
         "results": results,
         "provenance": provenance(cfg={k: cfg[k] for k in ("data", "clip", "evaluate")} | {"run": spec},
                                  seed=seed, device=device, wall_time_s=time.time() - t0,
-                                 manifest=manifest_path(cfg), model_file=str(model_path),
+                                 manifest=manifest_path(cfg, downstream), model_file=str(model_path),
                                  pretrain=model["meta"]["provenance"]),
     }
     if ddp.is_main_process():  # every rank holds the same results; one writes them

@@ -227,8 +227,8 @@ def combine_manifests(manifests: Mapping[str, str | os.PathLike], out_path: str 
     """One file whose hash covers every dataset a config reads: {flavour: that flavour's manifest hash}.
 
     `manifests` maps flavour -> its manifest (a real root's, or the generated set's manifest.json, which
-    several flavours share). This is what provenance's single `dataset_manifest_hash` points at when real
-    roots are configured."""
+    several flavours share). A paper table's provenance records its hash as `dataset_manifest_hash` (a model's
+    and an evaluation's record their own flavour's manifest instead)."""
     datasets = {name: {"hash": manifest_hash(p), "manifest": str(p)} for name, p in sorted(manifests.items())}
     combined = {"format": COMBINED_FORMAT, "datasets": {n: {"hash": d["hash"]} for n, d in datasets.items()},
                 "where": {n: d["manifest"] for n, d in datasets.items()}}
