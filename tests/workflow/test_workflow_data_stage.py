@@ -1,6 +1,7 @@
 """A finished model is not retrained for data it does not read: after a tiny run on a real root, a dry run with
 another root, another test set or a speed-only key schedules no `pretrain` job, while a change to the pretraining
-root or to the frames does (rules/common.smk data_stage, scenebias.resolve.data_stage).
+root or to the frames does (rules/common.smk data_stage, scenebias.resolve.data_stage); the model and its
+evaluation record the hash of the manifest their jobs took as input.
 
 The root is the tiny generated set's ucf101 videos and split files copied into the official layout, as
 tests/workflow/test_workflow_real_roots.py does; the run trains one smoke-preset run for one epoch and evaluates
@@ -8,6 +9,7 @@ it with the linear probe, on 2 cores in about a minute.
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -117,3 +119,12 @@ def test_other_frames_retrain(finished):
     scheduled = dry(frames={"short_side": 48})
     assert scheduled["real_manifest"] == 0  # listing and hashing the root does not depend on the frames
     assert scheduled["frame_cache"] == scheduled["pretrain"] == scheduled["evaluate"] == 1
+
+
+def test_the_model_and_its_evaluation_record_the_manifest_they_read(finished):
+    """Not the combined manifest over every root: the one that is an input of their jobs."""
+    tmp, _, _ = finished
+    own = json.loads((tmp / "manifests" / "ucf101.manifest.json").read_text())["hash"]
+    record = json.loads((tmp / "results/smoke/eval" / RUN / "seed0/ucf101/linear.json").read_text())
+    assert record["provenance"]["dataset_manifest_hash"] == own  # the downstream flavour's
+    assert record["provenance"]["pretrain"]["dataset_manifest_hash"] == own  # the pretraining flavour's
