@@ -2,6 +2,7 @@
 calibration gates alone (scenebias.analysis.calibration), never by a method under test.
 
     python -m benchmarks.calibration.study config/studies/calibration.yaml [--candidate NAME ...] [--cores N]
+    python -m benchmarks.calibration.study config/studies/calibration.yaml --collect   # run none, gather the report
 
 For every candidate the study writes an overlay config (`preset: cal-<name>`, the study's seeds, the candidate's
 overrides) under results/calibration-study/, runs `snakemake calibration` on the base preset plus that overlay
@@ -95,13 +96,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("study", type=Path)
     parser.add_argument("--candidate", action="append", default=[], help="run only these (repeatable)")
     parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--collect", action="store_true",
+                        help="run no candidate: write the study report from the candidates' runs as they stand "
+                             "(after a candidate was rerun by hand, say)")
     args = parser.parse_args(argv)
+    if args.collect and args.candidate:
+        raise ConfigError("--collect runs no candidate: leave out --candidate")
     study = load_study(args.study)
     names = args.candidate or list(study["candidates"])
     unknown = [n for n in names if n not in study["candidates"]]
     if unknown:
         raise ConfigError(f"{args.study}: unknown candidate(s) {unknown}; expected one of {list(study['candidates'])}")
-    for name in names:
+    for name in [] if args.collect else names:
         run_candidate(study, name, args.cores)
     results = collected(study)  # with the candidates run one at a time earlier, in the study's order
     write_json(ROOT / REPORT / "study.json", results)

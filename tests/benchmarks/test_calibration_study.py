@@ -16,3 +16,16 @@ def test_the_table_gathers_every_candidate_run_so_far_in_study_order(tmp_path, m
     assert list(found) == ["b", "a"] and found["a"]["overall"] == "pass"
     table = S.study_table(found, study)
     assert table.index("| b | second |") < table.index("| a | first |") and "never-run" not in table
+
+
+def test_collect_writes_the_report_and_runs_no_candidate(tmp_path, monkeypatch):
+    monkeypatch.setattr(S, "ROOT", tmp_path)
+    monkeypatch.setattr(S, "run_candidate", lambda *a: (_ for _ in ()).throw(AssertionError("ran a candidate")))
+    study_file = tmp_path / "study.yaml"
+    study_file.write_text("base: default\nseeds: [0]\ncandidates:\n  a: {why: first}\n")
+    folder = tmp_path / "results" / "cal-a"
+    folder.mkdir(parents=True)
+    (folder / "calibration.json").write_text(json.dumps({"overall": "pass", "gates": []}))
+    assert S.main([str(study_file), "--collect"]) == 0
+    assert "| a | first |" in (tmp_path / S.REPORT / "study.md").read_text()
+    assert json.loads((tmp_path / S.REPORT / "study.json").read_text())["a"]["overall"] == "pass"
