@@ -7,13 +7,13 @@ import shlex
 
 from scenebias.errors import ConfigError as _ConfigError
 from scenebias.resolve import actor_output as _actor_output, actor_settings as _actor_settings
+from scenebias.resolve import actor_source as _actor_source
 
 ACTOR = config["data"].get("actor") or {}
 ACTOR_SUMMARY = None
 
 if ACTOR:
-    _ACTOR_SOURCE = ACTOR.get("source", "hmdb51")
-    _ACTOR_ROOT = (config["data"].get("real") or {}).get(_ACTOR_SOURCE)
+    _ACTOR_SOURCE, _ACTOR_ROOT = _actor_source(config)
     if _ACTOR_ROOT is None or _ACTOR_ROOT["format"] != "hmdb51":
         raise _ConfigError(f"data.actor.source: {_ACTOR_SOURCE!r} must name a data.real root in the hmdb51 format "
                            f"(data.real has: {', '.join(REAL_ROOTS) or '(none)'})")

@@ -147,12 +147,17 @@ def actor_output(cfg: dict[str, Any]) -> Path | None:
     return Path(actor.get("out", ACTOR_OUT).format(preset=cfg["preset"])) if actor else None
 
 
+def actor_source(cfg: dict[str, Any]) -> tuple[str, dict[str, Any] | None]:
+    """The name of the root Actor-HMDB51 is cropped from (`data.actor.source`, default hmdb51) and its
+    `data.real` entry (None when no root has that name)."""
+    name = (cfg["data"].get("actor") or {}).get("source", "hmdb51")
+    return name, (cfg["data"].get("real") or {}).get(name)
+
+
 def actor_settings(cfg: dict[str, Any]) -> dict[str, Any]:
     """What the Actor-HMDB51 crops depend on: `data.actor`, its source root and `data.on_missing`."""
     d = cfg["data"]
-    actor = d.get("actor") or {}
-    return {"actor": actor, "source": (d.get("real") or {}).get(actor.get("source", "hmdb51")),
-            "on_missing": d.get("on_missing", "error")}
+    return {"actor": d.get("actor") or {}, "source": actor_source(cfg)[1], "on_missing": d.get("on_missing", "error")}
 
 
 def real_root_source(cfg: dict[str, Any], flavour: str) -> dict[str, Any]:
