@@ -29,3 +29,15 @@ def test_collect_writes_the_report_and_runs_no_candidate(tmp_path, monkeypatch):
     assert S.main([str(study_file), "--collect"]) == 0
     assert "| a | first |" in (tmp_path / S.REPORT / "study.md").read_text()
     assert json.loads((tmp_path / S.REPORT / "study.json").read_text())["a"]["overall"] == "pass"
+
+
+def test_collect_with_a_candidate_is_an_error_naming_both(tmp_path, monkeypatch):
+    import pytest
+    from scenebias.errors import ConfigError
+
+    monkeypatch.setattr(S, "ROOT", tmp_path)
+    study_file = tmp_path / "study.yaml"
+    study_file.write_text("base: default\nseeds: [0]\ncandidates:\n  a: {why: first}\n")
+    with pytest.raises(ConfigError, match="--collect.*--candidate"):
+        S.main([str(study_file), "--collect", "--candidate", "a"])
+    assert not (tmp_path / S.REPORT).exists()  # nothing written
