@@ -34,6 +34,18 @@ def format_ci(mean: Any, half: Any, scale: float = 100.0, digits: int = 1, n: in
     return f"{mean * scale:.{digits}f} ± {half * scale:.{digits}f}"
 
 
+def format_needed(seeds: float, classes: float) -> str:
+    """How many seeds (or, for a correlation, classes) a claim needs to be decided: `27 seeds`, `over 1000 seeds`,
+    `32 classes`; – where neither is known."""
+    for n, unit in ((seeds, "seeds"), (classes, "classes")):
+        if n is not None and not pd.isna(n):
+            return f"over {SEEDS_SEARCHED} {unit}" if math.isinf(n) else f"{n:.0f} {unit}"
+    return "–"
+
+
+SEEDS_SEARCHED = 1000  # seeds_to_detect looks no further
+
+
 SAME = 1e-9  # pp: per-seed differences closer than this are the same count of videos (float round-off only)
 
 
@@ -123,6 +135,25 @@ def minimum_detectable_effect(sd: float, n: int, alpha: float = 0.05, power: flo
     return float(nc * sd / math.sqrt(n))
 
 
+def seeds_to_detect(sd: float, effect: float, alpha: float = 0.05, power: float = 0.8,
+                    most: int = SEEDS_SEARCHED) -> float:
+    """Smallest seed count n >= 2 at which that paired t-test's MDE (`minimum_detectable_effect`) is at most
+    `effect`, for per-seed differences of standard deviation `sd`: how many seeds would decide a difference of
+    that size. Inf beyond `most`; NaN without a positive effect or a finite sd."""
+    if not (math.isfinite(sd) and math.isfinite(effect)) or effect <= 0 or sd < 0:
+        return math.nan
+    if minimum_detectable_effect(sd, most, alpha, power) > effect:
+        return math.inf
+    low, high = 1, most  # the MDE falls as n grows: bisect for the first n whose MDE is small enough
+    while high - low > 1:
+        mid = (low + high) // 2
+        if minimum_detectable_effect(sd, mid, alpha, power) <= effect:
+            high = mid
+        else:
+            low = mid
+    return float(high)
+
+
 # ----------------------------------------------------------------- a claim's comparisons (paired over seeds)
 ALPHA = 0.05  # family-wise level of each claim: its comparisons are Holm-corrected (claims are reported separately)
 ABSENT = "absent at this scale"
@@ -192,6 +223,15 @@ def _mde(diffs: np.ndarray) -> float:
     return minimum_detectable_effect(float(diffs.std(ddof=1)), len(diffs), ALPHA)
 
 
+def _seeds_needed(diffs: np.ndarray, bound: float | None) -> float:
+    """Seeds at which the t-test's MDE, from the observed sd, falls to `bound` (±δ, or an approx_equal claim's
+    tolerance); NaN without spread or a bound. A floor: the test clips every seed shares add noise more seeds
+    do not remove, and an sd from few seeds is itself uncertain."""
+    if bound is None or len(diffs) < 2 or no_spread(diffs):
+        return math.nan
+    return seeds_to_detect(float(diffs.std(ddof=1)), float(bound), ALPHA)
+
+
 def holm_correct(results: list[dict[str, Any]], direction: str) -> None:
     """Holm within one claim, in place: each comparison keeps its raw p as `p_value_uncorrected`, gets the corrected
     one as `p_value` and its verdict again on the corrected p's. Comparisons with one seed (p NaN) are not in the
@@ -224,7 +264,9 @@ def paired_comparison(diffs: np.ndarray, direction: str, margin: float, toleranc
     d_z = mean / sd if sd and sd > SAME else (math.copysign(math.inf, mean) if n > 1 and mean != 0 else math.nan)
     replicates = crossed_bootstrap(per_video) if per_video is not None and n > 1 else None
     low, high = effect_interval(diffs, replicates)
+    bound = tolerance if direction == "approx_equal" else delta
     out = {"effect": mean, "d_z": d_z, "n": n, "ci_low": low, "ci_high": high, "mde": _mde(diffs),
+           "seeds_needed": _seeds_needed(diffs, bound),
            "interval_sources": "seeds and test clips" if replicates is not None else "seeds",
            "delta": math.nan if delta is None or direction == "approx_equal" else float(delta),
            "p_equivalence": math.nan}

@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 
 from ..data.sources import primary_ground_truth, real_flavours
-from ..tables.render import format_number, interval_text, swapped_text
+from ..tables.render import format_number, interval_text, needed_text, swapped_text
 from .page import TEMPLATES
 from .table_pages import UNDECIDABLE, VERDICT_COLOURS, tally
 from .values import gate_values, markdown_table
@@ -53,7 +53,8 @@ def results_markdown(cfg: dict[str, Any], calibration: dict[str, Any], records: 
     claims = [{"table": _cell(r["label"]), "claim": c["claim"], "verdict": c["verdict"],
                "method_verdict": c.get("method_verdict"),
                "effect": format_number(c.get("effect"), signed=True), "interval": interval_text(c),
-               "mde": format_number(c.get("mde")), "p": format_number(c.get("p_value"), digits=3),
+               "mde": format_number(c.get("mde")), "needed": needed_text(c),
+               "p": format_number(c.get("p_value"), digits=3),
                "swapped": _cell(swapped_text(c))} for r in records for c in r["claims"]]
     compute = ", ".join(f"{stage} {secs / 60:.0f} min" for stage, secs in stage_seconds.items()) or "none recorded"
     return TEMPLATE.render(

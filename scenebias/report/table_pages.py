@@ -13,7 +13,7 @@ from ..analysis.stats import ABSENT, format_ci
 from ..io import read_json, write_text
 from ..plugins import load_methods
 from ..tables.regenerate import SUMMARY_COLUMNS
-from ..tables.render import equivalence_text, format_number, holds_text, interval_text, swapped_text
+from ..tables.render import equivalence_text, format_number, holds_text, interval_text, needed_text, swapped_text
 from .page import html_page, render
 
 UNDECIDABLE = "the data cannot decide"
@@ -56,7 +56,8 @@ def claims_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     """Every claim of `records`, one row each, with its table's label and id."""
     rows = [{"table": r["label"], "table_id": r["table"], **c} for r in records for c in r["claims"]]
     return pd.DataFrame(rows, columns=["table", "table_id", "claim", "text", "section", "direction", "verdict",
-                                       "effect", "ci_low", "ci_high", "mde", "p_value", "p_value_uncorrected",
+                                       "effect", "ci_low", "ci_high", "mde", "seeds_needed", "classes_needed",
+                                       "p_value", "p_value_uncorrected",
                                        "delta", "p_equivalence", "n_seeds", "holds_on_published", "detail",
                                        "swapped_verdict", "swapped_effect", "swapped_ci_low", "swapped_ci_high",
                                        "swapped_mde", "swapped_p_value", "swapped_p_value_uncorrected",
@@ -92,7 +93,7 @@ def _claim_row(record: dict[str, Any], c: dict[str, Any]) -> dict[str, Any]:
             "short_text": _short(c["text"]), "verdict": c["verdict"], "colour": VERDICT_COLOURS[c["verdict"]],
             "effect": format_number(c.get("effect"), signed=True),
             "interval_sources": str(c.get("interval_sources") or ""), "interval": interval_text(c),
-            "mde": format_number(c.get("mde")), "p": format_number(c.get("p_value"), digits=3),
+            "mde": format_number(c.get("mde")), "needed": needed_text(c), "p": format_number(c.get("p_value"), digits=3),
             "p_uncorrected": format_number(c.get("p_value_uncorrected"), digits=3),
             "equivalence": equivalence_text(c), "seeds": c.get("n_seeds", 0),
             "holds": holds_text(c.get("holds_on_published")),

@@ -233,6 +233,7 @@ def claim_downstreams(claim: dict[str, Any], plan: TablePlan) -> list[str]:
 
 
 NO_NUMBERS = {"effect": math.nan, "ci_low": math.nan, "ci_high": math.nan, "mde": math.nan, "delta": math.nan,
+              "seeds_needed": math.nan, "classes_needed": math.nan,
               "p_value": math.nan, "p_value_uncorrected": math.nan, "p_equivalence": math.nan,
               "p_equivalence_uncorrected": math.nan, "interval_sources": None}
 
@@ -293,7 +294,10 @@ def _judge_comparisons(claim, values, cells, smallest: float, videos: VideoDiffs
         detail = f"tested against the stated margin of {margin:g} pp: " + detail
     if skipped:
         detail += "; not tested: " + "; ".join(skipped)
-    return {"verdict": verdict, **{k: worst[k] for k in NO_NUMBERS}, "comparisons_tested": m,
+    numbers = {k: worst.get(k, math.nan) for k in NO_NUMBERS}
+    # the claim is decided only when every comparison is: the most seeds any of them needs
+    numbers["seeds_needed"] = max((r["seeds_needed"] for r in results), key=lambda x: np.nan_to_num(x, nan=-1.0))
+    return {"verdict": verdict, **numbers, "comparisons_tested": m,
             "n_seeds": min(r["n"] for r in results), "detail": detail}
 
 
@@ -323,6 +327,9 @@ def _comparison_text(r: dict[str, Any], m: int) -> str:
     text += f", 95% interval [{r['ci_low']:+.1f}, {r['ci_high']:+.1f}] over {r['interval_sources']}"
     if not math.isnan(r["mde"]):
         text += f", MDE {r['mde']:.1f} pp"
+    if not math.isnan(r["seeds_needed"]):
+        bound = f"±{r['delta']:g} pp" if not math.isnan(r["delta"]) else "the tolerance"
+        text += f", MDE down to {bound} at {stats_.format_needed(r['seeds_needed'], math.nan)}"
     if not math.isnan(r["p_equivalence"]):
         text += f", equivalence p {r['p_equivalence']:.3g}"
     return text
@@ -388,7 +395,9 @@ def _judge_correlation(claim, points, stated: float | None = None) -> dict[str, 
         verdict = "contradicted"
     else:
         verdict = "inconclusive"
+    classes_needed = float(stats_.points_to_detect_r(stated, ALPHA)) if stated is not None else math.nan
     return {"verdict": verdict, **NO_NUMBERS, "effect": results[0][1], "ci_low": low, "ci_high": high, "mde": mde,
+            "classes_needed": classes_needed,
             "interval_sources": "classes (Fisher z)" if not math.isnan(low) else None, "p_value": adjusted[0],
             "p_value_uncorrected": results[0][2],
             "comparisons_tested": sum(1 for _, _, p, _, _ in results if not math.isnan(p)),

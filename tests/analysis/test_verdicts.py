@@ -304,11 +304,15 @@ def test_the_table_shows_interval_mde_and_equivalence(default_cfg, tables, tmp_p
     _records(default_cfg, tables["fame_table4"], tmp_path / "results")
     record = build_table(default_cfg, "fame_table4", tmp_path / "results", tmp_path / "out")
     md = (tmp_path / "out" / "fame_table4.md").read_text()
-    assert "| 95% interval | MDE (pp, or r) | p | p within ±δ pp |" in md
+    assert "| 95% interval | MDE (pp, or r) | MDE down to δ at | p | p within ±δ pp |" in md
     claim = next(c for c in record["claims"] if c["claim"] == "intra_beats_none")
     assert f"[{claim['ci_low']:+.1f}, {claim['ci_high']:+.1f}]" in md and "(±3)" in md
+    # every seed differs by the same video here: no spread, so no t-test MDE and no seed count ("–")
+    assert math.isnan(claim["mde"]) and math.isnan(claim["seeds_needed"])
+    row = next(line for line in md.splitlines() if line.startswith("| intra_beats_none |")).split(" | ")
+    assert row[4:6] == ["–", "–"]  # the MDE and the seeds beside it
     page = table_pages.claims_table([record])
-    assert "MDE (pp, or r)" in page and "p within ±δ pp (Holm)" in page
+    assert "MDE (pp, or r)" in page and "p within ±δ pp (Holm)" in page and "MDE down to δ at" in page
 
 
 # ------------------------------------------------------------------------------------------- tallies

@@ -166,8 +166,17 @@ def test_report_shows_a_claims_effect_and_p_from_its_seeds(report_cfg, tmp_path)
     low, high = effect - t_crit * sd / math.sqrt(3), effect + t_crit * sd / math.sqrt(3)
     mde = brentq(lambda m: stats.nct.sf(t_crit, 2, m * math.sqrt(3) / sd)
                  + np.nan_to_num(stats.nct.cdf(-t_crit, 2, m * math.sqrt(3) / sd)) - 0.8, 1e-6, 100.0)
+    # then the seeds at which that MDE falls to ±δ (δ: the default's 3 pp, or the claim's larger stated margin)
+    claim = next(c for c in tables["fame_table6"]["claims"] if c["id"] == "grid_beats_fame_ucf101")
+    delta = max(3.0, claim.get("margin", 0.0))
+
+    def power(n: int) -> float:
+        crit, nc = stats.t.ppf(0.975, n - 1), delta * math.sqrt(n) / sd
+        return stats.nct.sf(crit, n - 1, nc) + np.nan_to_num(stats.nct.cdf(-crit, n - 1, nc))
+
+    needed = next(n for n in range(2, 1000) if power(n) >= 0.8)
     assert (f"<td>{effect:+.1f}</td><td title='seeds'>[{low:+.1f}, {high:+.1f}]</td><td>{mde:.1f}</td>"
-            f"<td>{p:.3g}</td>") in page
+            f"<td>{needed} seeds</td><td>{p:.3g}</td>") in page
     assert "reproduced</td>" in page
 
 
