@@ -34,6 +34,9 @@ def format_ci(mean: Any, half: Any, scale: float = 100.0, digits: int = 1, n: in
     return f"{mean * scale:.{digits}f} ± {half * scale:.{digits}f}"
 
 
+SEEDS_SEARCHED = 1000  # seeds_to_detect looks no further
+
+
 def format_needed(seeds: float, classes: float) -> str:
     """How many seeds (or, for a correlation, classes) a claim needs to be decided: `27 seeds`, `over 1000 seeds`,
     `32 classes`; – where neither is known."""
@@ -41,9 +44,6 @@ def format_needed(seeds: float, classes: float) -> str:
         if n is not None and not pd.isna(n):
             return f"over {SEEDS_SEARCHED} {unit}" if math.isinf(n) else f"{n:.0f} {unit}"
     return "–"
-
-
-SEEDS_SEARCHED = 1000  # seeds_to_detect looks no further
 
 
 SAME = 1e-9  # pp: per-seed differences closer than this are the same count of videos (float round-off only)
