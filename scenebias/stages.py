@@ -30,6 +30,7 @@ from .provenance import provenance
 from .resolve import clip_dataset, manifest_path, split, static_twin_for, test_sets_for
 from .runs import run_backbone, run_spec, with_backbone_crop
 from .train import distributed as ddp
+from .train import precision as amp
 from .train.loop import TrainConfig, train
 
 
@@ -65,6 +66,8 @@ def pretrain(cfg: dict[str, Any], run: str, seed: int, out: str | os.PathLike, w
     backbone = build_backbone(bcfg["name"], **bcfg["options"])
     objective = method.build(backbone, len(train_split.class_names), spec.get("options"))
     tcfg = TrainConfig.from_dict({**cfg["pretrain"], **spec.get("pretrain", {})}, where=f"runs.{run}.pretrain")
+    amp.check_device(f"runs.{run}.pretrain.precision" if "precision" in spec.get("pretrain", {})
+                     else "pretrain.precision", tcfg.precision, device)
     log: list[dict[str, Any]] = []
     trained_with: dict[str, Any] | None = None  # provenance: the augmentation a trained run used (None: untrained)
     if objective.dataset_mode != "none":
@@ -121,6 +124,8 @@ def evaluate(cfg: dict[str, Any], run: str, seed: int, protocol: str, model_path
     clip_average = proto.resolve_clip_average(ecfg.get("clip_average", "softmax"), model["backbone_name"])
     if protocol not in protocols():
         raise ConfigError(f"unknown protocol {protocol!r}; expected {', '.join(PROTOCOLS[:-1])} or {PROTOCOLS[-1]}")
+    if protocol == "finetune":
+        amp.check_device("evaluate.finetune.precision", ft.FinetuneConfig.from_dict(ecfg["finetune"]).precision, device)
     results = protocols().get(protocol).evaluate(EvaluationInputs(cfg, run, spec, seed, model, device, downstream,
                                                                   train_split, test_sets, clip_average))
     _add_contrasted(results)

@@ -36,6 +36,18 @@ def check_options(where: str, precision: Any, channels_last: Any) -> None:
         raise ConfigError(f"{where}.channels_last: {channels_last!r} must be true, false or 'auto'")
 
 
+def check_device(where: str, precision: str, device: str | torch.device) -> None:
+    """ConfigError naming `where` when a config asks for bf16 on a CPU. This PyTorch's CPU bf16 3-D convolution
+    computes wrong weight gradients where a kernel of 3 frames meets a 2-frame input (the last stage of tiny3d at
+    8 frames, of r3d_18 at 16), finite but off by orders of magnitude, or inf: training goes on silently wrong or
+    stops at a NaN loss (docs/methods.md, "Precision"). The library functions still accept it, so the tests can
+    exercise the autocast wiring of the GPU path on a CPU."""
+    if precision == "bf16" and torch.device(device).type == "cpu":
+        raise ConfigError(f"{where}: 'bf16' on a CPU: PyTorch's CPU bf16 3-D convolutions compute wrong weight "
+                          "gradients for 2-frame inputs (docs/methods.md, \"Precision\"); use 'fp32' "
+                          "or 'auto' (fp32 on a CPU, bf16 on a CUDA GPU)")
+
+
 def _cuda(device: str | torch.device) -> bool:
     return torch.device(device).type == "cuda"
 
@@ -121,5 +133,6 @@ def describe(precision: str, channels_last: bool) -> str:
     return f"{'bf16 autocast' if precision == 'bf16' else 'fp32'}, {'channels_last_3d' if channels_last else 'contiguous'}"
 
 
-__all__ = ["PRECISIONS", "CHANNELS_LAST", "check_options", "resolve_precision", "resolve_channels_last", "autocast",
+__all__ = ["PRECISIONS", "CHANNELS_LAST", "check_options", "check_device", "resolve_precision", "resolve_channels_last",
+           "autocast",
            "fp32_view_builder", "model_channels_last", "clips_channels_last", "batch_channels_last", "describe"]

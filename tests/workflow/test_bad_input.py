@@ -1,4 +1,5 @@
 """Bad input through the real pipeline: a clear error naming the file, and no half-written output."""
+import re
 import shutil
 
 import pytest
@@ -51,3 +52,30 @@ def test_classifier_protocol_needs_a_head(workspace):
     cfg, data, model, tmp = workspace
     with pytest.raises(ConfigError, match="classifier head"):
         evaluate(cfg, "random_init", 0, "classifier", model, tmp / "x.json", progress=False)
+
+
+@pytest.mark.parametrize("overrides, run, where", [
+    ({"pretrain": {"precision": "bf16"}}, "moco", "pretrain.precision"),
+    ({"runs": {"moco": {"pretrain": {"precision": "bf16"}}}}, "moco", "runs.moco.pretrain.precision"),
+])
+def test_bf16_on_a_cpu_is_refused_before_training_naming_the_key(workspace, overrides, run, where):
+    """PyTorch's CPU bf16 conv3d gets weight gradients wrong for 2-frame inputs: the config asking for it on a
+    CPU is bad input, refused before any step, and nothing is written."""
+    cfg, data, model, tmp = workspace
+    bad = load_config("smoke", overrides={"paths": cfg["paths"], **overrides})
+    assert bad["device"] == "cpu"
+    out = tmp / "results/bf16.pt"
+    with pytest.raises(ConfigError, match="^" + re.escape(f"{where}: 'bf16' on a CPU")):
+        pretrain(bad, run, 0, out, tmp / "work_bf16", progress=False)
+    assert not out.exists() and not (tmp / "work_bf16").exists()
+
+
+def test_bf16_finetuning_on_a_cpu_is_refused_naming_the_key(workspace):
+    cfg, data, model, tmp = workspace
+    bad = load_config("smoke", overrides={"paths": cfg["paths"], "evaluate": {"finetune": {"precision": "bf16"}}})
+    out = tmp / "results/eval/finetune.json"
+    with pytest.raises(ConfigError, match=r"^evaluate\.finetune\.precision: 'bf16' on a CPU"):
+        evaluate(bad, "random_init", 0, "finetune", model, out, progress=False)
+    assert not out.exists()
+    # fp32 (what "auto" resolves to on a CPU) and the other protocols are unaffected by the setting
+    evaluate(bad, "random_init", 0, "linear", model, tmp / "results/eval/linear.json", progress=False)
