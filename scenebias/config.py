@@ -41,8 +41,27 @@ def validate(cfg: dict[str, Any], source: str = "config") -> dict[str, Any]:
     cfg["runs"] = _base_runs_first(cfg["runs"])
     cfg["runs"] = expand_sweeps(cfg["runs"], cfg.get("sweeps", {}), source)
     _check_names(cfg, source)
+    _check_cpu_precision(cfg, source)
     cfg["backbone"] = _backbone_in_full(cfg["backbone"])
     return cfg
+
+
+def _check_cpu_precision(cfg: dict[str, Any], source: str) -> None:
+    """With `device: cpu`, a bf16 precision anywhere is refused here, before any job (scenebias.train.precision.
+    check_device; with `device: auto` the stages refuse it once the device is known)."""
+    from .train.precision import check_device  # torch: see `validate`
+
+    if cfg["device"] != "cpu":
+        return
+    settings = [("pretrain.precision", cfg["pretrain"].get("precision", "auto")),
+                ("evaluate.finetune.precision", (cfg["evaluate"].get("finetune") or {}).get("precision", "auto"))]
+    settings += [(f"runs.{run}.pretrain.precision", (spec.get("pretrain") or {}).get("precision", "auto"))
+                 for run, spec in cfg["runs"].items()]
+    for where, precision in settings:
+        try:
+            check_device(where, precision, "cpu")
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
 
 
 def _backbone_in_full(backbone: dict[str, Any]) -> dict[str, Any]:

@@ -5,6 +5,7 @@ import shutil
 import pytest
 
 from scenebias.errors import ConfigError, DataError
+from scenebias import stages
 from scenebias.stages import evaluate, pretrain
 from scenebias.plan import load_config
 
@@ -58,24 +59,39 @@ def test_classifier_protocol_needs_a_head(workspace):
     ({"pretrain": {"precision": "bf16"}}, "moco", "pretrain.precision"),
     ({"runs": {"moco": {"pretrain": {"precision": "bf16"}}}}, "moco", "runs.moco.pretrain.precision"),
 ])
-def test_bf16_on_a_cpu_is_refused_before_training_naming_the_key(workspace, overrides, run, where):
+def test_bf16_on_a_cpu_is_refused_before_training_naming_the_key(workspace, overrides, run, where, monkeypatch):
     """PyTorch's CPU bf16 conv3d gets weight gradients wrong for 2-frame inputs: the config asking for it on a
     CPU is bad input, refused before any step, and nothing is written."""
     cfg, data, model, tmp = workspace
-    bad = load_config("smoke", overrides={"paths": cfg["paths"], **overrides})
-    assert bad["device"] == "cpu"
+    bad = load_config("smoke", overrides={"paths": cfg["paths"], "device": "auto", **overrides})
+    monkeypatch.setattr(stages, "resolve_device", lambda cfg: "cpu")  # "auto" on a machine without a GPU
     out = tmp / "results/bf16.pt"
     with pytest.raises(ConfigError, match="^" + re.escape(f"{where}: 'bf16' on a CPU")):
         pretrain(bad, run, 0, out, tmp / "work_bf16", progress=False)
     assert not out.exists() and not (tmp / "work_bf16").exists()
 
 
-def test_bf16_finetuning_on_a_cpu_is_refused_naming_the_key(workspace):
+def test_bf16_finetuning_on_a_cpu_is_refused_naming_the_key(workspace, monkeypatch):
     cfg, data, model, tmp = workspace
-    bad = load_config("smoke", overrides={"paths": cfg["paths"], "evaluate": {"finetune": {"precision": "bf16"}}})
+    monkeypatch.setattr(stages, "resolve_device", lambda cfg: "cpu")
+    bad = load_config("smoke", overrides={"paths": cfg["paths"], "device": "auto",
+                                          "evaluate": {"finetune": {"precision": "bf16"}}})
     out = tmp / "results/eval/finetune.json"
     with pytest.raises(ConfigError, match=r"^evaluate\.finetune\.precision: 'bf16' on a CPU"):
         evaluate(bad, "random_init", 0, "finetune", model, out, progress=False)
     assert not out.exists()
-    # fp32 (what "auto" resolves to on a CPU) and the other protocols are unaffected by the setting
+    # the other protocols do not read the setting
     evaluate(bad, "random_init", 0, "linear", model, tmp / "results/eval/linear.json", progress=False)
+
+
+@pytest.mark.parametrize("overrides, where", [
+    ({"pretrain": {"precision": "bf16"}}, "pretrain.precision"),
+    ({"evaluate": {"finetune": {"precision": "bf16"}}}, "evaluate.finetune.precision"),
+    ({"runs": {"moco": {"pretrain": {"precision": "bf16"}}}}, "runs.moco.pretrain.precision"),
+])
+def test_bf16_with_device_cpu_is_refused_when_the_config_is_loaded(overrides, where):
+    """`device: cpu` is known before any job: the workflow refuses the config at its start, naming the key."""
+    with pytest.raises(ConfigError, match=re.escape(f"{where}: 'bf16' on a CPU")):
+        load_config("smoke", overrides={"device": "cpu", **overrides})
+    # with device auto the machine that runs the job decides: the stages refuse it there (tests above)
+    assert load_config("smoke", overrides={"device": "auto", **overrides})["device"] == "auto"
