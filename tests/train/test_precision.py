@@ -237,3 +237,23 @@ def test_fp32_on_cuda_turns_tf32_off_and_the_cpu_leaves_it():
         assert (conv.fp32_precision, matmul.fp32_precision) == ("ieee", "ieee")
     finally:
         conv.fp32_precision, matmul.fp32_precision = saved
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU (bf16 on a CPU is refused: check_device)")
+@pytest.mark.parametrize("channels, frames, side", [(16, 2, 4), (64, 2, 7), (256, 2, 7), (512, 2, 4), (64, 4, 14)])
+def test_cuda_bf16_conv3d_weight_gradients_match_fp32_where_the_cpu_gets_them_wrong(channels, frames, side):
+    """The shapes where this PyTorch's CPU bf16 conv3d weight gradient is wrong (a 3-frame kernel over 2 frames: the
+    last stage of tiny3d at 8 frames, of r3d_18 / r2plus1d_18 at 16; docs/methods.md, "Precision"): under CUDA's
+    bf16 autocast, the path "auto" takes there, they must agree with fp32 to bf16's rounding."""
+    torch.manual_seed(0)
+    conv = nn.Conv3d(channels, channels, 3, padding=1, bias=False).cuda()
+    x = torch.randn(8, channels, frames, side, side, device="cuda")
+    grads = {}
+    for precision in ("fp32", "bf16"):
+        conv.zero_grad()
+        with amp.autocast(precision, "cuda"):
+            y = conv(x)
+        y.float().square().mean().backward()
+        grads[precision] = conv.weight.grad.double()
+    error = (grads["bf16"] - grads["fp32"]).abs().max() / grads["fp32"].abs().max()
+    assert error < 0.05, f"bf16 weight gradient off by {float(error):.3g} of its scale"
