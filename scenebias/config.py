@@ -18,6 +18,7 @@ from typing import Any
 from .errors import ConfigError
 from .io import read_yaml
 from .provenance import REPO_ROOT
+from .runs import pretrain_precision_key
 
 SCHEMA = REPO_ROOT / "config" / "schema.yaml"
 BASE_CONFIG = REPO_ROOT / "config" / "config.yaml"
@@ -55,7 +56,7 @@ def _check_cpu_precision(cfg: dict[str, Any], source: str) -> None:
         return
     settings = [("pretrain.precision", cfg["pretrain"].get("precision", "auto")),
                 ("evaluate.finetune.precision", (cfg["evaluate"].get("finetune") or {}).get("precision", "auto"))]
-    settings += [(f"runs.{run}.pretrain.precision", (spec.get("pretrain") or {}).get("precision", "auto"))
+    settings += [(pretrain_precision_key(run, spec), (spec.get("pretrain") or {}).get("precision", "auto"))
                  for run, spec in cfg["runs"].items()]
     for where, precision in settings:
         try:

@@ -21,6 +21,11 @@ def with_backbone_crop(cfg: dict[str, Any], backbone: str) -> dict[str, Any]:
     return cfg if crop is None else {**cfg, "clip": {**cfg["clip"], "crop_size": crop}}
 
 
+def pretrain_precision_key(run: str, spec: dict[str, Any]) -> str:
+    """The config key that sets the run's pretraining precision: its own `pretrain.precision`, else the preset's."""
+    return f"runs.{run}.pretrain.precision" if "precision" in (spec.get("pretrain") or {}) else "pretrain.precision"
+
+
 def run_spec(cfg: dict[str, Any], run: str) -> dict[str, Any]:
     if run not in cfg["runs"]:
         raise ConfigError(f"run {run!r} is not in runs; expected one of: {', '.join(cfg['runs'])}")

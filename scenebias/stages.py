@@ -28,7 +28,7 @@ from .models.files import load_model, save_model
 from .plugins import get_method
 from .provenance import provenance
 from .resolve import clip_dataset, manifest_path, split, static_twin_for, test_sets_for
-from .runs import run_backbone, run_spec, with_backbone_crop
+from .runs import pretrain_precision_key, run_backbone, run_spec, with_backbone_crop
 from .train import distributed as ddp
 from .train import precision as amp
 from .train.loop import TrainConfig, train
@@ -66,8 +66,7 @@ def pretrain(cfg: dict[str, Any], run: str, seed: int, out: str | os.PathLike, w
     backbone = build_backbone(bcfg["name"], **bcfg["options"])
     objective = method.build(backbone, len(train_split.class_names), spec.get("options"))
     tcfg = TrainConfig.from_dict({**cfg["pretrain"], **spec.get("pretrain", {})}, where=f"runs.{run}.pretrain")
-    amp.check_device(f"runs.{run}.pretrain.precision" if "precision" in spec.get("pretrain", {})
-                     else "pretrain.precision", tcfg.precision, device)
+    amp.check_device(pretrain_precision_key(run, spec), tcfg.precision, device)
     log: list[dict[str, Any]] = []
     trained_with: dict[str, Any] | None = None  # provenance: the augmentation a trained run used (None: untrained)
     if objective.dataset_mode != "none":

@@ -134,5 +134,5 @@ def describe(precision: str, channels_last: bool) -> str:
 
 
 __all__ = ["PRECISIONS", "CHANNELS_LAST", "check_options", "check_device", "resolve_precision", "resolve_channels_last",
-           "autocast",
-           "fp32_view_builder", "model_channels_last", "clips_channels_last", "batch_channels_last", "describe"]
+           "autocast", "fp32_view_builder", "model_channels_last", "clips_channels_last", "batch_channels_last",
+           "describe"]
